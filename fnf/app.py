@@ -1,0 +1,105 @@
+"""The core operations, each one call: what the CLI (and anything embedding fnf) invokes.
+
+Each function validates its input before it opens the store, so a usage error never changes
+anything.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fnf import csvfile
+from fnf import status as status_doc
+from fnf.clock import Clock, SystemClock
+from fnf.config import Settings
+from fnf.errors import UsageError
+from fnf.handlers import resolve_all
+from fnf.models import RUN_TYPES, Client, JobType, job_types_of
+from fnf.runner import RunReport, RunRequest, Runner
+from fnf.signals import SignalGuard, StopFlag
+from fnf.store import Store, open_store
+from fnf.store.base import ImportReport
+from fnf.sweep import Task
+from fnf.watchdog import ProcessExecutor
+
+
+def check_run_type(value: str, *, flag: str = "--type") -> str:
+    if value not in RUN_TYPES:
+        raise UsageError(f"{flag} {value!r} is not a job type: use one of {', '.join(RUN_TYPES)}")
+    return value
+
+
+def check_stream(value: int, *, flag: str = "--stream") -> int:
+    if value < 1:
+        raise UsageError(f"{flag} {value} is not a stream: streams are numbered 1, 2, 3 ...")
+    return value
+
+
+@contextmanager
+def store_for(settings: Settings) -> Iterator[Store]:
+    store = open_store(settings)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def run(settings: Settings, request: RunRequest, *, clock: Clock | None = None) -> RunReport:
+    """Run (type, stream) to completion, deadline or signal, with real watched processes."""
+    handlers = resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
+    stop = StopFlag()
+    with store_for(settings) as store, tempfile.TemporaryDirectory(prefix="fnf-") as workdir:
+        with SignalGuard(stop):
+            executor = ProcessExecutor(
+                Path(workdir), dict(settings.environ), stop, log_cap=settings.child_log_max_bytes
+            )
+            runner = Runner(store, settings, handlers, executor, clock or SystemClock(), stop)
+            return runner.run(request)
+
+
+def plan(settings: Settings, request: RunRequest) -> list[Task]:
+    """The clients a run would process now, in order (``--dry-run``); changes nothing."""
+    resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
+    with store_for(settings) as store:
+        runner = Runner(store, settings, {}, _NoExecutor(), SystemClock(), StopFlag())
+        return runner.plan(request)
+
+
+class _NoExecutor:
+    def start(self, work: Any) -> Any:
+        raise AssertionError("a plan never starts work")
+
+
+def status(
+    settings: Settings, *, run_type: str | None = None, stream: int | None = None
+) -> dict[str, Any]:
+    job_types = job_types_of(run_type) if run_type else tuple(JobType)
+    with store_for(settings) as store:
+        return status_doc.build(store, SystemClock().now(), job_types=job_types, stream=stream)
+
+
+def import_clients(settings: Settings, path: Path) -> ImportReport:
+    clients = csvfile.read_clients(path)
+    with store_for(settings) as store:
+        return store.import_clients(clients)
+
+
+def list_clients(settings: Settings, stream: int | None = None) -> list[Client]:
+    with store_for(settings) as store:
+        return store.list_clients(stream)
+
+
+def remove_clients(settings: Settings, client_ids: list[str]) -> int:
+    with store_for(settings) as store:
+        known = {c.id for c in store.list_clients()}
+        unknown = [cid for cid in client_ids if cid not in known]
+        if unknown:
+            raise UsageError(
+                f"no client has id {', '.join(repr(c) for c in unknown)}; nothing removed "
+                "(see: fnf clients list)"
+            )
+        return store.remove_clients(client_ids)

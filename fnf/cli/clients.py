@@ -1,0 +1,74 @@
+"""``fnf clients``: manage the clients of the SQLite store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fnf.cli.common import DbOption, JsonOption, settings
+from fnf.config import Overrides
+from fnf.errors import EXIT_OK
+
+clients_app = typer.Typer(help="Import, list and remove clients. Example: fnf clients import clients.csv",
+                          no_args_is_help=True)
+
+
+@clients_app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="CSV file with columns id, name, stream, then any extra fields.")],
+    db: DbOption = None,
+) -> int:
+    """Add or update clients from a CSV file; a bad row means nothing is imported.
+
+    Example: fnf clients import clients.csv
+    """
+    from fnf import app
+
+    report = app.import_clients(settings(Overrides(db=db)), path)
+    typer.echo(
+        f"imported {path}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
+    )
+    return EXIT_OK
+
+
+@clients_app.command("list")
+def list_(
+    stream: Annotated[int | None, typer.Option("--stream", "-s", help="Only this stream. Example: --stream 3")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> int:
+    """List clients in processing order.
+
+    Example: fnf clients list --stream 1
+    """
+    from fnf import app
+    from fnf.cli import render
+
+    if stream is not None:
+        app.check_stream(stream)
+    found = app.list_clients(settings(Overrides(db=db)), stream)
+    if as_json:
+        rows = [{"id": c.id, "name": c.name, "stream": c.stream, "fields": dict(c.fields)} for c in found]
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        render.print_clients(found)
+    return EXIT_OK
+
+
+@clients_app.command("remove")
+def remove(
+    client_ids: Annotated[list[str], typer.Argument(help="Client ids to remove.")],
+    db: DbOption = None,
+) -> int:
+    """Remove clients and their job states.
+
+    Example: fnf clients remove rec42 rec43
+    """
+    from fnf import app
+
+    removed = app.remove_clients(settings(Overrides(db=db)), client_ids)
+    typer.echo(f"removed {removed} client(s)")
+    return EXIT_OK

@@ -1,0 +1,41 @@
+"""Options and helpers shared by the commands."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from fnf.config import Overrides, Settings, load_settings
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="SQLite store file (overrides FNF_DB). Example: --db /var/lib/fnf/fnf.db"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON document on stdout instead of tables.")]
+
+
+def settings(overrides: Overrides = Overrides()) -> Settings:
+    return load_settings(overrides)
+
+
+class _UTCFormatter(logging.Formatter):
+    converter = time.gmtime
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z"
+
+
+def setup_logging(verbosity: int) -> None:
+    """Plain timestamped lines on stderr: stdout is kept for tables and JSON documents."""
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)-7s %(message)s"))
+    root = logging.getLogger("fnf")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False

@@ -1,0 +1,104 @@
+"""The ``fnf`` command: the Typer app and the one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+try:  # Typer >= 0.29 vendors Click; older releases use Click itself.
+    from typer.exceptions import TyperException as ClickError
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException as ClickError  # type: ignore[assignment,no-redef]
+
+from fnf import __version__
+from fnf.cli.clients import clients_app
+from fnf.cli.common import setup_logging
+from fnf.cli.run import run
+from fnf.cli.status import status
+from fnf.errors import EXIT_OK, EXIT_SIGINT, EXIT_USAGE, FnfError
+
+EXIT_CODES_HELP = """Exit codes: 0 the run did its work or stopped as planned (deadline reached, stream
+busy, nothing to do; client failures are recorded, not exit codes); 1 the run itself failed
+(store unreachable, lease lost, internal error); 2 usage or configuration error, nothing
+changed; 130 / 143 stopped by SIGINT / SIGTERM after recording where it stopped."""
+
+app = typer.Typer(
+    name="fnf",
+    help="fnf (fire-and-forget): resumable, deadline-bounded per-client batch runs for cron.\n\n"
+    "Example: fnf run --type lead_scoring --stream 2",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fnf {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def root(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log detail on stderr.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """fnf (fire-and-forget): resumable, deadline-bounded per-client batch runs for cron."""
+    setup_logging(-1 if quiet else verbose)
+
+
+app.command("run", epilog=EXIT_CODES_HELP)(run)
+app.command("status")(status)
+app.add_typer(clients_app, name="clients")
+
+
+@app.command("demo")
+def demo(
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Where to put the demo store (default: a new temporary directory).")
+    ] = None,
+) -> int:
+    """Run the demo: sample clients, a run stopped by its deadline, a run that resumes, the status.
+
+    Example: fnf demo
+    """
+    from fnf import app as core
+    from fnf.cli import render
+    from fnf.demo import run_demo
+
+    settings, reports = run_demo(directory, render.echo)
+    render.print_status(core.status(settings, run_type="lead_scoring", stream=1))
+    return EXIT_OK if all(r.exit_code == EXIT_OK for r in reports) else reports[-1].exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="fnf", standalone_mode=False)
+    except FnfError as exc:
+        print(f"fnf: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except ClickError as exc:
+        exc.show()  # type: ignore[attr-defined]
+        return exc.exit_code if exc.exit_code else EXIT_USAGE
+    except typer.Abort:
+        return EXIT_SIGINT
+    except typer.Exit as exc:
+        return exc.exit_code
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def run_cli() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run_cli()

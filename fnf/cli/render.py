@@ -1,0 +1,218 @@
+"""Everything drawn for people: the only module that imports Rich.
+
+Colours carry meaning (green done, yellow cut short, red failed or killed at its own limit)
+and Rich drops them when NO_COLOR is set or stdout is not a terminal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from fnf.models import Client, human_duration
+from fnf.runner import RunReport, RunRequest
+from fnf.sweep import Task
+
+STATUS_STYLE = {
+    "COMPLETED": "green",
+    "STARTED": "cyan",
+    "RUNNING": "cyan",
+    "JOB_TIMEOUT_KILLED": "yellow",
+    "CLIENT_TIMEOUT_KILLED": "bold red",
+    "FAILED": "bold red",
+}
+OUTCOME_STYLE = {
+    "completed": "green",
+    "stopped_at_deadline": "yellow",
+    "busy": "cyan",
+    "interrupted": "yellow",
+    "abandoned": "red",
+    "failed": "bold red",
+}
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _styled(text: str | None, styles: dict[str, str]) -> str:
+    if not text:
+        return "-"
+    style = styles.get(text)
+    return f"[{style}]{text}[/]" if style else text
+
+
+def _t(text: object) -> str:
+    """Client data is untrusted: a name like ``[bold]`` must print as itself, not as markup."""
+    return escape(str(text))
+
+
+def _when(text: str | None) -> str:
+    if not text:
+        return "-"
+    return text.replace("T", " ")[:16] + " UTC"
+
+
+def print_status(doc: dict[str, Any]) -> None:
+    out = console()
+    overview = Table(title="Streams", title_justify="left")
+    for column in ("type", "stream", "clients", "sweep", "remaining", "live run", "heartbeat", "last outcome"):
+        overview.add_column(column, justify="right" if column in ("stream", "clients", "sweep", "remaining") else "left")
+    for row in doc["streams"]:
+        live = row["live_run"]
+        overview.add_row(
+            row["type"],
+            str(row["stream"]),
+            str(row["clients"]),
+            f"#{row['sweep']}" if row["sweep"] else "-",
+            str(row["remaining"]),
+            (_t(live["run_id"][:8]) + (" [red](stale)[/]" if live["stale"] else "")) if live else "-",
+            f"{live['heartbeat_age_seconds']:.0f} s ago" if live else "-",
+            _styled(row["last_outcome"], OUTCOME_STYLE),
+        )
+    out.print(overview)
+    streams = sorted({c["stream"] for c in doc["clients"]}, key=lambda s: (s is None, s or 0))
+    for stream in streams:
+        members = [c for c in doc["clients"] if c["stream"] == stream]
+        title = f"Stream {stream}" if stream is not None else "Not assigned to a stream"
+        table = Table(title=f"{title} ({len(members)} clients)", title_justify="left")
+        table.add_column("client")
+        table.add_column("name", overflow="ellipsis", max_width=28)
+        types = list(members[0]["jobs"]) if members else []
+        for job_type in types:
+            table.add_column(f"{job_type} status")
+            table.add_column("last run")
+            table.add_column("time", justify="right")
+            table.add_column("count", justify="right")
+        for client in members:
+            cells = [_t(client["id"]), _t(client["name"])]
+            for job_type in types:
+                job = client["jobs"][job_type]
+                cells += [
+                    _styled(job["status"], STATUS_STYLE),
+                    _when(job["last_run_date"]),
+                    job["last_run_time"] or "-",
+                    "-" if job["count"] is None else str(job["count"]),
+                ]
+            table.add_row(*cells)
+        out.print(table)
+    if doc["runs"]:
+        print_runs(doc["runs"], out)
+
+
+def print_runs(runs: list[dict[str, Any]], out: Console | None = None) -> None:
+    out = out or console()
+    table = Table(title="Recent runs", title_justify="left")
+    for column in ("job id", "state", "outcome", "done", "failed", "timed out", "left", "stopped at", "heartbeat"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(
+            _t(run["job_id"]),
+            run["state"],
+            _styled(run["outcome"], OUTCOME_STYLE),
+            str(run["completed"]),
+            str(run["failed"]),
+            str(run["timed_out"]),
+            str(run["remaining"]),
+            _t(run["stopped_at"] or "-"),
+            f"{run['heartbeat_age_seconds']:.0f} s ago",
+        )
+    out.print(table)
+
+
+def report_document(report: RunReport) -> dict[str, Any]:
+    return {
+        "run_id": report.run_id,
+        "job_id": report.job_id,
+        "type": report.run_type,
+        "stream": report.stream,
+        "outcome": report.outcome.value,
+        "exit_code": report.exit_code,
+        "completed": report.counts.completed,
+        "failed": report.counts.failed,
+        "timed_out": report.counts.timed_out,
+        "remaining": report.counts.remaining,
+        "stopped_at": report.stopped_at,
+        "message": report.message,
+        "clients": [
+            {
+                "id": c.client_id,
+                "name": c.name,
+                "type": c.job_type.value,
+                "status": c.status.value,
+                "seconds": round(c.seconds, 3),
+                "count": c.count,
+                "message": c.message,
+            }
+            for c in report.clients
+        ],
+    }
+
+
+def print_report(report: RunReport) -> None:
+    out = console()
+    if report.clients:
+        table = Table(title=f"Run {report.job_id}", title_justify="left")
+        for column in ("client", "name", "type", "status", "time", "count", "note"):
+            table.add_column(column, overflow="fold" if column == "note" else "ellipsis")
+        for c in report.clients:
+            table.add_row(
+                _t(c.client_id),
+                _t(c.name),
+                c.job_type.value,
+                _styled(c.status.value, STATUS_STYLE),
+                human_duration(c.seconds),
+                "-" if c.count is None else str(c.count),
+                _t(c.message or ""),
+            )
+        out.print(table)
+    out.print(f"{_styled(report.outcome.value, OUTCOME_STYLE)}: {_t(report.message or '')}")
+
+
+def plan_document(request: RunRequest, tasks: list[Task]) -> dict[str, Any]:
+    return {
+        "type": request.run_type,
+        "stream": request.stream,
+        "clients": [
+            {"id": t.client.id, "name": t.client.name, "types": [j.value for j in t.job_types], "resumed": t.resumed}
+            for t in tasks
+        ],
+    }
+
+
+def print_plan(request: RunRequest, tasks: list[Task]) -> None:
+    out = console()
+    if not tasks:
+        out.print(f"{request.run_type} stream {request.stream}: no clients to process")
+        return
+    table = Table(title=f"Dry run: {request.run_type} stream {request.stream}, {len(tasks)} client(s) in order",
+                  title_justify="left")
+    for column in ("#", "client", "name", "types", "why"):
+        table.add_column(column)
+    for number, task in enumerate(tasks, start=1):
+        table.add_row(
+            str(number),
+            _t(task.client.id),
+            _t(task.client.name),
+            ", ".join(j.value for j in task.job_types),
+            "[yellow]resume (cut short last run)[/]" if task.resumed else "next in sweep",
+        )
+    out.print(table)
+
+
+def print_clients(clients: list[Client]) -> None:
+    table = Table(title=f"{len(clients)} client(s)", title_justify="left")
+    for column in ("id", "name", "stream", "fields"):
+        table.add_column(column)
+    for c in clients:
+        fields = ", ".join(f"{k}={v}" for k, v in c.fields.items() if v not in ("", None))
+        table.add_row(_t(c.id), _t(c.name), "-" if c.stream is None else str(c.stream), _t(fields))
+    console().print(table)
+
+
+def echo(text: str) -> None:
+    console().print(_t(text))
+

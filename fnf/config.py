@@ -1,0 +1,248 @@
+"""Settings: defaults < .env < environment < command-line flags, validated before anything runs.
+
+The environment variable names are the ones operators already have in their Render dashboards
+and crontabs; they are part of the interface and never renamed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fnf.errors import ConfigError
+from fnf.models import JobType
+
+STORES = ("sqlite",)
+
+DEFAULTS: dict[str, str] = {
+    "FNF_STORE": "sqlite",
+    "FNF_DB": "./fnf.db",
+    "MAX_CLIENT_PROCESSING_MINUTES": "10",
+    "MAX_JOB_PROCESSING_HOURS": "2",
+    "HEARTBEAT_INTERVAL_MINUTES": "1",
+    "FNF_KILL_GRACE_SECONDS": "10",
+    "FNF_CHILD_LOG_MAX_BYTES": "262144",
+}
+
+SIGNAL_GRACE_CAP_SECONDS = 15.0
+"""On SIGTERM the grace is capped so fnf exits well inside Render's 30 s before SIGKILL."""
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    """How a job type is configured: a ``module:function`` or a command line template."""
+
+    job_type: JobType
+    kind: str  # "python" or "command"
+    value: str
+    source: str
+    """The variable it came from, named in every error about it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str
+    db_path: Path
+    client_timeout: float
+    job_timeout: float
+    heartbeat_interval: float
+    kill_grace: float
+    child_log_max_bytes: int
+    handlers: Mapping[JobType, HandlerSpec] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict)
+    """The merged environment (.env under the real one) that child processes receive."""
+
+    @property
+    def stale_after(self) -> float:
+        """A run whose heartbeat is older than three intervals is dead."""
+        return 3 * self.heartbeat_interval
+
+    @property
+    def signal_grace(self) -> float:
+        return min(self.kill_grace, SIGNAL_GRACE_CAP_SECONDS)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values from command-line flags; ``None`` means the flag was not given."""
+
+    db: str | None = None
+    client_timeout: str | None = None
+    job_timeout: str | None = None
+    kill_grace: str | None = None
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str, *, name: str) -> float:
+    """Parse ``90s``, ``10m``, ``2h``, ``1h30m`` or ``0.5s`` into seconds (> 0)."""
+    cleaned = text.strip().lower().replace(" ", "")
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(cleaned):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if not cleaned or pos != len(cleaned):
+        hint = " (add a unit)" if _is_number(cleaned) else ""
+        raise ConfigError(
+            f"{name} {text!r} is not a duration{hint}: use a number with a unit, "
+            "such as 90s, 10m, 2h or 1h30m"
+        )
+    if total <= 0:
+        raise ConfigError(f"{name} {text!r} must be longer than zero: use, for example, 90s, 10m or 2h")
+    return total
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(
+    name: str, raw: str, source: str, *, unit: str, allow_zero: bool = False, integer: bool = False
+) -> float:
+    accepted = "a whole number of" if integer else "a number of"
+    floor = "zero or more" if allow_zero else "greater than zero"
+    example = "0, 5 or 10" if allow_zero else ("10" if integer else "10 or 2.5")
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = math.nan
+    bad = (
+        math.isnan(value)
+        or math.isinf(value)
+        or value < 0
+        or (value == 0 and not allow_zero)
+        or (integer and not value.is_integer())
+    )
+    if bad:
+        raise ConfigError(
+            f"{name}={raw!r} ({source}) is not valid: use {accepted} {unit} {floor}, such as {example}"
+        )
+    return value
+
+
+def load_environ(env_file: str | os.PathLike[str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """Return (merged values, source of each) from defaults, the .env file and the environment."""
+    from dotenv import dotenv_values
+
+    path = Path(env_file if env_file is not None else os.environ.get("FNF_ENV_FILE", ".env"))
+    merged: dict[str, str] = dict(DEFAULTS)
+    sources = {key: "default" for key in DEFAULTS}
+    if path.is_file():
+        for key, value in dotenv_values(path).items():
+            if value is not None:
+                merged[key] = value
+                sources[key] = f"from {path}"
+    for key, value in os.environ.items():
+        merged[key] = value
+        sources[key] = "from the environment"
+    return merged, sources
+
+
+def load_settings(
+    overrides: Overrides = Overrides(),
+    *,
+    environ: Mapping[str, str] | None = None,
+    env_file: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Build validated settings; raises :class:`ConfigError` naming the first bad value."""
+    if environ is None:
+        values, sources = load_environ(env_file)
+    else:
+        values = {**DEFAULTS, **environ}
+        sources = {k: ("from the environment" if k in environ else "default") for k in values}
+
+    def src(key: str) -> str:
+        return sources.get(key, "default")
+
+    store = values["FNF_STORE"].strip().lower()
+    if store not in STORES:
+        raise ConfigError(
+            f"FNF_STORE={values['FNF_STORE']!r} ({src('FNF_STORE')}) is not a store fnf knows: "
+            f"use one of {', '.join(STORES)}"
+        )
+    client_timeout = 60 * _number(
+        "MAX_CLIENT_PROCESSING_MINUTES",
+        values["MAX_CLIENT_PROCESSING_MINUTES"],
+        src("MAX_CLIENT_PROCESSING_MINUTES"),
+        unit="minutes",
+    )
+    job_timeout = 3600 * _number(
+        "MAX_JOB_PROCESSING_HOURS",
+        values["MAX_JOB_PROCESSING_HOURS"],
+        src("MAX_JOB_PROCESSING_HOURS"),
+        unit="hours",
+    )
+    heartbeat = 60 * _number(
+        "HEARTBEAT_INTERVAL_MINUTES",
+        values["HEARTBEAT_INTERVAL_MINUTES"],
+        src("HEARTBEAT_INTERVAL_MINUTES"),
+        unit="minutes",
+    )
+    grace = _number(
+        "FNF_KILL_GRACE_SECONDS",
+        values["FNF_KILL_GRACE_SECONDS"],
+        src("FNF_KILL_GRACE_SECONDS"),
+        unit="seconds",
+        allow_zero=True,
+    )
+    log_cap = int(
+        _number(
+            "FNF_CHILD_LOG_MAX_BYTES",
+            values["FNF_CHILD_LOG_MAX_BYTES"],
+            src("FNF_CHILD_LOG_MAX_BYTES"),
+            unit="bytes",
+            integer=True,
+        )
+    )
+    if overrides.client_timeout is not None:
+        client_timeout = parse_duration(overrides.client_timeout, name="--client-timeout")
+    if overrides.job_timeout is not None:
+        job_timeout = parse_duration(overrides.job_timeout, name="--job-timeout")
+    if overrides.kill_grace is not None:
+        grace = parse_duration(overrides.kill_grace, name="--grace")
+    db = overrides.db if overrides.db is not None else values["FNF_DB"]
+    if not db.strip():
+        raise ConfigError(f"FNF_DB is empty ({src('FNF_DB')}): set it to a file path such as ./fnf.db")
+    return Settings(
+        store=store,
+        db_path=Path(db).expanduser(),
+        client_timeout=client_timeout,
+        job_timeout=job_timeout,
+        heartbeat_interval=heartbeat,
+        kill_grace=grace,
+        child_log_max_bytes=log_cap,
+        handlers=_handler_specs(values, src),
+        environ={k: v for k, v in values.items() if src(k) != "default"},
+    )
+
+
+def _handler_specs(values: Mapping[str, str], src: Callable[[str], str]) -> dict[JobType, HandlerSpec]:
+    specs: dict[JobType, HandlerSpec] = {}
+    for job_type in JobType:
+        suffix = job_type.value.upper()
+        python_key, command_key = f"FNF_HANDLER_{suffix}", f"FNF_COMMAND_{suffix}"
+        python_value = values.get(python_key, "").strip()
+        command_value = values.get(command_key, "").strip()
+        if python_value and command_value:
+            raise ConfigError(
+                f"both {python_key} ({src(python_key)}) and {command_key} ({src(command_key)}) "
+                f"are set for {job_type.value}: "
+                "keep one of them (a Python callable or an external command)"
+            )
+        if python_value:
+            specs[job_type] = HandlerSpec(job_type, "python", python_value, python_key)
+        elif command_value:
+            specs[job_type] = HandlerSpec(job_type, "command", command_value, command_key)
+    return specs

@@ -1,0 +1,69 @@
+"""``fnf demo``: a throwaway store, sample clients and two runs that show stop and resume."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+import tempfile
+from pathlib import Path
+
+from fnf import app
+from fnf.config import Overrides, Settings, load_settings
+from fnf.models import Client
+from fnf.runner import RunReport, RunRequest
+
+_NAMES = [
+    "Acme Analytics", "Birch & Co", "Cobalt Media", "Dune Outdoor", "Ember Foods", "Fjord Travel",
+    "Granite Legal", "Harbor Health", "Iris Design", "Juniper Labs", "Kestrel Air", "Lumen Solar",
+    "Maple Dental", "Nimbus Cloud", "Orchid Spa", "Pioneer Tools", "Quartz Finance", "Rowan Books",
+    "Summit Gear", "Tidal Surf", "Umber Coffee", "Vantage Realty", "Willow Yoga", "Xenon Lighting",
+    "Yarrow Farms", "Zephyr Bikes", "Atlas Movers", "Beacon Tutors", "Cedar Homes", "Delta Print",
+    "O'Brien \"Jr\" & Sons; rm -rf ~", "Falcon Security", "Gamma Games", "Helix Bio", "Indigo Textiles",
+    "Jade Jewelry",
+]
+STREAMS = 3
+
+
+def sample_clients() -> list[Client]:
+    """36 clients, round-robin over 3 streams; in stream 1 one hangs and one fails."""
+    clients = []
+    for index, name in enumerate(_NAMES):
+        client_id = f"c{index + 1:02d}"
+        behaviour = {"c04": "hang", "c07": "fail"}.get(client_id, "ok")
+        fields = {"behaviour": behaviour, "work_seconds": "0.3", "plan": "pro" if index % 4 == 0 else "basic"}
+        clients.append(Client(client_id, name, index % STREAMS + 1, fields))
+    return clients
+
+
+def demo_settings(directory: Path) -> Settings:
+    environ = {
+        **os.environ,
+        "FNF_STORE": "sqlite",
+        "FNF_HANDLER_LEAD_SCORING": "fnf.examples:score_leads",
+        "FNF_HANDLER_POST_HARVESTING": "fnf.examples:harvest_posts",
+        "FNF_HANDLER_POST_SCORING": "fnf.examples:score_posts",
+        "HEARTBEAT_INTERVAL_MINUTES": "0.02",
+    }
+    for key in ("FNF_COMMAND_LEAD_SCORING", "FNF_COMMAND_POST_HARVESTING", "FNF_COMMAND_POST_SCORING"):
+        environ.pop(key, None)
+    overrides = Overrides(db=str(directory / "demo.db"), client_timeout="2s", job_timeout="4s", kill_grace="1s")
+    return load_settings(overrides, environ=environ)
+
+
+def run_demo(directory: Path | None, say: Callable[[str], None]) -> tuple[Settings, list[RunReport]]:
+    """Import the sample clients, run stream 1 twice; return the settings and both reports."""
+    directory = directory or Path(tempfile.mkdtemp(prefix="fnf-demo-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    settings = demo_settings(directory)
+    with app.store_for(settings) as store:
+        store.import_clients(sample_clients())
+    say(f"Demo store: {settings.db_path} ({len(_NAMES)} clients over {STREAMS} streams)")
+    say("Client limit 2 s, job deadline 4 s. In stream 1, c04 hangs and c07 fails.")
+    request = RunRequest(run_type="lead_scoring", stream=1)
+    reports = []
+    for attempt in (1, 2):
+        say(f"\n== Run {attempt}: fnf run --type lead_scoring --stream 1")
+        report = app.run(settings, request)
+        reports.append(report)
+        say(f"-> {report.outcome.value}: {report.message}")
+    return settings, reports

@@ -1,0 +1,203 @@
+"""The nouns of fnf: clients, job types, statuses, job states, runs, sweeps and leases.
+
+Records are frozen dataclasses: a state change is a new record written to the store, never a
+mutation that could be half-applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class JobType(StrEnum):
+    LEAD_SCORING = "lead_scoring"
+    POST_HARVESTING = "post_harvesting"
+    POST_SCORING = "post_scoring"
+
+    @property
+    def short(self) -> str:
+        """The abbreviation used in job ids (``job_lead_stream1_...``)."""
+        return _SHORT[self]
+
+    @property
+    def label(self) -> str:
+        """The human name operators know from their tables ("Lead Scoring")."""
+        return _LABEL[self]
+
+    @property
+    def count_label(self) -> str:
+        """The name of the count of the last run ("Leads Scored")."""
+        return _COUNT_LABEL[self]
+
+
+_SHORT = {
+    JobType.LEAD_SCORING: "lead",
+    JobType.POST_HARVESTING: "harvest",
+    JobType.POST_SCORING: "postscore",
+}
+_LABEL = {
+    JobType.LEAD_SCORING: "Lead Scoring",
+    JobType.POST_HARVESTING: "Post Harvesting",
+    JobType.POST_SCORING: "Post Scoring",
+}
+_COUNT_LABEL = {
+    JobType.LEAD_SCORING: "Leads Scored",
+    JobType.POST_HARVESTING: "Posts Harvested",
+    JobType.POST_SCORING: "Posts Scored",
+}
+
+ALL = "all"
+"""The run type that does every job type for one client, in order, before the next client."""
+
+RUN_TYPES: tuple[str, ...] = (*(t.value for t in JobType), ALL)
+
+
+def job_types_of(run_type: str) -> tuple[JobType, ...]:
+    """The job types a run of ``run_type`` performs, in the order it performs them."""
+    if run_type == ALL:
+        return tuple(JobType)
+    return (JobType(run_type),)
+
+
+class Status(StrEnum):
+    """A client's status for one job type. The names are the ones operators filter on."""
+
+    STARTED = "STARTED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    CLIENT_TIMEOUT_KILLED = "CLIENT_TIMEOUT_KILLED"
+    JOB_TIMEOUT_KILLED = "JOB_TIMEOUT_KILLED"
+    FAILED = "FAILED"
+
+    @property
+    def in_progress(self) -> bool:
+        return self in (Status.STARTED, Status.RUNNING)
+
+
+class Outcome(StrEnum):
+    """How a run ended."""
+
+    COMPLETED = "completed"
+    STOPPED_AT_DEADLINE = "stopped_at_deadline"
+    INTERRUPTED = "interrupted"
+    ABANDONED = "abandoned"
+    FAILED = "failed"
+    BUSY = "busy"
+    """The stream was held by another live run; this run did nothing."""
+
+
+@dataclass(frozen=True)
+class Client:
+    id: str
+    name: str
+    stream: int | None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    """Extra columns from the import; handlers receive them untouched."""
+
+
+@dataclass(frozen=True)
+class JobState:
+    """Where one client stands for one job type."""
+
+    status: Status
+    job_id: str
+    run_id: str
+    sweep_id: str
+    last_run_date: datetime
+    last_run_seconds: float | None = None
+    count: int | None = None
+    message: str | None = None
+    """Why it failed or was killed, or a warning about a completed run."""
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    client_id: str
+    job_type: JobType
+    state: JobState
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One pass of a (job type, stream) over all of the stream's clients."""
+
+    id: str
+    job_type: JobType
+    stream: int
+    number: int
+    opened_at: datetime
+    opened_by: str
+    closed_at: datetime | None = None
+    close_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who runs: enough to prove later whether that process is still alive and still the same."""
+
+    run_id: str
+    host: str
+    pid: int
+    boot_id: str
+    pid_start: str
+    """The process start time in kernel clock ticks; with ``boot_id`` it tells a reused pid."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    job_type: JobType
+    stream: int
+    holder: Holder
+    acquired_at: datetime
+    heartbeat_at: datetime
+    stale_after_seconds: float
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    completed: int = 0
+    failed: int = 0
+    timed_out: int = 0
+    remaining: int = 0
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    run_type: str
+    stream: int
+    job_id: str
+    holder: Holder
+    started_at: datetime
+    heartbeat_at: datetime
+    ended_at: datetime | None = None
+    outcome: Outcome | None = None
+    counts: RunCounts = RunCounts()
+    stopped_at: str | None = None
+    """The client the run stopped at (deadline, signal), where the next run resumes."""
+    message: str | None = None
+
+
+def job_id_for(job_type: JobType | str, stream: int, started: datetime) -> str:
+    """``job_lead_stream1_20250920_143022``: the id operators see on each client, UTC."""
+    short = job_type.short if isinstance(job_type, JobType) else str(job_type)
+    return f"job_{short}_stream{stream}_{started.strftime('%Y%m%d_%H%M%S')}"
+
+
+def human_duration(seconds: float | None) -> str:
+    """``45 seconds``, ``2.5 minutes``, ``1.2 hours``: the Last Run Time operators read."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        value = round(seconds, 1)
+        text = f"{value:g}"
+        return f"{text} second" if value == 1 else f"{text} seconds"
+    if seconds < 3600:
+        value = round(seconds / 60, 1)
+        return f"{value:g} minute" if value == 1 else f"{value:g} minutes"
+    value = round(seconds / 3600, 1)
+    return f"{value:g} hour" if value == 1 else f"{value:g} hours"

@@ -1,0 +1,147 @@
+"""Process facts read from Linux's /proc: identity that survives pid reuse, children, subreaping.
+
+A pid alone proves nothing: it is reused. A process is identified by (host, boot id, pid,
+start time in clock ticks); fnf only signals a recorded process when all four still match.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+from functools import cache
+
+from fnf.models import Holder
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@cache
+def boot_id() -> str:
+    """This boot of this kernel, and the pid namespace pids are read in: ``BOOT|pid:[NS]``."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            boot = handle.read().strip()
+    except OSError:
+        boot = "unknown"
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = "pid:[unknown]"
+    return f"{boot}|{namespace}"
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (which may contain spaces)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def start_ticks(pid: int) -> str | None:
+    """The start time of ``pid`` in clock ticks since boot, or ``None`` if there is no such pid."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def parent_of(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def state_of(pid: int) -> str | None:
+    """The one-letter state (``R``, ``S``, ``Z`` ...) or ``None`` if gone."""
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
+
+
+def _all_pids() -> list[int]:
+    try:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid``; /proc/PID/task/*/children is not on every kernel, so scan."""
+    return [other for other in _all_pids() if parent_of(other) == pid]
+
+
+def descendants_of(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (one scan of /proc)."""
+    parents: dict[int, list[int]] = {}
+    for other in _all_pids():
+        parent = parent_of(other)
+        if parent is not None:
+            parents.setdefault(parent, []).append(other)
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        for child in parents.get(current, []):
+            found.append(child)
+            frontier.append(child)
+    return found
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants re-parent to this process instead of init (Linux only).
+
+    A grandchild that escapes its process group with ``setsid`` is then still ours to find and
+    kill once its client is done.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def this_holder(run_id: str) -> Holder:
+    pid = os.getpid()
+    return Holder(
+        run_id=run_id,
+        host=hostname(),
+        pid=pid,
+        boot_id=boot_id(),
+        pid_start=start_ticks(pid) or "",
+    )
+
+
+def holder_alive(holder: Holder) -> bool | None:
+    """True if ``holder``'s process provably still runs, False if provably gone, None if unknown.
+
+    Unknown means another host (or this host behind another pid namespace): only the heartbeat
+    can tell then.
+    """
+    if holder.host != hostname():
+        return None
+    their_boot, _, their_namespace = holder.boot_id.partition("|")
+    our_boot, _, our_namespace = boot_id().partition("|")
+    if their_boot != our_boot:
+        return False
+    if their_namespace != our_namespace:
+        return None
+    current = start_ticks(holder.pid)
+    if current is None or state_of(holder.pid) == "Z":
+        return False
+    return current == holder.pid_start
+
+
+def kill_holder(holder: Holder) -> bool:
+    """SIGKILL the holder's process, only if it is provably the same process. Returns True if sent."""
+    if holder_alive(holder) is not True:
+        return False
+    try:
+        os.kill(holder.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    return True

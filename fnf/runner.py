@@ -1,0 +1,533 @@
+"""The run loop: lease -> select -> watch each client -> record -> finish.
+
+The runner never runs client code itself. It decides what to run, starts it through an
+``Executor`` (real processes in production, a scripted fake in tests), enforces both deadlines,
+keeps the heartbeat, and writes every state change before moving on.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any, Protocol
+
+from fnf import lease as leases
+from fnf import procs
+from fnf.clock import Clock
+from fnf.config import Settings
+from fnf.errors import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    FnfError,
+    LeaseLostError,
+    UsageError,
+)
+from fnf.handlers import Handler
+from fnf.models import (
+    ALL,
+    Client,
+    Holder,
+    JobState,
+    JobType,
+    Outcome,
+    RunCounts,
+    RunRecord,
+    StateUpdate,
+    Status,
+    human_duration,
+    job_id_for,
+    job_types_of,
+)
+from fnf.signals import StopFlag
+from fnf.store.base import Busy, RunFinish, RunProgress, Store
+from fnf.sweep import Task, select
+from fnf.watchdog import ChildResult, ResultKind, Work
+
+log = logging.getLogger("fnf.run")
+
+
+class Running(Protocol):
+    def wait(self, timeout: float) -> ChildResult | None: ...
+    def stop(self, grace: float) -> ChildResult: ...
+    def progress(self) -> dict[str, Any] | None: ...
+
+
+class Executor(Protocol):
+    def start(self, work: Work) -> Running: ...
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    run_type: str
+    stream: int
+    client_ids: tuple[str, ...] = ()
+    retry_failed: bool = False
+    new_sweep: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class ClientReport:
+    client_id: str
+    name: str
+    job_type: JobType
+    status: Status
+    seconds: float
+    count: int | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    job_id: str
+    run_type: str
+    stream: int
+    outcome: Outcome
+    counts: RunCounts = RunCounts()
+    stopped_at: str | None = None
+    message: str | None = None
+    clients: tuple[ClientReport, ...] = ()
+    planned: tuple[Task, ...] = ()
+    signum: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome is Outcome.FAILED:
+            return EXIT_RUN_FAILED
+        if self.outcome is Outcome.INTERRUPTED:
+            return EXIT_SIGINT if self.signum == 2 else EXIT_SIGTERM
+        return EXIT_OK
+
+
+@dataclass
+class _Progress:
+    counts: RunCounts = RunCounts()
+    stopped_at: str | None = None
+    pending: list[StateUpdate] = field(default_factory=list)
+    reports: list[ClientReport] = field(default_factory=list)
+    done_ids: set[str] = field(default_factory=set)
+
+
+class Runner:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        handlers: Mapping[JobType, Handler],
+        executor: Executor,
+        clock: Clock,
+        stop: StopFlag,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.handlers = handlers
+        self.executor = executor
+        self.clock = clock
+        self.stop = stop
+
+    # -- planning ------------------------------------------------------------------------
+    def members(self, request: RunRequest) -> list[Client]:
+        """The clients the run may touch: the stream's, or the ones named with --client."""
+        clients = self.store.list_clients(request.stream)
+        if not request.client_ids:
+            return clients
+        by_id = {c.id: c for c in clients}
+        missing = [cid for cid in request.client_ids if cid not in by_id]
+        if missing:
+            everywhere = {c.id: c for c in self.store.list_clients()}
+            problems = []
+            for cid in missing:
+                other = everywhere.get(cid)
+                if other is None:
+                    problems.append(f"no client has id {cid!r} (see: fnf clients list)")
+                else:
+                    problems.append(
+                        f"client {cid!r} is in stream {other.stream}, not {request.stream} "
+                        f"(use --stream {other.stream})"
+                    )
+            raise UsageError("; ".join(problems))
+        wanted = set(request.client_ids)
+        return [c for c in clients if c.id in wanted]
+
+    def plan(self, request: RunRequest) -> list[Task]:
+        """What a run would do now, in order, without changing anything (``--dry-run``)."""
+        job_types = job_types_of(request.run_type)
+        clients = self.members(request)
+        if request.client_ids:
+            return [Task(c, job_types) for c in clients]
+        sweeps: dict[JobType, str] = {}
+        for job_type in job_types:
+            sweep = None if request.new_sweep else self.store.open_sweep(job_type, request.stream)
+            sweeps[job_type] = sweep.id if sweep else "(new sweep)"
+        tasks = select(clients, self._states(job_types), sweeps, retry_failed=request.retry_failed)
+        if not tasks and not request.new_sweep:
+            fresh = {t: "(new sweep)" for t in job_types}
+            tasks = select(clients, self._states(job_types), fresh)
+        return tasks
+
+    def _states(self, job_types: Sequence[JobType]) -> dict[JobType, dict[str, JobState]]:
+        return {t: self.store.job_states(t) for t in job_types}
+
+    # -- running -------------------------------------------------------------------------
+    def run(self, request: RunRequest) -> RunReport:
+        job_types = job_types_of(request.run_type)
+        self.members(request)  # validates --client before anything is written
+        started = self.clock.now()
+        self._mono_start = self.clock.monotonic()
+        run_id = uuid.uuid4().hex
+        short = "all" if request.run_type == ALL else JobType(request.run_type).short
+        job_id = job_id_for(short, request.stream, started)
+        holder = procs.this_holder(run_id)
+        record = RunRecord(run_id, request.run_type, request.stream, job_id, holder, started, started)
+        acquired = self.store.acquire(
+            record,
+            job_types,
+            self.settings.stale_after,
+            lambda lease: leases.is_dead(lease, self.clock.now()),
+        )
+        if isinstance(acquired, Busy):
+            return self._busy(record, acquired)
+        for dead in acquired.taken_over:
+            log.warning(
+                "took over %s stream %s from %s",
+                dead.job_type.value,
+                dead.stream,
+                leases.describe(dead, self.clock.now()),
+            )
+            if procs.kill_holder(dead.holder):
+                log.warning("killed hung run %s (pid %d)", dead.holder.run_id, dead.holder.pid)
+        self._ctx = _RunContext(request, record, job_types, holder)
+        self._progress = _Progress()
+        self._deadline = self._mono_start + self.settings.job_timeout
+        self._next_beat = self._mono_start + self.settings.heartbeat_interval
+        self._job_ids = {t: job_id_for(t, request.stream, started) for t in job_types}
+        log.info(
+            "run %s started: %s stream %d, job deadline %s, client limit %s",
+            job_id,
+            request.run_type,
+            request.stream,
+            human_duration(self.settings.job_timeout),
+            human_duration(self.settings.client_timeout),
+        )
+        try:
+            outcome, message = self._sweep(request, job_types)
+        except LeaseLostError as exc:
+            log.error("%s", exc)
+            return self._report(Outcome.FAILED, str(exc))
+        except Exception as exc:
+            message = f"run failed: {exc}" if isinstance(exc, FnfError) else f"internal error: {exc!r}"
+            log.exception("%s", message) if not isinstance(exc, FnfError) else log.error("%s", message)
+            self._finish_quietly(Outcome.FAILED, message)
+            return self._report(Outcome.FAILED, message)
+        self._finish(outcome, message)
+        return self._report(outcome, message)
+
+    def _busy(self, record: RunRecord, busy: Busy) -> RunReport:
+        who = leases.describe(busy.lease, self.clock.now())
+        message = f"{busy.lease.job_type.value} stream {busy.lease.stream} is busy: held by {who}"
+        log.info("%s; nothing to do", message)
+        ended = replace(record, ended_at=self.clock.now(), outcome=Outcome.BUSY, message=message)
+        self.store.record_run(ended)
+        return RunReport(
+            record.run_id, record.job_id, record.run_type, record.stream, Outcome.BUSY, message=message
+        )
+
+    def _sweep(self, request: RunRequest, job_types: tuple[JobType, ...]) -> tuple[Outcome, str]:
+        sweeps = self._open_sweeps(request, job_types)
+        live = self._live_runs()
+        tasks = self._select(request, sweeps, live)
+        if not tasks and not request.new_sweep and not request.client_ids:
+            for job_type in job_types:
+                self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
+                log.info("%s sweep of stream %d was already complete", job_type.value, request.stream)
+            sweeps = {t: self._new_sweep(t).id for t in job_types}
+            tasks = self._select(request, sweeps, live)
+        while tasks:
+            for index, task in enumerate(tasks):
+                stopped = self._stop_reason()
+                if stopped:
+                    return self._stopped(stopped, task, len(tasks) - index, sweeps, live)
+                for job_type in task.job_types:
+                    stopped = self._stop_reason()
+                    if stopped:
+                        return self._stopped(stopped, task, len(tasks) - index, sweeps, live)
+                    self._process(task.client, job_type, sweeps[job_type], len(tasks) - index)
+                    if self._progress.stopped_at is not None:
+                        return self._stopped(
+                            self._stop_reason() or "job", task, len(tasks) - index, sweeps, live
+                        )
+                self._progress.done_ids.add(task.client.id)
+            if request.client_ids:
+                break
+            tasks = [
+                t for t in self._select(request, sweeps, live) if t.client.id not in self._progress.done_ids
+            ]
+        if not request.client_ids:
+            for job_type in job_types:
+                self._flush()
+                self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
+        counts = self._progress.counts
+        return Outcome.COMPLETED, (
+            f"sweep complete: {counts.completed} completed, {counts.failed} failed, "
+            f"{counts.timed_out} timed out"
+        )
+
+    def _open_sweeps(self, request: RunRequest, job_types: Sequence[JobType]) -> dict[JobType, str]:
+        sweeps: dict[JobType, str] = {}
+        for job_type in job_types:
+            current = None if request.new_sweep else self.store.open_sweep(job_type, request.stream)
+            sweeps[job_type] = current.id if current else self._new_sweep(job_type).id
+        return sweeps
+
+    def _new_sweep(self, job_type: JobType) -> Any:
+        ctx = self._ctx
+        sweep = self.store.start_sweep(job_type, ctx.request.stream, ctx.record.run_id, self.clock.now())
+        log.info("opened %s sweep #%d of stream %d", job_type.value, sweep.number, sweep.stream)
+        return sweep
+
+    def _live_runs(self) -> set[str]:
+        now = self.clock.now()
+        return {
+            lease.holder.run_id
+            for lease in self.store.leases()
+            if lease.holder.run_id != self._ctx.record.run_id and not leases.is_dead(lease, now)
+        }
+
+    def _select(self, request: RunRequest, sweeps: Mapping[JobType, str], live: set[str]) -> list[Task]:
+        clients = self.members(request)
+        if request.client_ids:
+            order = {cid: i for i, cid in enumerate(request.client_ids)}
+            return [Task(c, tuple(sweeps)) for c in sorted(clients, key=lambda c: order[c.id])]
+        return select(
+            clients,
+            self._states(tuple(sweeps)),
+            sweeps,
+            retry_failed=request.retry_failed,
+            live_runs=live,
+        )
+
+    def _stop_reason(self) -> str | None:
+        if self.stop.requested:
+            return "signal"
+        if self.clock.monotonic() >= self._deadline:
+            return "job"
+        return None
+
+    def _stopped(
+        self, reason: str, task: Task, remaining: int, sweeps: Mapping[JobType, str], live: set[str]
+    ) -> tuple[Outcome, str]:
+        progress = self._progress
+        if progress.stopped_at is None:
+            progress.stopped_at = task.client.id
+        progress.counts = replace(progress.counts, remaining=remaining)
+        self._flush()
+        where = f"stopped at client {progress.stopped_at} with {remaining} client(s) left in the sweep"
+        if reason == "signal":
+            return Outcome.INTERRUPTED, f"interrupted by {self.stop.reason}; {where}"
+        limit = human_duration(self.settings.job_timeout)
+        return Outcome.STOPPED_AT_DEADLINE, f"job deadline ({limit}) reached; {where}"
+
+    # -- one client, one job type ----------------------------------------------------------
+    def _process(self, client: Client, job_type: JobType, sweep_id: str, remaining: int) -> None:
+        ctx = self._ctx
+        started_wall = self.clock.now()
+        started = self.clock.monotonic()
+        left = self._deadline - started
+        limit = self.settings.client_timeout
+        binding = "job" if left < limit else "client"
+        deadline = started + min(limit, left)
+        job_id = self._job_ids[job_type]
+        base = JobState(Status.STARTED, job_id, ctx.record.run_id, sweep_id, started_wall)
+        self._save([StateUpdate(client.id, job_type, base)], remaining)
+        log.info("%s: %s (%s) started, deadline in %s", job_type.value, client.id, client.name,
+                 human_duration(deadline - started))
+        work = Work(
+            client=client,
+            job_type=job_type,
+            job_id=job_id,
+            run_id=ctx.record.run_id,
+            stream=ctx.request.stream,
+            deadline=started_wall + timedelta(seconds=deadline - started),
+            deadline_monotonic=deadline,
+            handler=self.handlers[job_type],
+        )
+        running = self.executor.start(work)
+        try:
+            result, reason = self._watch(running, deadline, binding, client, job_type, base)
+        except BaseException:
+            running.stop(0.0)  # never leave a client running behind a failed run
+            raise
+        seconds = self.clock.monotonic() - started
+        status, message = self._classify(result, reason)
+        state = replace(base, status=status, last_run_seconds=seconds, count=result.count, message=message)
+        self._record(client, job_type, state)
+
+    def _watch(
+        self,
+        running: Running,
+        deadline: float,
+        binding: str,
+        client: Client,
+        job_type: JobType,
+        base: JobState,
+    ) -> tuple[ChildResult, str | None]:
+        marked_running = False
+        while True:
+            if self.stop.requested:
+                grace = 0.0 if self.stop.immediate else self.settings.signal_grace
+                log.warning("%s received: stopping %s (grace %g s)", self.stop.reason, client.id, grace)
+                return running.stop(grace), "signal"
+            now = self.clock.monotonic()
+            if now >= deadline:
+                return running.stop(self.settings.kill_grace), binding
+            if now >= self._next_beat:
+                self._beat()
+                if not marked_running:
+                    marked_running = True
+                    note = _progress_note(running.progress())
+                    update = replace(base, status=Status.RUNNING, message=note)
+                    self._save([StateUpdate(client.id, job_type, update)], None)
+            result = running.wait(min(deadline, self._next_beat) - now)
+            if result is not None:
+                return result, None
+
+    def _classify(self, result: ChildResult, reason: str | None) -> tuple[Status, str | None]:
+        if reason is None:
+            if result.kind is ResultKind.SUCCEEDED:
+                return Status.COMPLETED, result.message
+            return Status.FAILED, result.message
+        if reason == "client":
+            limit = human_duration(self.settings.client_timeout)
+            return Status.CLIENT_TIMEOUT_KILLED, f"exceeded the client limit of {limit}; {result.message}"
+        if reason == "signal":
+            return Status.JOB_TIMEOUT_KILLED, (
+                f"run interrupted by {self.stop.reason}; {result.message}; resumes first next run"
+            )
+        limit = human_duration(self.settings.job_timeout)
+        return Status.JOB_TIMEOUT_KILLED, (
+            f"job deadline of {limit} reached; {result.message}; resumes first next run"
+        )
+
+    def _record(self, client: Client, job_type: JobType, state: JobState) -> None:
+        progress = self._progress
+        counts = progress.counts
+        if state.status is Status.COMPLETED:
+            counts = replace(counts, completed=counts.completed + 1)
+        elif state.status is Status.FAILED:
+            counts = replace(counts, failed=counts.failed + 1)
+        elif state.status is Status.CLIENT_TIMEOUT_KILLED:
+            counts = replace(counts, timed_out=counts.timed_out + 1)
+        else:
+            progress.stopped_at = client.id
+        progress.counts = counts
+        progress.pending.append(StateUpdate(client.id, job_type, state))
+        progress.reports.append(
+            ClientReport(
+                client.id,
+                client.name,
+                job_type,
+                state.status,
+                state.last_run_seconds or 0.0,
+                state.count,
+                state.message,
+            )
+        )
+        level = logging.INFO if state.status is Status.COMPLETED and not state.message else logging.WARNING
+        log.log(
+            level,
+            "%s: %s (%s) %s in %s%s%s",
+            job_type.value,
+            client.id,
+            client.name,
+            state.status.value,
+            human_duration(state.last_run_seconds),
+            f", count {state.count}" if state.count is not None else "",
+            f": {state.message}" if state.message else "",
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+    def _save(self, updates: list[StateUpdate], remaining: int | None) -> None:
+        """Write pending end states together with ``updates`` (one request on batching stores)."""
+        progress = self._progress
+        if remaining is not None:
+            progress.counts = replace(progress.counts, remaining=remaining)
+        batch = progress.pending + updates
+        progress.pending = []
+        self.store.save(
+            batch, RunProgress(self._ctx.record.run_id, progress.counts, progress.stopped_at)
+        )
+
+    def _flush(self) -> None:
+        if self._progress.pending:
+            self._save([], None)
+
+    def _beat(self) -> None:
+        now = self.clock.monotonic()
+        self._next_beat = now + self.settings.heartbeat_interval
+        if not self.store.heartbeat(self._ctx.record.run_id, self.clock.now()):
+            raise LeaseLostError(
+                f"run {self._ctx.record.run_id} lost its stream to another run "
+                "(its heartbeat was late); stopping"
+            )
+
+    def _finish(self, outcome: Outcome, message: str) -> None:
+        self._flush()
+        if outcome is Outcome.COMPLETED:
+            self._progress.counts = replace(self._progress.counts, remaining=0)
+        progress = self._progress
+        self.store.finish_run(
+            RunFinish(
+                self._ctx.record.run_id,
+                outcome,
+                self.clock.now(),
+                progress.counts,
+                progress.stopped_at,
+                message,
+            )
+        )
+        log.info("run %s %s: %s", self._ctx.record.job_id, outcome.value, message)
+
+    def _finish_quietly(self, outcome: Outcome, message: str) -> None:
+        try:
+            self._finish(outcome, message)
+        except Exception as exc:  # the store may be what failed; the report still goes out
+            log.error("could not record the run's end: %s", exc)
+
+    def _report(self, outcome: Outcome, message: str) -> RunReport:
+        ctx, progress = self._ctx, self._progress
+        return RunReport(
+            ctx.record.run_id,
+            ctx.record.job_id,
+            ctx.request.run_type,
+            ctx.request.stream,
+            outcome,
+            progress.counts,
+            progress.stopped_at,
+            message,
+            tuple(progress.reports),
+            signum=self.stop.signum,
+        )
+
+
+@dataclass(frozen=True)
+class _RunContext:
+    request: RunRequest
+    record: RunRecord
+    job_types: tuple[JobType, ...]
+    holder: Holder
+
+
+def _progress_note(progress: dict[str, Any] | None) -> str | None:
+    if not progress:
+        return None
+    done, total = progress.get("done"), progress.get("total")
+    text = f"progress {done}/{total}" if total is not None else f"progress {done}"
+    if progress.get("message"):
+        text += f": {progress['message']}"
+    return text

@@ -1,0 +1,156 @@
+"""The status document: where every stream and client stands, as plain data.
+
+``fnf status --json`` prints exactly this; the Rich tables are drawn from it too, so the two can
+never disagree. Keys are stable: scripts and dashboards read them. ``version`` changes only if
+a key changes meaning.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fnf import lease as leases
+from fnf.clock import iso
+from fnf.models import Client, JobState, JobType, Lease, RunRecord, human_duration
+from fnf.store.base import Store
+from fnf.sweep import pending
+
+DOCUMENT_VERSION = 1
+
+
+def job_entry(state: JobState | None) -> dict[str, Any]:
+    if state is None:
+        return {
+            "status": None,
+            "job_id": None,
+            "last_run_date": None,
+            "last_run_seconds": None,
+            "last_run_time": None,
+            "count": None,
+            "message": None,
+        }
+    seconds = None if state.last_run_seconds is None else round(state.last_run_seconds, 3)
+    return {
+        "status": state.status.value,
+        "job_id": state.job_id,
+        "last_run_date": iso(state.last_run_date),
+        "last_run_seconds": seconds,
+        "last_run_time": human_duration(state.last_run_seconds) or None,
+        "count": state.count,
+        "message": state.message,
+    }
+
+
+def run_entry(run: RunRecord, held: dict[str, Lease], now: datetime) -> dict[str, Any]:
+    lease = held.get(run.run_id)
+    if lease is not None:
+        state = "stale" if leases.is_dead(lease, now) else "running"
+    else:
+        state = "ended" if run.outcome is not None else "unfinished"
+    return {
+        "run_id": run.run_id,
+        "job_id": run.job_id,
+        "type": run.run_type,
+        "stream": run.stream,
+        "state": state,
+        "host": run.holder.host,
+        "pid": run.holder.pid,
+        "started_at": iso(run.started_at),
+        "heartbeat_at": iso(run.heartbeat_at),
+        "heartbeat_age_seconds": round((now - run.heartbeat_at).total_seconds(), 1),
+        "ended_at": iso(run.ended_at),
+        "outcome": run.outcome.value if run.outcome else None,
+        "completed": run.counts.completed,
+        "failed": run.counts.failed,
+        "timed_out": run.counts.timed_out,
+        "remaining": run.counts.remaining,
+        "stopped_at": run.stopped_at,
+        "message": run.message,
+    }
+
+
+def build(
+    store: Store,
+    now: datetime,
+    *,
+    job_types: tuple[JobType, ...] = tuple(JobType),
+    stream: int | None = None,
+    run_limit: int = 20,
+) -> dict[str, Any]:
+    clients = store.list_clients(stream)
+    states = {t: store.job_states(t) for t in job_types}
+    held = {lease.holder.run_id: lease for lease in store.leases()}
+    runs = store.runs(limit=run_limit, stream=stream)
+    runs = [r for r in runs if r.run_type == "all" or r.run_type in {t.value for t in job_types}]
+    return {
+        "version": DOCUMENT_VERSION,
+        "generated_at": iso(now),
+        "streams": _streams(store, clients, states, held, runs, now),
+        "clients": [_client_entry(c, states) for c in clients],
+        "runs": [run_entry(r, held, now) for r in runs],
+    }
+
+
+def _client_entry(client: Client, states: dict[JobType, dict[str, JobState]]) -> dict[str, Any]:
+    return {
+        "id": client.id,
+        "name": client.name,
+        "stream": client.stream,
+        "jobs": {t.value: job_entry(s.get(client.id)) for t, s in states.items()},
+    }
+
+
+def _streams(
+    store: Store,
+    clients: list[Client],
+    states: dict[JobType, dict[str, JobState]],
+    held: dict[str, Lease],
+    runs: list[RunRecord],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    by_stream: dict[int, list[Client]] = {}
+    for client in clients:
+        if client.stream is not None:
+            by_stream.setdefault(client.stream, []).append(client)
+    result = []
+    for number in sorted(by_stream):
+        members = by_stream[number]
+        for job_type, type_states in states.items():
+            sweep = store.open_sweep(job_type, number)
+            remaining = (
+                sum(1 for c in members if pending(type_states.get(c.id), sweep.id) is not None)
+                if sweep
+                else len(members)
+            )
+            live = next(
+                (l for l in held.values() if l.job_type == job_type and l.stream == number), None
+            )
+            last = next(
+                (r for r in runs if r.stream == number and r.run_type in (job_type.value, "all")), None
+            )
+            result.append(
+                {
+                    "type": job_type.value,
+                    "stream": number,
+                    "clients": len(members),
+                    "sweep": sweep.number if sweep else None,
+                    "sweep_open": sweep is not None,
+                    "remaining": remaining,
+                    "live_run": _live(live, now),
+                    "last_outcome": last.outcome.value if last and last.outcome else None,
+                }
+            )
+    return result
+
+
+def _live(lease: Lease | None, now: datetime) -> dict[str, Any] | None:
+    if lease is None:
+        return None
+    return {
+        "run_id": lease.holder.run_id,
+        "host": lease.holder.host,
+        "pid": lease.holder.pid,
+        "heartbeat_age_seconds": round(leases.heartbeat_age(lease, now), 1),
+        "stale": leases.is_dead(lease, now),
+    }

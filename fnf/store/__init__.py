@@ -1,0 +1,21 @@
+"""Stores: where clients, their job states, sweeps, runs and leases live.
+
+``base.Store`` is the contract; ``sqlite`` is the embedded default; ``fnf.testing.MemoryStore``
+is the in-memory fake. Every store passes the same contract suite (tests/contract).
+"""
+
+from __future__ import annotations
+
+from fnf.config import Settings
+from fnf.store.base import Store
+
+
+def open_store(settings: Settings) -> Store:
+    """Open the configured store. Backends are imported here, lazily, so that ``fnf --help``
+    and SQLite runs never pay for a backend they do not use."""
+    from fnf.store.sqlite import SQLiteStore
+
+    return SQLiteStore(settings.db_path)
+
+
+__all__ = ["Store", "open_store"]

@@ -1,0 +1,154 @@
+"""The Store contract.
+
+Everything the runner, ``fnf status`` and the client commands need from a backend, and nothing
+about how a backend keeps it. Each write method is atomic: it happens entirely or not at all,
+so a runner killed at any instant leaves the store consistent and resumable.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from fnf.models import (
+    Client,
+    JobState,
+    JobType,
+    Lease,
+    Outcome,
+    RunCounts,
+    RunRecord,
+    StateUpdate,
+    Sweep,
+)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class Acquired:
+    """The run holds the leases it asked for; ``taken_over`` lists the dead runs it replaced."""
+
+    taken_over: tuple[Lease, ...] = ()
+
+
+@dataclass(frozen=True)
+class Busy:
+    """Another run holds (one of) the leases and is alive."""
+
+    lease: Lease
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """What the run record says so far; written with the client states it follows from."""
+
+    run_id: str
+    counts: RunCounts
+    stopped_at: str | None = None
+
+
+LeaseJudge = Callable[[Lease], bool]
+"""Returns True when a lease's holder is dead (stale heartbeat or provably gone)."""
+
+
+@dataclass(frozen=True)
+class RunFinish:
+    run_id: str
+    outcome: Outcome
+    ended_at: datetime
+    counts: RunCounts = field(default_factory=RunCounts)
+    stopped_at: str | None = None
+    message: str | None = None
+
+
+class Store(ABC):
+    """What fnf needs from a backend."""
+
+    name: str = "store"
+
+    # -- clients -------------------------------------------------------------------------
+    @abstractmethod
+    def list_clients(self, stream: int | None = None) -> list[Client]:
+        """Clients in the store's stable order (the order sweeps follow); all if stream is None."""
+
+    @abstractmethod
+    def import_clients(self, clients: Sequence[Client]) -> ImportReport:
+        """Add new clients at the end of the order; update name, stream and fields of known ones."""
+
+    @abstractmethod
+    def remove_clients(self, client_ids: Sequence[str]) -> int:
+        """Remove clients and their job states; returns how many existed."""
+
+    # -- job states ----------------------------------------------------------------------
+    @abstractmethod
+    def job_states(self, job_type: JobType) -> dict[str, JobState]:
+        """The state of every client that has one for ``job_type``, keyed by client id."""
+
+    @abstractmethod
+    def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:
+        """Write client states and the run's progress together, atomically.
+
+        Raises ``LeaseLostError`` (writing nothing) if the run no longer holds its leases.
+        """
+
+    # -- sweeps --------------------------------------------------------------------------
+    @abstractmethod
+    def open_sweep(self, job_type: JobType, stream: int) -> Sweep | None:
+        """The sweep of (type, stream) that is open, if any."""
+
+    @abstractmethod
+    def start_sweep(self, job_type: JobType, stream: int, run_id: str, now: datetime) -> Sweep:
+        """Open a new sweep, closing any open one as superseded."""
+
+    @abstractmethod
+    def close_sweep(self, sweep_id: str, now: datetime, reason: str) -> None:
+        """Close a sweep (``finished`` when every client was attempted, or why not)."""
+
+    # -- runs and leases -----------------------------------------------------------------
+    @abstractmethod
+    def acquire(
+        self,
+        run: RunRecord,
+        job_types: Sequence[JobType],
+        stale_after: float,
+        is_dead: LeaseJudge,
+    ) -> Acquired | Busy:
+        """Atomically take the (type, run.stream) leases for ``run`` and record it as started.
+
+        Leases held by runs that ``is_dead`` judges dead are taken over and those runs are
+        recorded as abandoned. If any lease is held by a live run nothing changes and
+        ``Busy`` names the holder.
+        """
+
+    @abstractmethod
+    def heartbeat(self, run_id: str, now: datetime) -> bool:
+        """Refresh the run's heartbeat; False if the run no longer holds its leases."""
+
+    @abstractmethod
+    def finish_run(self, finish: RunFinish) -> None:
+        """Record how the run ended and release its leases."""
+
+    @abstractmethod
+    def record_run(self, run: RunRecord) -> None:
+        """Record a run that never held a lease (a busy stream), already ended."""
+
+    @abstractmethod
+    def runs(
+        self, *, limit: int = 50, run_type: str | None = None, stream: int | None = None
+    ) -> list[RunRecord]:
+        """Recent runs, newest first."""
+
+    @abstractmethod
+    def leases(self) -> list[Lease]:
+        """Every lease currently held."""
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        """Release connections; the store is unusable afterwards."""

@@ -1,0 +1,513 @@
+"""The embedded default store: one SQLite file, WAL journal, one transaction per state change.
+
+WAL with ``synchronous=NORMAL`` survives a killed process without losing a committed
+transaction; ``BEGIN IMMEDIATE`` serialises lease decisions between runs on one machine.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fnf.clock import iso, parse_iso
+from fnf.errors import LeaseLostError, StoreError
+from fnf.models import (
+    Client,
+    Holder,
+    JobState,
+    JobType,
+    Lease,
+    Outcome,
+    RunCounts,
+    RunRecord,
+    StateUpdate,
+    Status,
+    Sweep,
+)
+from fnf.store.base import (
+    Acquired,
+    Busy,
+    ImportReport,
+    LeaseJudge,
+    RunFinish,
+    RunProgress,
+    Store,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS clients (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    stream INTEGER CHECK (stream IS NULL OR stream > 0),
+    position INTEGER NOT NULL,
+    fields TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS clients_stream ON clients (stream, position);
+CREATE TABLE IF NOT EXISTS client_jobs (
+    client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    job_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    sweep_id TEXT NOT NULL,
+    last_run_date TEXT NOT NULL,
+    last_run_seconds REAL,
+    count INTEGER,
+    message TEXT,
+    PRIMARY KEY (client_id, job_type)
+);
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    job_type TEXT NOT NULL,
+    stream INTEGER NOT NULL,
+    number INTEGER NOT NULL,
+    opened_at TEXT NOT NULL,
+    opened_by TEXT NOT NULL,
+    closed_at TEXT,
+    close_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS sweeps_open ON sweeps (job_type, stream, closed_at);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    run_type TEXT NOT NULL,
+    stream INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    boot_id TEXT NOT NULL,
+    pid_start TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    ended_at TEXT,
+    outcome TEXT,
+    completed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    timed_out INTEGER NOT NULL DEFAULT 0,
+    remaining INTEGER NOT NULL DEFAULT 0,
+    stopped_at TEXT,
+    message TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
+CREATE TABLE IF NOT EXISTS leases (
+    job_type TEXT NOT NULL,
+    stream INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    acquired_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL,
+    stale_after_seconds REAL NOT NULL,
+    PRIMARY KEY (job_type, stream)
+);
+"""
+
+
+class SQLiteStore(Store):
+    name = "sqlite"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:" and not self.path.parent.is_dir():
+            raise StoreError(
+                f"cannot open the SQLite store {str(self.path)!r}: directory "
+                f"{str(self.path.parent)!r} does not exist; create it or set FNF_DB to another path"
+            )
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self._tx():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"cannot open the SQLite store {str(self.path)!r}: {exc}; "
+                "check that FNF_DB points to an fnf database"
+            ) from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {str(self.path)!r} is not writable: {exc}") from exc
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite store {str(self.path)!r}: commit failed: {exc}") from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {str(self.path)!r}: {exc}") from exc
+
+    # -- clients -------------------------------------------------------------------------
+    def list_clients(self, stream: int | None = None) -> list[Client]:
+        if stream is None:
+            rows = self._query("SELECT * FROM clients ORDER BY position, id")
+        else:
+            rows = self._query(
+                "SELECT * FROM clients WHERE stream = ? ORDER BY position, id", (stream,)
+            )
+        return [_client(row) for row in rows]
+
+    def import_clients(self, clients: Sequence[Client]) -> ImportReport:
+        added = updated = unchanged = 0
+        with self._tx() as db:
+            (top,) = db.execute("SELECT COALESCE(MAX(position), 0) FROM clients").fetchone()
+            for client in clients:
+                fields = json.dumps(dict(client.fields), sort_keys=True)
+                row = db.execute(
+                    "SELECT name, stream, fields FROM clients WHERE id = ?", (client.id,)
+                ).fetchone()
+                if row is None:
+                    top += 1
+                    db.execute(
+                        "INSERT INTO clients (id, name, stream, position, fields) VALUES (?,?,?,?,?)",
+                        (client.id, client.name, client.stream, top, fields),
+                    )
+                    added += 1
+                elif (row["name"], row["stream"], row["fields"]) == (client.name, client.stream, fields):
+                    unchanged += 1
+                else:
+                    db.execute(
+                        "UPDATE clients SET name = ?, stream = ?, fields = ? WHERE id = ?",
+                        (client.name, client.stream, fields, client.id),
+                    )
+                    updated += 1
+        return ImportReport(added, updated, unchanged)
+
+    def remove_clients(self, client_ids: Sequence[str]) -> int:
+        removed = 0
+        with self._tx() as db:
+            for client_id in client_ids:
+                removed += db.execute("DELETE FROM clients WHERE id = ?", (client_id,)).rowcount
+        return removed
+
+    # -- job states ----------------------------------------------------------------------
+    def job_states(self, job_type: JobType) -> dict[str, JobState]:
+        rows = self._query("SELECT * FROM client_jobs WHERE job_type = ?", (job_type.value,))
+        return {row["client_id"]: _state(row) for row in rows}
+
+    def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:
+        with self._tx() as db:
+            held = db.execute(
+                "SELECT COUNT(*) FROM leases WHERE run_id = ?", (progress.run_id,)
+            ).fetchone()[0]
+            if not held:
+                raise LeaseLostError(
+                    f"run {progress.run_id} no longer holds its stream (another run took over); "
+                    "stopping without writing"
+                )
+            for update in updates:
+                state = update.state
+                db.execute(
+                    """INSERT INTO client_jobs (client_id, job_type, status, job_id, run_id,
+                           sweep_id, last_run_date, last_run_seconds, count, message)
+                       SELECT ?,?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM clients WHERE id = ?)
+                       ON CONFLICT (client_id, job_type) DO UPDATE SET
+                           status = excluded.status, job_id = excluded.job_id,
+                           run_id = excluded.run_id, sweep_id = excluded.sweep_id,
+                           last_run_date = excluded.last_run_date,
+                           last_run_seconds = excluded.last_run_seconds,
+                           count = excluded.count, message = excluded.message""",
+                    (
+                        update.client_id,
+                        update.job_type.value,
+                        state.status.value,
+                        state.job_id,
+                        state.run_id,
+                        state.sweep_id,
+                        iso(state.last_run_date),
+                        state.last_run_seconds,
+                        state.count,
+                        state.message,
+                        update.client_id,
+                    ),
+                )
+            counts = progress.counts
+            db.execute(
+                """UPDATE runs SET completed = ?, failed = ?, timed_out = ?, remaining = ?,
+                       stopped_at = ? WHERE run_id = ?""",
+                (
+                    counts.completed,
+                    counts.failed,
+                    counts.timed_out,
+                    counts.remaining,
+                    progress.stopped_at,
+                    progress.run_id,
+                ),
+            )
+
+    # -- sweeps --------------------------------------------------------------------------
+    def open_sweep(self, job_type: JobType, stream: int) -> Sweep | None:
+        rows = self._query(
+            """SELECT * FROM sweeps WHERE job_type = ? AND stream = ? AND closed_at IS NULL
+               ORDER BY number DESC LIMIT 1""",
+            (job_type.value, stream),
+        )
+        return _sweep(rows[0]) if rows else None
+
+    def start_sweep(self, job_type: JobType, stream: int, run_id: str, now: datetime) -> Sweep:
+        with self._tx() as db:
+            db.execute(
+                """UPDATE sweeps SET closed_at = ?, close_reason = 'superseded'
+                   WHERE job_type = ? AND stream = ? AND closed_at IS NULL""",
+                (iso(now), job_type.value, stream),
+            )
+            (number,) = db.execute(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM sweeps WHERE job_type = ? AND stream = ?",
+                (job_type.value, stream),
+            ).fetchone()
+            sweep_id = uuid.uuid4().hex[:12]
+            db.execute(
+                """INSERT INTO sweeps (id, job_type, stream, number, opened_at, opened_by)
+                   VALUES (?,?,?,?,?,?)""",
+                (sweep_id, job_type.value, stream, number, iso(now), run_id),
+            )
+        return Sweep(sweep_id, job_type, stream, number, _at(iso(now)), run_id)
+
+    def close_sweep(self, sweep_id: str, now: datetime, reason: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE sweeps SET closed_at = ?, close_reason = ? WHERE id = ? AND closed_at IS NULL",
+                (iso(now), reason, sweep_id),
+            )
+
+    # -- runs and leases -----------------------------------------------------------------
+    def acquire(
+        self,
+        run: RunRecord,
+        job_types: Sequence[JobType],
+        stale_after: float,
+        is_dead: LeaseJudge,
+    ) -> Acquired | Busy:
+        taken: list[Lease] = []
+        with self._tx() as db:
+            for job_type in job_types:
+                lease = self._lease(db, job_type, run.stream)
+                if lease is None:
+                    continue
+                if not is_dead(lease):
+                    return Busy(lease)
+                taken.append(lease)
+            for lease in taken:
+                db.execute(
+                    """UPDATE runs SET outcome = ?, ended_at = heartbeat_at,
+                           message = COALESCE(message, ?)
+                       WHERE run_id = ? AND outcome IS NULL""",
+                    (
+                        Outcome.ABANDONED.value,
+                        f"taken over by run {run.run_id} (heartbeat stopped)",
+                        lease.holder.run_id,
+                    ),
+                )
+            _insert_run(db, run)
+            for job_type in job_types:
+                db.execute(
+                    """INSERT OR REPLACE INTO leases (job_type, stream, run_id, acquired_at,
+                           heartbeat_at, stale_after_seconds) VALUES (?,?,?,?,?,?)""",
+                    (
+                        job_type.value,
+                        run.stream,
+                        run.run_id,
+                        iso(run.started_at),
+                        iso(run.started_at),
+                        stale_after,
+                    ),
+                )
+        return Acquired(tuple(taken))
+
+    def _lease(self, db: sqlite3.Connection, job_type: JobType, stream: int) -> Lease | None:
+        row = db.execute(
+            """SELECT l.*, r.host, r.pid, r.boot_id, r.pid_start FROM leases l
+               LEFT JOIN runs r ON r.run_id = l.run_id WHERE l.job_type = ? AND l.stream = ?""",
+            (job_type.value, stream),
+        ).fetchone()
+        return _lease(row) if row else None
+
+    def heartbeat(self, run_id: str, now: datetime) -> bool:
+        with self._tx() as db:
+            held = db.execute(
+                "UPDATE leases SET heartbeat_at = ? WHERE run_id = ?", (iso(now), run_id)
+            ).rowcount
+            db.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", (iso(now), run_id))
+        return held > 0
+
+    def finish_run(self, finish: RunFinish) -> None:
+        counts = finish.counts
+        with self._tx() as db:
+            db.execute(
+                """UPDATE runs SET ended_at = ?, outcome = ?, completed = ?, failed = ?,
+                       timed_out = ?, remaining = ?, stopped_at = ?, message = ?
+                   WHERE run_id = ? AND (outcome IS NULL OR outcome = ?)""",
+                (
+                    iso(finish.ended_at),
+                    finish.outcome.value,
+                    counts.completed,
+                    counts.failed,
+                    counts.timed_out,
+                    counts.remaining,
+                    finish.stopped_at,
+                    finish.message,
+                    finish.run_id,
+                    finish.outcome.value,
+                ),
+            )
+            db.execute("DELETE FROM leases WHERE run_id = ?", (finish.run_id,))
+
+    def record_run(self, run: RunRecord) -> None:
+        with self._tx() as db:
+            _insert_run(db, run)
+
+    def runs(
+        self, *, limit: int = 50, run_type: str | None = None, stream: int | None = None
+    ) -> list[RunRecord]:
+        sql, params = "SELECT * FROM runs WHERE 1=1", []
+        if run_type is not None:
+            sql += " AND run_type = ?"
+            params.append(run_type)
+        if stream is not None:
+            sql += " AND stream = ?"
+            params.append(stream)
+        sql += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
+        params.append(limit)
+        return [_run(row) for row in self._query(sql, params)]
+
+    def leases(self) -> list[Lease]:
+        rows = self._query(
+            """SELECT l.*, r.host, r.pid, r.boot_id, r.pid_start FROM leases l
+               LEFT JOIN runs r ON r.run_id = l.run_id ORDER BY l.job_type, l.stream"""
+        )
+        return [_lease(row) for row in rows]
+
+    def integrity_check(self) -> str:
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _insert_run(db: sqlite3.Connection, run: RunRecord) -> None:
+    holder, counts = run.holder, run.counts
+    db.execute(
+        """INSERT INTO runs (run_id, run_type, stream, job_id, host, pid, boot_id, pid_start,
+               started_at, heartbeat_at, ended_at, outcome, completed, failed, timed_out,
+               remaining, stopped_at, message)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+        (
+            run.run_id,
+            run.run_type,
+            run.stream,
+            run.job_id,
+            holder.host,
+            holder.pid,
+            holder.boot_id,
+            holder.pid_start,
+            iso(run.started_at),
+            iso(run.heartbeat_at),
+            iso(run.ended_at),
+            run.outcome.value if run.outcome else None,
+            counts.completed,
+            counts.failed,
+            counts.timed_out,
+            counts.remaining,
+            run.stopped_at,
+            run.message,
+        ),
+    )
+
+
+def _at(text: str | None) -> datetime:
+    moment = parse_iso(text)
+    assert moment is not None
+    return moment
+
+
+def _client(row: sqlite3.Row) -> Client:
+    return Client(row["id"], row["name"], row["stream"], json.loads(row["fields"]))
+
+
+def _state(row: sqlite3.Row) -> JobState:
+    return JobState(
+        status=Status(row["status"]),
+        job_id=row["job_id"],
+        run_id=row["run_id"],
+        sweep_id=row["sweep_id"],
+        last_run_date=_at(row["last_run_date"]),
+        last_run_seconds=row["last_run_seconds"],
+        count=row["count"],
+        message=row["message"],
+    )
+
+
+def _sweep(row: sqlite3.Row) -> Sweep:
+    return Sweep(
+        id=row["id"],
+        job_type=JobType(row["job_type"]),
+        stream=row["stream"],
+        number=row["number"],
+        opened_at=_at(row["opened_at"]),
+        opened_by=row["opened_by"],
+        closed_at=parse_iso(row["closed_at"]),
+        close_reason=row["close_reason"],
+    )
+
+
+def _holder(row: sqlite3.Row) -> Holder:
+    return Holder(
+        run_id=row["run_id"],
+        host=row["host"] or "?",
+        pid=row["pid"] or 0,
+        boot_id=row["boot_id"] or "",
+        pid_start=row["pid_start"] or "",
+    )
+
+
+def _lease(row: sqlite3.Row) -> Lease:
+    return Lease(
+        job_type=JobType(row["job_type"]),
+        stream=row["stream"],
+        holder=_holder(row),
+        acquired_at=_at(row["acquired_at"]),
+        heartbeat_at=_at(row["heartbeat_at"]),
+        stale_after_seconds=row["stale_after_seconds"],
+    )
+
+
+def _run(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        run_id=row["run_id"],
+        run_type=row["run_type"],
+        stream=row["stream"],
+        job_id=row["job_id"],
+        holder=_holder(row),
+        started_at=_at(row["started_at"]),
+        heartbeat_at=_at(row["heartbeat_at"]),
+        ended_at=parse_iso(row["ended_at"]),
+        outcome=Outcome(row["outcome"]) if row["outcome"] else None,
+        counts=RunCounts(row["completed"], row["failed"], row["timed_out"], row["remaining"]),
+        stopped_at=row["stopped_at"],
+        message=row["message"],
+    )

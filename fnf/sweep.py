@@ -1,0 +1,82 @@
+"""Which clients a run processes, and in what order: the specification of resume.
+
+Pure functions of (clients in stable order, their job states, the open sweep), so that the
+rule can be read in one place and tested exhaustively.
+
+Within a sweep each client is attempted once. A client whose attempt in this sweep was cut
+short by the job deadline, a signal or a dead runner (JOB_TIMEOUT_KILLED, or STARTED/RUNNING
+left behind) comes first in the next run. FAILED and CLIENT_TIMEOUT_KILLED count as attempted
+unless ``retry_failed``. Membership is the stream's clients *now*: a client added mid-sweep is
+in, one removed or moved out is not, and neither changes whether any other client is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from fnf.models import Client, JobState, JobType, Status
+
+_CUT_SHORT = (Status.JOB_TIMEOUT_KILLED, Status.STARTED, Status.RUNNING)
+_RETRYABLE = (Status.FAILED, Status.CLIENT_TIMEOUT_KILLED)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One client and the job types to do for it, in order."""
+
+    client: Client
+    job_types: tuple[JobType, ...]
+    resumed: bool = False
+    """True when the client was cut short in this sweep and goes first."""
+
+
+def pending(
+    state: JobState | None,
+    sweep_id: str,
+    *,
+    retry_failed: bool = False,
+    live_runs: Collection[str] = (),
+) -> str | None:
+    """``"resume"``, ``"new"`` or None (done in this sweep, or being run by a live run)."""
+    if state is None or state.sweep_id != sweep_id:
+        return "new"
+    if state.status in _CUT_SHORT:
+        if state.status.in_progress and state.run_id in live_runs:
+            return None
+        return "resume"
+    if retry_failed and state.status in _RETRYABLE:
+        return "new"
+    return None
+
+
+def select(
+    clients: Sequence[Client],
+    states: Mapping[JobType, Mapping[str, JobState]],
+    sweeps: Mapping[JobType, str],
+    *,
+    retry_failed: bool = False,
+    live_runs: Collection[str] = (),
+) -> list[Task]:
+    """The tasks of a run: resumed clients first, then the rest, each group in stable order."""
+    resumed: list[Task] = []
+    fresh: list[Task] = []
+    for client in clients:
+        kinds: dict[JobType, str] = {}
+        for job_type, sweep_id in sweeps.items():
+            kind = pending(
+                states.get(job_type, {}).get(client.id),
+                sweep_id,
+                retry_failed=retry_failed,
+                live_runs=live_runs,
+            )
+            if kind is not None:
+                kinds[job_type] = kind
+        if not kinds:
+            continue
+        job_types = tuple(t for t in JobType if t in kinds)
+        if "resume" in kinds.values():
+            resumed.append(Task(client, job_types, resumed=True))
+        else:
+            fresh.append(Task(client, job_types))
+    return resumed + fresh

@@ -1,0 +1,270 @@
+"""Test doubles that ship with fnf: a fake clock, an in-memory store and a scripted executor.
+
+They are part of the package (and tested like it) so that handler authors and the project's
+own tests can exercise run semantics, deadlines included, without sleeping or forking.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fnf.errors import LeaseLostError
+from fnf.models import (
+    Client,
+    JobState,
+    JobType,
+    Lease,
+    Outcome,
+    RunRecord,
+    StateUpdate,
+    Sweep,
+)
+from fnf.store.base import (
+    Acquired,
+    Busy,
+    ImportReport,
+    LeaseJudge,
+    RunFinish,
+    RunProgress,
+    Store,
+)
+from fnf.watchdog import ChildResult, ResultKind, Work
+
+
+class FakeClock:
+    """A clock that moves only when told to. Wall and monotonic time move together."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2025, 9, 20, 14, 30, 22, tzinfo=UTC)
+        self._mono = 1000.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards")
+        self._now += timedelta(seconds=seconds)
+        self._mono += seconds
+
+
+class MemoryStore(Store):
+    """The Store contract kept in dictionaries: fast, inspectable, and held to the same suite."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.clients: dict[str, tuple[int, Client]] = {}
+        self.states: dict[tuple[str, JobType], JobState] = {}
+        self.sweeps: dict[str, Sweep] = {}
+        self._runs: dict[str, RunRecord] = {}
+        self._leases: dict[tuple[JobType, int], Lease] = {}
+        self._position = 0
+        self.writes = 0
+
+    def list_clients(self, stream: int | None = None) -> list[Client]:
+        ordered = sorted(self.clients.values(), key=lambda pc: (pc[0], pc[1].id))
+        return [c for _, c in ordered if stream is None or c.stream == stream]
+
+    def import_clients(self, clients: Sequence[Client]) -> ImportReport:
+        added = updated = unchanged = 0
+        for client in clients:
+            client = replace(client, fields=copy.deepcopy(dict(client.fields)))
+            known = self.clients.get(client.id)
+            if known is None:
+                self._position += 1
+                self.clients[client.id] = (self._position, client)
+                added += 1
+            elif known[1] == client:
+                unchanged += 1
+            else:
+                self.clients[client.id] = (known[0], client)
+                updated += 1
+        return ImportReport(added, updated, unchanged)
+
+    def remove_clients(self, client_ids: Sequence[str]) -> int:
+        removed = 0
+        for client_id in client_ids:
+            if self.clients.pop(client_id, None) is not None:
+                removed += 1
+                for job_type in JobType:
+                    self.states.pop((client_id, job_type), None)
+        return removed
+
+    def job_states(self, job_type: JobType) -> dict[str, JobState]:
+        return {cid: state for (cid, jt), state in self.states.items() if jt == job_type}
+
+    def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:
+        if not any(lease.holder.run_id == progress.run_id for lease in self._leases.values()):
+            raise LeaseLostError(f"run {progress.run_id} no longer holds its stream")
+        self.writes += 1
+        for update in updates:
+            if update.client_id in self.clients:
+                self.states[(update.client_id, update.job_type)] = update.state
+        run = self._runs[progress.run_id]
+        self._runs[progress.run_id] = replace(
+            run, counts=progress.counts, stopped_at=progress.stopped_at
+        )
+
+    def open_sweep(self, job_type: JobType, stream: int) -> Sweep | None:
+        open_ = [
+            s
+            for s in self.sweeps.values()
+            if s.job_type == job_type and s.stream == stream and s.closed_at is None
+        ]
+        return max(open_, key=lambda s: s.number) if open_ else None
+
+    def start_sweep(self, job_type: JobType, stream: int, run_id: str, now: datetime) -> Sweep:
+        numbers = [0]
+        for sweep_id, sweep in list(self.sweeps.items()):
+            if sweep.job_type == job_type and sweep.stream == stream:
+                numbers.append(sweep.number)
+                if sweep.closed_at is None:
+                    self.sweeps[sweep_id] = replace(sweep, closed_at=now, close_reason="superseded")
+        sweep = Sweep(uuid.uuid4().hex[:12], job_type, stream, max(numbers) + 1, now, run_id)
+        self.sweeps[sweep.id] = sweep
+        return sweep
+
+    def close_sweep(self, sweep_id: str, now: datetime, reason: str) -> None:
+        sweep = self.sweeps[sweep_id]
+        if sweep.closed_at is None:
+            self.sweeps[sweep_id] = replace(sweep, closed_at=now, close_reason=reason)
+
+    def acquire(
+        self,
+        run: RunRecord,
+        job_types: Sequence[JobType],
+        stale_after: float,
+        is_dead: LeaseJudge,
+    ) -> Acquired | Busy:
+        taken: list[Lease] = []
+        for job_type in job_types:
+            lease = self._leases.get((job_type, run.stream))
+            if lease is None:
+                continue
+            if not is_dead(lease):
+                return Busy(lease)
+            taken.append(lease)
+        for lease in taken:
+            old = self._runs.get(lease.holder.run_id)
+            if old is not None and old.outcome is None:
+                self._runs[old.run_id] = replace(
+                    old,
+                    outcome=Outcome.ABANDONED,
+                    ended_at=old.heartbeat_at,
+                    message=old.message or f"taken over by run {run.run_id} (heartbeat stopped)",
+                )
+        self._runs[run.run_id] = run
+        for job_type in job_types:
+            self._leases[(job_type, run.stream)] = Lease(
+                job_type, run.stream, run.holder, run.started_at, run.started_at, stale_after
+            )
+        return Acquired(tuple(taken))
+
+    def heartbeat(self, run_id: str, now: datetime) -> bool:
+        held = False
+        for key, lease in self._leases.items():
+            if lease.holder.run_id == run_id:
+                self._leases[key] = replace(lease, heartbeat_at=now)
+                held = True
+        if run_id in self._runs:
+            self._runs[run_id] = replace(self._runs[run_id], heartbeat_at=now)
+        return held
+
+    def finish_run(self, finish: RunFinish) -> None:
+        run = self._runs[finish.run_id]
+        if run.outcome is None or run.outcome == finish.outcome:
+            self._runs[finish.run_id] = replace(
+                run,
+                ended_at=finish.ended_at,
+                outcome=finish.outcome,
+                counts=finish.counts,
+                stopped_at=finish.stopped_at,
+                message=finish.message,
+            )
+        for key, lease in list(self._leases.items()):
+            if lease.holder.run_id == finish.run_id:
+                del self._leases[key]
+
+    def record_run(self, run: RunRecord) -> None:
+        self._runs[run.run_id] = run
+
+    def runs(
+        self, *, limit: int = 50, run_type: str | None = None, stream: int | None = None
+    ) -> list[RunRecord]:
+        found = [
+            r
+            for r in reversed(self._runs.values())
+            if (run_type is None or r.run_type == run_type) and (stream is None or r.stream == stream)
+        ]
+        found.sort(key=lambda r: r.started_at, reverse=True)
+        return found[:limit]
+
+    def leases(self) -> list[Lease]:
+        return sorted(self._leases.values(), key=lambda l: (l.job_type.value, l.stream))
+
+
+@dataclass(frozen=True)
+class Script:
+    """How a scripted client behaves: how long it takes and how it ends."""
+
+    seconds: float = 0.1
+    count: int | None = 1
+    error: str | None = None
+    ignores_term: bool = False
+    on_start: Callable[[], None] | None = None
+    progress: dict[str, Any] | None = None
+
+
+@dataclass
+class ScriptedExecutor:
+    """Runs no process: each client 'takes' its scripted time on a FakeClock."""
+
+    clock: FakeClock
+    scripts: Mapping[str, Script] = field(default_factory=dict)
+    default: Script = Script()
+    started: list[tuple[str, JobType]] = field(default_factory=list)
+
+    def start(self, work: Work) -> ScriptedRunning:
+        script = self.scripts.get(work.client.id, self.default)
+        self.started.append((work.client.id, work.job_type))
+        if script.on_start is not None:
+            script.on_start()
+        return ScriptedRunning(self.clock, script, self.clock.monotonic())
+
+
+@dataclass
+class ScriptedRunning:
+    clock: FakeClock
+    script: Script
+    t0: float
+
+    def wait(self, timeout: float) -> ChildResult | None:
+        end = self.t0 + self.script.seconds
+        now = self.clock.monotonic()
+        if end <= now + timeout:
+            self.clock.advance(max(0.0, end - now))
+            if self.script.error is not None:
+                return ChildResult(ResultKind.FAILED, message=self.script.error, seconds=self.script.seconds)
+            return ChildResult(ResultKind.SUCCEEDED, count=self.script.count, seconds=self.script.seconds)
+        self.clock.advance(max(0.0, timeout))
+        return None
+
+    def stop(self, grace: float) -> ChildResult:
+        if self.script.ignores_term:
+            self.clock.advance(grace)
+            how = f"killed by SIGKILL after {grace:g} s grace"
+        else:
+            how = "stopped by SIGTERM"
+        return ChildResult(ResultKind.STOPPED, message=how, seconds=self.clock.monotonic() - self.t0)
+
+    def progress(self) -> dict[str, Any] | None:
+        return self.script.progress
