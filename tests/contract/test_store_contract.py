@@ -1,0 +1,218 @@
+"""The Store contract: every backend passes exactly these tests."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from fnf.errors import LeaseLostError
+from fnf.models import Client, Holder, JobState, JobType, Outcome, RunCounts, RunRecord, StateUpdate, Status
+from fnf.store.base import Acquired, Busy, RunFinish, RunProgress, Store
+from fnf.testing import FakeClock
+
+LEAD, HARVEST = JobType.LEAD_SCORING, JobType.POST_HARVESTING
+
+
+def run_record(clock: FakeClock, run_id: str, stream: int = 1, run_type: str = "lead_scoring") -> RunRecord:
+    holder = Holder(run_id, "host-a", 100, "boot|pid:[1]", "5")
+    return RunRecord(run_id, run_type, stream, f"job_lead_stream{stream}_x", holder, clock.now(), clock.now())
+
+
+def never_dead(lease: object) -> bool:
+    return False
+
+
+def always_dead(lease: object) -> bool:
+    return True
+
+
+def started(store: Store, clock: FakeClock, run_id: str = "r1", types: tuple[JobType, ...] = (LEAD,)) -> RunRecord:
+    record = run_record(clock, run_id)
+    assert isinstance(store.acquire(record, types, 180, never_dead), Acquired)
+    return record
+
+
+def st(status: Status, clock: FakeClock, run_id: str = "r1", sweep: str = "s1") -> JobState:
+    return JobState(status, "job_lead_stream1_x", run_id, sweep, clock.now(), 1.5, 7, "note")
+
+
+# -- clients ---------------------------------------------------------------------------------
+def test_import_adds_updates_and_keeps_order(store: Store) -> None:
+    report = store.import_clients([Client("b", "B", 1), Client("a", "A", 2, {"plan": "pro"})])
+    assert (report.added, report.updated, report.unchanged) == (2, 0, 0)
+    report = store.import_clients([Client("a", "A", 2, {"plan": "pro"}), Client("b", "B2", 3), Client("c", "C", 1)])
+    assert (report.added, report.updated, report.unchanged) == (1, 1, 1)
+    assert [(c.id, c.name, c.stream) for c in store.list_clients()] == [("b", "B2", 3), ("a", "A", 2), ("c", "C", 1)]
+    assert store.list_clients()[1].fields == {"plan": "pro"}
+
+
+def test_list_by_stream(store: Store) -> None:
+    store.import_clients([Client(f"c{i}", f"C{i}", i % 3 + 1) for i in range(9)] + [Client("u", "U", None)])
+    assert [c.id for c in store.list_clients(2)] == ["c1", "c4", "c7"]
+    assert len(store.list_clients()) == 10
+
+
+def test_untrusted_text_round_trips(store: Store) -> None:
+    weird = Client("x'); DROP TABLE clients;--", "O'Brien \"Jr\" {braces} $(reboot)", 1, {"k": "v; rm -rf ~"})
+    store.import_clients([weird])
+    assert store.list_clients() == [weird]
+
+
+def test_remove_clients_drops_their_states(store: Store) -> None:
+    clock = FakeClock()
+    store.import_clients([Client("a", "A", 1), Client("b", "B", 1)])
+    record = started(store, clock)
+    store.save([StateUpdate("a", LEAD, st(Status.COMPLETED, clock))], RunProgress(record.run_id, RunCounts(1)))
+    assert store.remove_clients(["a", "nope"]) == 1
+    assert [c.id for c in store.list_clients()] == ["b"]
+    assert store.job_states(LEAD) == {}
+
+
+# -- states ----------------------------------------------------------------------------------
+def test_save_writes_states_and_run_progress_together(store: Store) -> None:
+    clock = FakeClock()
+    store.import_clients([Client("a", "A", 1), Client("b", "B", 1)])
+    record = started(store, clock)
+    store.save(
+        [StateUpdate("a", LEAD, st(Status.COMPLETED, clock)), StateUpdate("b", LEAD, st(Status.STARTED, clock))],
+        RunProgress(record.run_id, RunCounts(completed=1, remaining=1), None),
+    )
+    states = store.job_states(LEAD)
+    assert states["a"] == st(Status.COMPLETED, clock)
+    assert states["b"].status is Status.STARTED
+    assert store.job_states(HARVEST) == {}
+    run = store.runs()[0]
+    assert run.counts == RunCounts(completed=1, remaining=1)
+
+
+def test_save_ignores_a_client_removed_meanwhile(store: Store) -> None:
+    clock = FakeClock()
+    store.import_clients([Client("a", "A", 1)])
+    record = started(store, clock)
+    store.save([StateUpdate("gone", LEAD, st(Status.COMPLETED, clock))], RunProgress(record.run_id, RunCounts()))
+    assert store.job_states(LEAD) == {}
+
+
+def test_save_after_losing_the_lease_writes_nothing(store: Store) -> None:
+    clock = FakeClock()
+    store.import_clients([Client("a", "A", 1)])
+    old = started(store, clock, "old")
+    newer = run_record(clock, "new")
+    assert isinstance(store.acquire(newer, (LEAD,), 180, always_dead), Acquired)
+    with pytest.raises(LeaseLostError):
+        store.save([StateUpdate("a", LEAD, st(Status.COMPLETED, clock, "old"))], RunProgress(old.run_id, RunCounts(1)))
+    assert store.job_states(LEAD) == {}
+
+
+# -- sweeps ----------------------------------------------------------------------------------
+def test_sweeps_open_close_and_number(store: Store) -> None:
+    clock = FakeClock()
+    assert store.open_sweep(LEAD, 1) is None
+    first = store.start_sweep(LEAD, 1, "r1", clock.now())
+    assert first.number == 1
+    assert store.open_sweep(LEAD, 1) == first
+    assert store.open_sweep(LEAD, 2) is None
+    assert store.open_sweep(HARVEST, 1) is None
+    store.close_sweep(first.id, clock.now(), "finished")
+    assert store.open_sweep(LEAD, 1) is None
+    second = store.start_sweep(LEAD, 1, "r2", clock.now())
+    third = store.start_sweep(LEAD, 1, "r3", clock.now())  # supersedes the second
+    assert (second.number, third.number) == (2, 3)
+    assert store.open_sweep(LEAD, 1) == third
+
+
+# -- leases and runs -------------------------------------------------------------------------
+def test_acquire_free_stream_records_the_run(store: Store) -> None:
+    clock = FakeClock()
+    record = started(store, clock)
+    assert store.runs()[0].run_id == record.run_id
+    assert store.runs()[0].outcome is None
+    (held,) = store.leases()
+    assert (held.job_type, held.stream, held.holder.run_id) == (LEAD, 1, "r1")
+    assert held.holder == record.holder
+
+
+def test_busy_stream_changes_nothing(store: Store) -> None:
+    clock = FakeClock()
+    started(store, clock, "r1")
+    result = store.acquire(run_record(clock, "r2"), (LEAD,), 180, never_dead)
+    assert isinstance(result, Busy)
+    assert result.lease.holder.run_id == "r1"
+    assert [r.run_id for r in store.runs()] == ["r1"]
+
+
+def test_acquire_is_all_or_nothing_across_types(store: Store) -> None:
+    clock = FakeClock()
+    started(store, clock, "r1", (HARVEST,))
+    result = store.acquire(run_record(clock, "r2", run_type="all"), tuple(JobType), 180, never_dead)
+    assert isinstance(result, Busy)
+    assert {(l.job_type, l.holder.run_id) for l in store.leases()} == {(HARVEST, "r1")}
+
+
+def test_other_streams_are_independent(store: Store) -> None:
+    clock = FakeClock()
+    started(store, clock, "r1")
+    assert isinstance(store.acquire(run_record(clock, "r2", stream=2), (LEAD,), 180, never_dead), Acquired)
+
+
+def test_dead_holder_is_taken_over_and_recorded_abandoned(store: Store) -> None:
+    clock = FakeClock()
+    started(store, clock, "r1")
+    clock.advance(10)
+    store.heartbeat("r1", clock.now())
+    clock.advance(500)
+    result = store.acquire(run_record(clock, "r2"), (LEAD,), 180, always_dead)
+    assert isinstance(result, Acquired)
+    assert [l.holder.run_id for l in result.taken_over] == ["r1"]
+    old = next(r for r in store.runs() if r.run_id == "r1")
+    assert old.outcome is Outcome.ABANDONED
+    assert old.ended_at == old.heartbeat_at
+    assert store.leases()[0].holder.run_id == "r2"
+    assert store.heartbeat("r1", clock.now()) is False
+    assert store.heartbeat("r2", clock.now()) is True
+
+
+def test_heartbeat_moves_lease_and_run(store: Store) -> None:
+    clock = FakeClock()
+    started(store, clock)
+    clock.advance(60)
+    assert store.heartbeat("r1", clock.now())
+    assert store.leases()[0].heartbeat_at == clock.now()
+    assert store.runs()[0].heartbeat_at == clock.now()
+
+
+def test_finish_releases_and_records(store: Store) -> None:
+    clock = FakeClock()
+    started(store, clock)
+    clock.advance(5)
+    store.finish_run(RunFinish("r1", Outcome.STOPPED_AT_DEADLINE, clock.now(), RunCounts(3, 1, 1, 4), "c9", "msg"))
+    assert store.leases() == []
+    run = store.runs()[0]
+    assert (run.outcome, run.counts, run.stopped_at, run.message) == (
+        Outcome.STOPPED_AT_DEADLINE, RunCounts(3, 1, 1, 4), "c9", "msg")
+    assert run.ended_at == clock.now()
+
+
+def test_finish_does_not_overwrite_abandoned(store: Store) -> None:
+    clock = FakeClock()
+    started(store, clock, "r1")
+    store.acquire(run_record(clock, "r2"), (LEAD,), 180, always_dead)
+    store.finish_run(RunFinish("r1", Outcome.COMPLETED, clock.now()))
+    assert next(r for r in store.runs() if r.run_id == "r1").outcome is Outcome.ABANDONED
+    assert store.leases()[0].holder.run_id == "r2"
+
+
+def test_record_run_and_filters(store: Store) -> None:
+    clock = FakeClock()
+    for index, (run_type, stream) in enumerate([("lead_scoring", 1), ("post_scoring", 1), ("lead_scoring", 2)]):
+        clock.advance(1)
+        record = replace(run_record(clock, f"r{index}", stream, run_type), ended_at=clock.now(), outcome=Outcome.BUSY)
+        store.record_run(record)
+    assert [r.run_id for r in store.runs()] == ["r2", "r1", "r0"]
+    assert [r.run_id for r in store.runs(run_type="lead_scoring")] == ["r2", "r0"]
+    assert [r.run_id for r in store.runs(stream=1)] == ["r1", "r0"]
+    assert [r.run_id for r in store.runs(limit=1)] == ["r2"]
+    assert store.runs()[0].outcome is Outcome.BUSY
+    assert store.runs()[0].started_at == clock.now() - timedelta(0)

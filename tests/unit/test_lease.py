@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+from fnf import lease, procs
+from fnf.models import Holder, JobType, Lease
+from fnf.testing import FakeClock
+
+
+def make_lease(clock: FakeClock, holder: Holder, stale_after: float = 180.0) -> Lease:
+    now = clock.now()
+    return Lease(JobType.LEAD_SCORING, 1, holder, now, now, stale_after)
+
+
+def foreign_holder() -> Holder:
+    return Holder("r-other", "some-other-host", 4242, "boot|pid:[1]", "123")
+
+
+def test_heartbeat_older_than_three_intervals_is_dead() -> None:
+    clock = FakeClock()
+    held = make_lease(clock, foreign_holder(), stale_after=180)
+    clock.advance(179)
+    assert not lease.is_dead(held, clock.now())
+    clock.advance(2)
+    assert lease.is_dead(held, clock.now())
+
+
+def test_a_live_process_on_this_host_is_alive() -> None:
+    clock = FakeClock()
+    me = procs.this_holder("r1")
+    assert procs.holder_alive(me) is True
+    assert not lease.is_dead(make_lease(clock, me), clock.now())
+
+
+def test_a_dead_process_on_this_host_is_dead_at_once() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    holder = replace(procs.this_holder("r1"), pid=child.pid, pid_start=procs.start_ticks(child.pid) or "")
+    child.wait()
+    clock = FakeClock()
+    assert procs.holder_alive(holder) is False
+    assert lease.is_dead(make_lease(clock, holder), clock.now())
+
+
+def test_a_reused_pid_is_not_the_holder() -> None:
+    impostor = replace(procs.this_holder("r1"), pid_start="1")  # our pid, another start time
+    assert procs.holder_alive(impostor) is False
+    assert procs.kill_holder(impostor) is False  # never signalled
+    assert os.getpid() == impostor.pid
+
+
+def test_another_host_is_judged_by_heartbeat_only() -> None:
+    assert procs.holder_alive(foreign_holder()) is None
