@@ -20,6 +20,7 @@ Process layout for one piece of work::
 from __future__ import annotations
 
 import errno
+import faulthandler
 import json
 import logging
 import os
@@ -507,6 +508,8 @@ def _horse_main(work: Work, files: _Files, out_fd: int, err_fd: int, environ: di
     for fd in (devnull, out_fd, err_fd):
         if fd > 2:
             os.close(fd)
+    if faulthandler.is_enabled():
+        faulthandler.enable(file=sys.stderr)  # a crash's traceback goes to this client's log
     if isinstance(work.handler, PythonHandler):
         os.environ.update(environ)
         return _run_python(work, work.handler, files)

@@ -1,0 +1,81 @@
+"""Handlers that misbehave on purpose, for the watchdog and acceptance tests.
+
+Behaviour comes from the client's fields: ``mode`` picks what to do, ``pids`` names a file
+where every process involved appends its pid (so tests can prove they are gone), ``ledger``
+names a file where a completed piece of work appends the client id.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from fnf.handlers import Context
+from fnf.models import Client
+
+
+def _note_pid(client: Client, pid: int | None = None) -> None:
+    path = client.fields.get("pids") or os.environ.get("FNF_TEST_PIDS")
+    if path:
+        with open(path, "a") as handle:
+            handle.write(f"{pid or os.getpid()}\n")
+
+
+def _ledger(client: Client) -> None:
+    path = client.fields.get("ledger") or os.environ.get("FNF_TEST_LEDGER")
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.write(fd, f"{client.id}\n".encode())
+        os.close(fd)
+
+
+def work(client: Client, ctx: Context) -> int | None:
+    mode = client.fields.get("mode", "ok")
+    seconds = float(client.fields.get("seconds", "0") or 0)
+    _note_pid(client)
+    if mode == "ok":
+        time.sleep(seconds)
+        _ledger(client)
+        return int(client.fields.get("count", "3") or 3)
+    if mode == "hang":
+        time.sleep(3600)
+    if mode == "ignore_term":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(3600)
+    if mode == "busy":
+        while True:
+            pass
+    if mode == "grandchild_stdout":
+        child = subprocess.Popen(["sleep", "3600"])  # inherits stdout and stderr
+        _note_pid(client, child.pid)
+        time.sleep(3600)
+    if mode == "grandchild_stdout_exit":
+        child = subprocess.Popen(["sleep", "3600"])
+        _note_pid(client, child.pid)
+        return 5
+    if mode == "escape":
+        child = subprocess.Popen(["sleep", "3600"], start_new_session=True)
+        _note_pid(client, child.pid)
+        time.sleep(3600)
+    if mode == "flood":
+        block = ("x" * 1023 + "\n").encode()
+        for _ in range(20 * 1024):
+            os.write(1, block)
+        return 20
+    if mode == "fail":
+        raise RuntimeError(f"upstream rejected {client.name}")
+    if mode == "exit3":
+        sys.stdout.flush()
+        os._exit(3)
+    if mode == "abort":
+        os.abort()
+    if mode == "bad_return":
+        return "twelve"  # type: ignore[return-value]
+    if mode == "progress":
+        ctx.progress(2, 5, "half way")
+        time.sleep(seconds)
+        return 5
+    raise ValueError(f"unknown test mode {mode!r}")

@@ -1,0 +1,272 @@
+"""The watchdog against real processes that misbehave.
+
+Each scenario runs in a forked helper process, so that the runner-side subreaper setting and
+any orphans stay out of pytest's own process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from fnf.config import HandlerSpec
+from fnf.handlers import resolve
+from fnf.models import Client, JobType
+from fnf.signals import StopFlag
+from fnf.watchdog import ProcessExecutor, ResultKind, Work
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+import fnf_test_handlers  # noqa: E402
+
+DEADLINE = 1.0
+GRACE = 0.5
+LEAD = JobType.LEAD_SCORING
+
+
+def isolated(fn: Callable[..., Any], *args: Any) -> Any:
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+
+    def target() -> None:
+        try:
+            child.send(("ok", fn(*args)))
+        except BaseException as exc:
+            child.send(("error", repr(exc)))
+
+    process = ctx.Process(target=target)
+    process.start()
+    kind, value = parent.recv()
+    process.join()
+    if kind == "error":
+        raise AssertionError(value)
+    return value
+
+
+def run_one(spec_kind: str, spec_value: str, fields: dict[str, str], deadline: float = DEADLINE,
+            grace: float = GRACE) -> dict[str, Any]:
+    """Start one client, wait to its deadline, stop it; report what happened and the timings."""
+    spec = HandlerSpec(LEAD, spec_kind, spec_value, "TEST")
+    handler = resolve(spec, os.environ)
+    workdir = Path(tempfile.mkdtemp())
+    executor = ProcessExecutor(workdir, dict(os.environ), StopFlag(), log_cap=4096)
+    client = Client("c1", "x; rm -rf ~ $(reboot)", 1, fields)
+    t0 = time.monotonic()
+    work = Work(client, LEAD, "job_lead_stream1_x", "run1", 1, datetime.now(UTC), t0 + deadline, handler)
+    child = executor.start(work)
+    result = child.wait(deadline)
+    timed_out = result is None
+    if result is None:
+        result = child.stop(grace)
+    elapsed = time.monotonic() - t0
+    return {"kind": result.kind.value, "count": result.count, "message": result.message,
+            "elapsed": elapsed, "timed_out": timed_out, "leftover": os.listdir(workdir)}
+
+
+def alive(pids: list[int]) -> list[int]:
+    living = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                living.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return living
+
+
+@pytest.fixture
+def pids_file(tmp_path: Path) -> Path:
+    return tmp_path / "pids"
+
+
+def read_pids(path: Path) -> list[int]:
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+
+PY = ("python", "fnf_test_handlers:work")
+
+
+@pytest.mark.parametrize("mode", ["hang", "ignore_term", "busy", "grandchild_stdout", "escape"])
+def test_misbehaving_clients_are_killed_at_the_deadline(mode: str, pids_file: Path) -> None:
+    outcome = isolated(run_one, *PY, {"mode": mode, "pids": str(pids_file)})
+    assert outcome["timed_out"]
+    assert outcome["kind"] == ResultKind.STOPPED.value
+    assert outcome["elapsed"] < DEADLINE + GRACE + 1.0
+    if mode == "ignore_term":
+        assert "SIGKILL" in outcome["message"]
+        assert outcome["elapsed"] >= DEADLINE + GRACE - 0.05
+    pids = read_pids(pids_file)
+    assert pids, "the handler ran"
+    assert alive(pids) == []
+    assert outcome["leftover"] == []
+
+
+def test_escaped_command_grandchild_is_killed(pids_file: Path) -> None:
+    script = f"echo $$ >> {pids_file}; setsid sh -c 'echo $$ >> {pids_file}; exec sleep 3600' & sleep 3600"
+    outcome = isolated(run_one, "command", f"sh -c \"{script}\"", {})
+    assert outcome["kind"] == "stopped"
+    time.sleep(0.05)
+    assert len(read_pids(pids_file)) == 2
+    assert alive(read_pids(pids_file)) == []
+
+
+def test_a_grandchild_holding_stdout_does_not_hold_up_a_finished_client(pids_file: Path) -> None:
+    outcome = isolated(run_one, *PY, {"mode": "grandchild_stdout_exit", "pids": str(pids_file)})
+    assert not outcome["timed_out"]
+    assert (outcome["kind"], outcome["count"]) == ("succeeded", 5)
+    assert outcome["elapsed"] < 0.5
+    assert alive(read_pids(pids_file)) == []
+
+
+def test_twenty_megabytes_of_output_completes_normally() -> None:
+    outcome = isolated(run_one, *PY, {"mode": "flood"}, 10.0)
+    assert (outcome["kind"], outcome["count"]) == ("succeeded", 20)
+
+
+def test_command_count_is_the_final_stdout_line() -> None:
+    outcome = isolated(run_one, "command", "sh -c 'echo working; echo \"{\\\"count\\\": 12}\"'", {})
+    assert (outcome["kind"], outcome["count"], outcome["message"]) == ("succeeded", 12, None)
+
+
+def test_command_printing_garbage_and_exiting_zero_is_completed_with_a_warning() -> None:
+    outcome = isolated(run_one, "command", "sh -c 'echo {not json'", {})
+    assert (outcome["kind"], outcome["count"]) == ("succeeded", None)
+    assert 'without a final stdout line {"count": N}' in outcome["message"]
+    assert "{not json" in outcome["message"]
+
+
+def test_command_exit_code_and_stderr_are_reported() -> None:
+    outcome = isolated(run_one, "command", "sh -c 'echo token expired >&2; exit 4'", {})
+    assert outcome["kind"] == "failed"
+    assert outcome["message"] == "exited with code 4: token expired"
+
+
+def test_client_data_reaches_a_command_as_plain_arguments_and_environment(tmp_path: Path) -> None:
+    out = tmp_path / "args"
+    script = tmp_path / "show.sh"
+    script.write_text(f'printf "%s\\n" "$1" "$FNF_CLIENT_NAME" "$FNF_JOB_ID" > {out}\necho \'{{"count": 1}}\'\n')
+    outcome = isolated(run_one, "command", f"sh {script} {{client_name}}", {})
+    assert outcome["kind"] == "succeeded"
+    assert out.read_text().splitlines() == ["x; rm -rf ~ $(reboot)", "x; rm -rf ~ $(reboot)", "job_lead_stream1_x"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "fragment"),
+    [
+        ("fail", "RuntimeError: upstream rejected x; rm -rf ~ $(reboot)"),
+        ("exit3", "exited with code 3"),
+        ("abort", "killed by SIGABRT"),
+        ("bad_return", "handler returned 'twelve' (str)"),
+    ],
+)
+def test_python_failures_are_classified(mode: str, fragment: str) -> None:
+    outcome = isolated(run_one, *PY, {"mode": mode})
+    assert outcome["kind"] == "failed"
+    assert fragment in outcome["message"]
+
+
+def test_python_handler_count() -> None:
+    outcome = isolated(run_one, *PY, {"mode": "ok", "count": "42"})
+    assert (outcome["kind"], outcome["count"]) == ("succeeded", 42)
+
+
+def _runner_that_gets_killed(pids_file: str, ready_file: str) -> None:
+    executor = ProcessExecutor(Path(tempfile.mkdtemp()), dict(os.environ), StopFlag())
+    handler = resolve(HandlerSpec(LEAD, "python", "fnf_test_handlers:work", "T"), os.environ)
+    for mode in ("grandchild_stdout",):
+        client = Client("c1", "n", 1, {"mode": mode, "pids": pids_file})
+        executor.start(Work(client, LEAD, "j", "r", 1, datetime.now(UTC), time.monotonic() + 60, handler))
+    Path(ready_file).touch()
+    time.sleep(3600)
+
+
+def test_killing_the_runner_with_sigkill_takes_the_whole_tree_down_within_a_second(tmp_path: Path) -> None:
+    pids_file, ready = tmp_path / "pids", tmp_path / "ready"
+    ctx = multiprocessing.get_context("fork")
+    runner = ctx.Process(target=_runner_that_gets_killed, args=(str(pids_file), str(ready)))
+    runner.start()
+    deadline = time.monotonic() + 10
+    while len(read_pids(pids_file)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    tree = read_pids(pids_file)
+    assert len(tree) == 2 and alive(tree) == tree
+    assert runner.pid is not None
+    os.kill(runner.pid, signal.SIGKILL)
+    runner.join()
+    killed_at = time.monotonic()
+    while alive(tree) and time.monotonic() - killed_at < 1.0:
+        time.sleep(0.01)
+    assert alive(tree) == []
+
+
+def test_a_signal_to_the_runner_is_noticed_while_it_waits(tmp_path: Path) -> None:
+    script = tmp_path / "waiter.py"
+    script.write_text(
+        "import os, sys, time, tempfile\n"
+        "from pathlib import Path\n"
+        "from datetime import datetime, UTC\n"
+        f"sys.path.insert(0, {str(Path(__file__).parents[1])!r})\n"
+        "from fnf.config import HandlerSpec\n"
+        "from fnf.handlers import resolve\n"
+        "from fnf.models import Client, JobType\n"
+        "from fnf.signals import SignalGuard, StopFlag\n"
+        "from fnf.watchdog import ProcessExecutor, Work\n"
+        "flag = StopFlag()\n"
+        "with SignalGuard(flag):\n"
+        "    ex = ProcessExecutor(Path(tempfile.mkdtemp()), dict(os.environ), flag)\n"
+        "    h = resolve(HandlerSpec(JobType.LEAD_SCORING, 'python', 'fnf_test_handlers:work', 'T'), os.environ)\n"
+        "    c = ex.start(Work(Client('c', 'n', 1, {'mode': 'hang'}), JobType.LEAD_SCORING, 'j', 'r', 1,\n"
+        "                      datetime.now(UTC), time.monotonic() + 60, h))\n"
+        "    print('ready', flush=True)\n"
+        "    t0 = time.monotonic()\n"
+        "    while c.wait(30) is None and not flag.requested:\n"
+        "        pass\n"
+        "    print(f'noticed {flag.reason} after {time.monotonic() - t0:.3f}', flush=True)\n"
+        "    c.stop(0.5)\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).parents[2])
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    line = proc.stdout.readline().split()
+    proc.wait(timeout=5)
+    assert line[:2] == ["noticed", "SIGTERM"]
+    assert float(line[-1]) < 1.0
+
+
+def test_output_reaches_the_log_prefixed_and_capped(caplog: pytest.LogCaptureFixture) -> None:
+    def go() -> list[str]:
+        import logging
+
+        records: list[str] = []
+
+        class Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                records.append(record.getMessage())
+
+        logging.getLogger("fnf.child").addHandler(Keep())
+        logging.getLogger("fnf.child").setLevel(logging.INFO)
+        run_one(*PY, {"mode": "flood"}, 10.0)
+        return records
+
+    lines = isolated(go)
+    assert all(line.startswith("[c1 out] ") for line in lines)
+    assert len(lines) <= 6  # 4 KiB cap / 1 KiB lines, plus the note
+    assert "more bytes of output not logged" in lines[-1]
+
+
+def test_fnf_test_handlers_module_is_importable() -> None:
+    assert callable(fnf_test_handlers.work)
