@@ -1,0 +1,113 @@
+"""A project directory with its own store and environment, driven through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+ROOT = TESTS.parent
+
+
+@dataclass
+class Project:
+    path: Path
+    env: dict[str, str]
+
+    @property
+    def db(self) -> Path:
+        return self.path / "fnf.db"
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "fnf", *args]
+
+    def fnf(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args), cwd=self.path, env={**self.env, **(env or {})},
+            capture_output=True, text=True, timeout=timeout,
+        )
+
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command(*args), cwd=self.path, env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def clients(self, rows: Sequence[dict[str, Any]]) -> None:
+        columns = ["id", "name", "stream"] + sorted({k for r in rows for k in r} - {"id", "name", "stream"})
+        lines = [",".join(columns)]
+        for row in rows:
+            lines.append(",".join(str(row.get(c, "")) for c in columns))
+        (self.path / "clients.csv").write_text("\n".join(lines) + "\n")
+        result = self.fnf("clients", "import", "clients.csv")
+        assert result.returncode == 0, result.stderr
+
+    def status(self, *args: str) -> dict[str, Any]:
+        result = self.fnf("status", "--json", *args)
+        assert result.returncode == 0, result.stderr
+        document: dict[str, Any] = json.loads(result.stdout)
+        return document
+
+    def job(self, client_id: str, job_type: str = "lead_scoring") -> dict[str, Any]:
+        for client in self.status()["clients"]:
+            if client["id"] == client_id:
+                job: dict[str, Any] = client["jobs"][job_type]
+                return job
+        raise KeyError(client_id)
+
+    def dump(self) -> list[str]:
+        """The store's whole content, to prove a command changed nothing."""
+        if not self.db.exists():
+            return []
+        with sqlite3.connect(self.db) as db:
+            return list(db.iterdump())
+
+    def ledger(self) -> list[str]:
+        path = self.path / "ledger"
+        return path.read_text().split() if path.exists() else []
+
+    def pids(self) -> list[int]:
+        path = self.path / "pids"
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def alive(pids: Sequence[int]) -> list[int]:
+    living = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                living.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return living
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FNF_", "MAX_", "HEARTBEAT_"))}
+    env.update({
+        "FNF_DB": str(tmp_path / "fnf.db"),
+        "FNF_ENV_FILE": str(tmp_path / "no.env"),
+        "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)]),
+        "FNF_HANDLER_LEAD_SCORING": "fnf_test_handlers:work",
+        "FNF_HANDLER_POST_HARVESTING": "fnf_test_handlers:work",
+        "FNF_HANDLER_POST_SCORING": "fnf_test_handlers:work",
+        "FNF_TEST_LEDGER": str(tmp_path / "ledger"),
+        "FNF_TEST_PIDS": str(tmp_path / "pids"),
+        "HEARTBEAT_INTERVAL_MINUTES": "0.02",
+        "FNF_KILL_GRACE_SECONDS": "0.5",
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    })
+    return Project(tmp_path, env)
