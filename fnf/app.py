@@ -33,10 +33,11 @@ def check_run_type(value: str, *, flag: str = "--type") -> str:
     return value
 
 
-def check_stream(value: int, *, flag: str = "--stream") -> int:
-    if value < 1:
-        raise UsageError(f"{flag} {value} is not a stream: streams are numbered 1, 2, 3 ...")
-    return value
+def check_stream(value: str | int, *, flag: str = "--stream") -> int:
+    text = str(value).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"{flag} {value!r} is not a stream: streams are numbered 1, 2, 3 ...")
+    return int(text)
 
 
 @contextmanager

@@ -52,7 +52,7 @@ def _check_header(path: Path, header: list[str]) -> None:
     if missing:
         shown = ", ".join(header) if header else "nothing (the file is empty)"
         raise ImportFileError(
-            f"{path}: missing column(s) {', '.join(missing)}; the first line must name the columns "
+            f"{path}: missing column(s) {', '.join(missing)}, nothing imported; the first line must name the columns "
             f"id, name, stream (then any extra fields); it has {shown}"
         )
     duplicated = sorted({h for h in header if header.count(h) > 1})

@@ -36,7 +36,7 @@ def import_(
 
 @clients_app.command("list")
 def list_(
-    stream: Annotated[int | None, typer.Option("--stream", "-s", help="Only this stream. Example: --stream 3")] = None,
+    stream: Annotated[str | None, typer.Option("--stream", "-s", metavar="N", help="Only this stream. Example: --stream 3")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> int:
@@ -47,9 +47,8 @@ def list_(
     from fnf import app
     from fnf.cli import render
 
-    if stream is not None:
-        app.check_stream(stream)
-    found = app.list_clients(settings(Overrides(db=db)), stream)
+    stream_number = app.check_stream(stream) if stream is not None else None
+    found = app.list_clients(settings(Overrides(db=db)), stream_number)
     if as_json:
         rows = [{"id": c.id, "name": c.name, "stream": c.stream, "fields": dict(c.fields)} for c in found]
         typer.echo(json.dumps(rows, indent=2))

@@ -22,7 +22,9 @@ def run(
             help=f"Job type: {', '.join(RUN_TYPES)} ('all' does every type per client). Example: --type lead_scoring",
         ),
     ],
-    stream: Annotated[int, typer.Option("--stream", "-s", help="Processing stream (1, 2, 3 ...). Example: --stream 2")],
+    stream: Annotated[
+        str, typer.Option("--stream", "-s", metavar="N", help="Processing stream (1, 2, 3 ...). Example: --stream 2")
+    ],
     client: Annotated[
         list[str] | None,
         typer.Option("--client", "-c", help="Process only this client id (repeatable). Example: --client rec42"),
@@ -60,11 +62,11 @@ def run(
     from fnf.runner import RunRequest
 
     app.check_run_type(type_)
-    app.check_stream(stream)
+    stream_number = app.check_stream(stream)
     config = settings(Overrides(db=db, client_timeout=client_timeout, job_timeout=job_timeout, kill_grace=grace))
     request = RunRequest(
         run_type=type_,
-        stream=stream,
+        stream=stream_number,
         client_ids=tuple(dict.fromkeys(client or [])),
         retry_failed=retry_failed,
         new_sweep=new_sweep,

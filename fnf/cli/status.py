@@ -16,7 +16,7 @@ def status(
     type_: Annotated[
         str | None, typer.Option("--type", "-t", help="Only this job type. Example: --type post_scoring")
     ] = None,
-    stream: Annotated[int | None, typer.Option("--stream", "-s", help="Only this stream. Example: --stream 1")] = None,
+    stream: Annotated[str | None, typer.Option("--stream", "-s", metavar="N", help="Only this stream. Example: --stream 1")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> int:
@@ -33,9 +33,8 @@ def status(
 
     if type_ is not None:
         app.check_run_type(type_)
-    if stream is not None:
-        app.check_stream(stream)
-    document = app.status(settings(Overrides(db=db)), run_type=type_, stream=stream)
+    stream_number = app.check_stream(stream) if stream is not None else None
+    document = app.status(settings(Overrides(db=db)), run_type=type_, stream=stream_number)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:

@@ -1,0 +1,97 @@
+"""kill -9 at random instants, a busy stream, and taking over from a dead run."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+import time
+from collections import Counter
+
+from acceptance.conftest import Project, alive
+
+
+def test_kill_minus_9_at_20_random_instants_loses_and_duplicates_nothing(project: Project) -> None:
+    clients = [f"c{i:02d}" for i in range(30)]
+    project.clients([{"id": c, "name": f"Client {c}", "stream": 1, "mode": "ok", "seconds": 0.3}
+                     for c in clients])
+    rng = random.Random(20250920)
+    kills = 0
+    while kills < 20:
+        proc = project.popen("run", "-t", "lead_scoring", "-s", "1")
+        time.sleep(rng.uniform(0.1, 0.8))
+        if proc.poll() is not None:
+            break  # this run finished the sweep before its kill came
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        kills += 1
+        time.sleep(0.05)
+        assert alive(project.pids()) == [], "the client's processes die with the runner"
+    for _ in range(5):  # re-run until the sweep completes
+        if not project.status("--type", "lead_scoring")["streams"][0]["sweep_open"]:
+            break
+        result = project.fnf("run", "-t", "lead_scoring", "-s", "1")
+        assert result.returncode == 0, result.stderr
+    assert kills >= 10, "most kills landed mid-sweep"
+    statuses = {c: project.job(c)["status"] for c in clients}
+    assert set(statuses.values()) == {"COMPLETED"}, statuses
+    done = Counter(project.ledger())
+    assert set(done) == set(clients)
+    duplicates = sum(n - 1 for n in done.values())
+    assert duplicates <= kills, f"{duplicates} duplicate completions after {kills} kills"
+    assert alive(project.pids()) == []
+    with sqlite3.connect(project.db) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    runs = project.status()["runs"]
+    assert all(r["outcome"] is not None for r in runs[1:]), "every superseded run has an outcome"
+
+
+def test_second_run_on_a_busy_stream_touches_nothing_then_takes_over_after_kill(project: Project) -> None:
+    project.clients([{"id": "slow", "name": "Slow", "stream": 1, "mode": "hang"},
+                     {"id": "next", "name": "Next", "stream": 1, "mode": "ok"}])
+    holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "60s")
+    deadline = time.monotonic() + 20
+    while not project.pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    before = project.dump()
+    second = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--json")
+    assert second.returncode == 0, second.stderr
+    report = json.loads(second.stdout)
+    assert report["outcome"] == "busy"
+    assert "is busy: held by run" in report["message"]
+    after = project.dump()
+    changed = set(after) - set(before)
+    assert changed and all(line.startswith(('INSERT INTO "runs"', 'INSERT INTO "leases"')) for line in changed), \
+        changed  # only the busy run's record and the holder's heartbeat changed
+    assert project.job("slow")["status"] in ("STARTED", "RUNNING")
+    assert project.job("next")["status"] is None
+    # The holder dies without a word; on this host that is provable at once.
+    holder.send_signal(signal.SIGKILL)
+    holder.communicate()
+    third = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "1s", "--json")
+    assert third.returncode == 0, third.stderr
+    assert "took over" in third.stderr
+    outcomes = {r["run_id"]: r["outcome"] for r in project.status()["runs"]}
+    assert "abandoned" in outcomes.values()
+    assert project.job("slow")["status"] == "CLIENT_TIMEOUT_KILLED"  # retried first, then cut at its limit
+    assert project.job("next")["status"] == "COMPLETED"
+
+
+def test_a_stale_heartbeat_from_another_host_is_taken_over(project: Project) -> None:
+    project.clients([{"id": "slow", "name": "Slow", "stream": 1, "mode": "hang"},
+                     {"id": "next", "name": "Next", "stream": 1, "mode": "ok"}])
+    holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "60s")
+    deadline = time.monotonic() + 20
+    while not project.pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    holder.send_signal(signal.SIGKILL)
+    holder.communicate()
+    with sqlite3.connect(project.db) as db:  # make the dead run look like it lives on another machine
+        db.execute("UPDATE runs SET host = 'another-host'")
+    busy = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--json")
+    assert json.loads(busy.stdout)["outcome"] == "busy"  # its heartbeat is recent: it may be alive
+    time.sleep(3 * 1.2 + 0.5)  # three heartbeat intervals (HEARTBEAT_INTERVAL_MINUTES=0.02)
+    taken = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "1s", "--json")
+    assert json.loads(taken.stdout)["outcome"] == "completed", taken.stderr
+    assert project.job("next")["status"] == "COMPLETED"
