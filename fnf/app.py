@@ -19,7 +19,7 @@ from fnf.config import Settings
 from fnf.errors import UsageError
 from fnf.handlers import resolve_all
 from fnf.models import RUN_TYPES, Client, JobType, job_types_of
-from fnf.runner import RunReport, RunRequest, Runner
+from fnf.runner import Runner, RunReport, RunRequest
 from fnf.signals import SignalGuard, StopFlag
 from fnf.store import Store, open_store
 from fnf.store.base import ImportReport
@@ -53,13 +53,10 @@ def run(settings: Settings, request: RunRequest, *, clock: Clock | None = None) 
     """Run (type, stream) to completion, deadline or signal, with real watched processes."""
     handlers = resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
     stop = StopFlag()
-    with store_for(settings) as store, tempfile.TemporaryDirectory(prefix="fnf-") as workdir:
-        with SignalGuard(stop):
-            executor = ProcessExecutor(
-                Path(workdir), dict(settings.environ), stop, log_cap=settings.child_log_max_bytes
-            )
-            runner = Runner(store, settings, handlers, executor, clock or SystemClock(), stop)
-            return runner.run(request)
+    with store_for(settings) as store, tempfile.TemporaryDirectory(prefix="fnf-") as workdir, SignalGuard(stop):
+        executor = ProcessExecutor(Path(workdir), dict(settings.environ), stop, log_cap=settings.child_log_max_bytes)
+        runner = Runner(store, settings, handlers, executor, clock or SystemClock(), stop)
+        return runner.run(request)
 
 
 def plan(settings: Settings, request: RunRequest) -> list[Task]:
@@ -75,9 +72,7 @@ class _NoExecutor:
         raise AssertionError("a plan never starts work")
 
 
-def status(
-    settings: Settings, *, run_type: str | None = None, stream: int | None = None
-) -> dict[str, Any]:
+def status(settings: Settings, *, run_type: str | None = None, stream: int | None = None) -> dict[str, Any]:
     job_types = job_types_of(run_type) if run_type else tuple(JobType)
     with store_for(settings) as store:
         return status_doc.build(store, SystemClock().now(), job_types=job_types, stream=stream)
@@ -100,7 +95,6 @@ def remove_clients(settings: Settings, client_ids: list[str]) -> int:
         unknown = [cid for cid in client_ids if cid not in known]
         if unknown:
             raise UsageError(
-                f"no client has id {', '.join(repr(c) for c in unknown)}; nothing removed "
-                "(see: fnf clients list)"
+                f"no client has id {', '.join(repr(c) for c in unknown)}; nothing removed (see: fnf clients list)"
             )
         return store.remove_clients(client_ids)

@@ -92,8 +92,7 @@ def parse_duration(text: str, *, name: str) -> float:
     if not cleaned or pos != len(cleaned):
         hint = " (add a unit)" if _is_number(cleaned) else ""
         raise ConfigError(
-            f"{name} {text!r} is not a duration{hint}: use a number with a unit, "
-            "such as 90s, 10m, 2h or 1h30m"
+            f"{name} {text!r} is not a duration{hint}: use a number with a unit, such as 90s, 10m, 2h or 1h30m"
         )
     if total <= 0:
         raise ConfigError(f"{name} {text!r} must be longer than zero: use, for example, 90s, 10m or 2h")
@@ -108,9 +107,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _number(
-    name: str, raw: str, source: str, *, unit: str, allow_zero: bool = False, integer: bool = False
-) -> float:
+def _number(name: str, raw: str, source: str, *, unit: str, allow_zero: bool = False, integer: bool = False) -> float:
     accepted = "a whole number of" if integer else "a number of"
     floor = "zero or more" if allow_zero else "greater than zero"
     example = "0, 5 or 10" if allow_zero else ("10" if integer else "10 or 2.5")
@@ -126,9 +123,7 @@ def _number(
         or (integer and not value.is_integer())
     )
     if bad:
-        raise ConfigError(
-            f"{name}={raw!r} ({source}) is not valid: use {accepted} {unit} {floor}, such as {example}"
-        )
+        raise ConfigError(f"{name}={raw!r} ({source}) is not valid: use {accepted} {unit} {floor}, such as {example}")
     return value
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from fnf import app
@@ -13,12 +13,41 @@ from fnf.models import Client
 from fnf.runner import RunReport, RunRequest
 
 _NAMES = [
-    "Acme Analytics", "Birch & Co", "Cobalt Media", "Dune Outdoor", "Ember Foods", "Fjord Travel",
-    "Granite Legal", "Harbor Health", "Iris Design", "Juniper Labs", "Kestrel Air", "Lumen Solar",
-    "Maple Dental", "Nimbus Cloud", "Orchid Spa", "Pioneer Tools", "Quartz Finance", "Rowan Books",
-    "Summit Gear", "Tidal Surf", "Umber Coffee", "Vantage Realty", "Willow Yoga", "Xenon Lighting",
-    "Yarrow Farms", "Zephyr Bikes", "Atlas Movers", "Beacon Tutors", "Cedar Homes", "Delta Print",
-    "O'Brien \"Jr\" & Sons; rm -rf ~", "Falcon Security", "Gamma Games", "Helix Bio", "Indigo Textiles",
+    "Acme Analytics",
+    "Birch & Co",
+    "Cobalt Media",
+    "Dune Outdoor",
+    "Ember Foods",
+    "Fjord Travel",
+    "Granite Legal",
+    "Harbor Health",
+    "Iris Design",
+    "Juniper Labs",
+    "Kestrel Air",
+    "Lumen Solar",
+    "Maple Dental",
+    "Nimbus Cloud",
+    "Orchid Spa",
+    "Pioneer Tools",
+    "Quartz Finance",
+    "Rowan Books",
+    "Summit Gear",
+    "Tidal Surf",
+    "Umber Coffee",
+    "Vantage Realty",
+    "Willow Yoga",
+    "Xenon Lighting",
+    "Yarrow Farms",
+    "Zephyr Bikes",
+    "Atlas Movers",
+    "Beacon Tutors",
+    "Cedar Homes",
+    "Delta Print",
+    'O\'Brien "Jr" & Sons; rm -rf ~',
+    "Falcon Security",
+    "Gamma Games",
+    "Helix Bio",
+    "Indigo Textiles",
     "Jade Jewelry",
 ]
 STREAMS = 3

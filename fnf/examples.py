@@ -64,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     """Command form: ``python -m fnf.examples JOB_TYPE CLIENT_ID [CLIENT_NAME]``."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2 or args[0] not in _WHAT:
-        print("usage: python -m fnf.examples {lead_scoring|post_harvesting|post_scoring} CLIENT_ID [NAME]",
-              file=sys.stderr)
+        print(
+            "usage: python -m fnf.examples {lead_scoring|post_harvesting|post_scoring} CLIENT_ID [NAME]",
+            file=sys.stderr,
+        )
         return 2
     job_type, client_id = args[0], args[1]
     name = args[2] if len(args) > 2 else client_id

@@ -105,7 +105,7 @@ def resolve_all(
             suffix = job_type.value.upper()
             raise HandlerError(
                 f"no handler is configured for {job_type.value}: set FNF_HANDLER_{suffix}="
-                f"package.module:function or FNF_COMMAND_{suffix}=\"command --client {{client_id}}\""
+                f'package.module:function or FNF_COMMAND_{suffix}="command --client {{client_id}}"'
             )
         handlers[job_type] = resolve(spec, environ)
     return handlers
@@ -132,9 +132,7 @@ def _import_callable(spec: HandlerSpec) -> HandlerFunc:
     target: Any = module
     for part in attr.split("."):
         if not hasattr(target, part):
-            raise HandlerError(
-                f"{spec.source}={spec.value!r}: module {module_name!r} has no attribute {attr!r}"
-            )
+            raise HandlerError(f"{spec.source}={spec.value!r}: module {module_name!r} has no attribute {attr!r}")
         target = getattr(target, part)
     if not callable(target):
         raise HandlerError(f"{spec.source}={spec.value!r}: {attr!r} is not callable")
@@ -148,14 +146,13 @@ def _command(spec: HandlerSpec, environ: Mapping[str, str]) -> CommandHandler:
     except ValueError as exc:
         raise HandlerError(f"{spec.source}={spec.value!r} cannot be split into arguments: {exc}") from exc
     if not argv:
-        raise HandlerError(f"{spec.source} is empty: set it to a command such as \"node score.js\"")
+        raise HandlerError(f'{spec.source} is empty: set it to a command such as "node score.js"')
     for arg in argv:
         for name in _PLACEHOLDER.findall(arg):
             if name not in PLACEHOLDERS:
                 allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
                 raise HandlerError(
-                    f"{spec.source}={spec.value!r} uses unknown placeholder {{{name}}}: "
-                    f"use one of {allowed}"
+                    f"{spec.source}={spec.value!r} uses unknown placeholder {{{name}}}: use one of {allowed}"
                 )
     program = argv[0]
     if "/" in program:

@@ -89,7 +89,7 @@ class RunReport:
     run_type: str
     stream: int
     outcome: Outcome
-    counts: RunCounts = RunCounts()
+    counts: RunCounts = field(default_factory=RunCounts)
     stopped_at: str | None = None
     message: str | None = None
     clients: tuple[ClientReport, ...] = ()
@@ -107,7 +107,7 @@ class RunReport:
 
 @dataclass
 class _Progress:
-    counts: RunCounts = RunCounts()
+    counts: RunCounts = field(default_factory=RunCounts)
     stopped_at: str | None = None
     pending: list[StateUpdate] = field(default_factory=list)
     reports: list[ClientReport] = field(default_factory=list)
@@ -234,9 +234,7 @@ class Runner:
         log.info("%s; nothing to do", message)
         ended = replace(record, ended_at=self.clock.now(), outcome=Outcome.BUSY, message=message)
         self.store.record_run(ended)
-        return RunReport(
-            record.run_id, record.job_id, record.run_type, record.stream, Outcome.BUSY, message=message
-        )
+        return RunReport(record.run_id, record.job_id, record.run_type, record.stream, Outcome.BUSY, message=message)
 
     def _sweep(self, request: RunRequest, job_types: tuple[JobType, ...]) -> tuple[Outcome, str]:
         sweeps = self._open_sweeps(request, job_types)
@@ -259,23 +257,18 @@ class Runner:
                         return self._stopped(stopped, task, len(tasks) - index, sweeps, live)
                     self._process(task.client, job_type, sweeps[job_type], len(tasks) - index)
                     if self._progress.stopped_at is not None:
-                        return self._stopped(
-                            self._stop_reason() or "job", task, len(tasks) - index, sweeps, live
-                        )
+                        return self._stopped(self._stop_reason() or "job", task, len(tasks) - index, sweeps, live)
                 self._progress.done_ids.add(task.client.id)
             if request.client_ids:
                 break
-            tasks = [
-                t for t in self._select(request, sweeps, live) if t.client.id not in self._progress.done_ids
-            ]
+            tasks = [t for t in self._select(request, sweeps, live) if t.client.id not in self._progress.done_ids]
         if not request.client_ids:
             for job_type in job_types:
                 self._flush()
                 self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
         counts = self._progress.counts
         return Outcome.COMPLETED, (
-            f"sweep complete: {counts.completed} completed, {counts.failed} failed, "
-            f"{counts.timed_out} timed out"
+            f"sweep complete: {counts.completed} completed, {counts.failed} failed, {counts.timed_out} timed out"
         )
 
     def _open_sweeps(self, request: RunRequest, job_types: Sequence[JobType]) -> dict[JobType, str]:
@@ -345,8 +338,13 @@ class Runner:
         job_id = self._job_ids[job_type]
         base = JobState(Status.STARTED, job_id, ctx.record.run_id, sweep_id, started_wall)
         self._save([StateUpdate(client.id, job_type, base)], remaining)
-        log.info("%s: %s (%s) started, deadline in %s", job_type.value, client.id, client.name,
-                 human_duration(deadline - started))
+        log.info(
+            "%s: %s (%s) started, deadline in %s",
+            job_type.value,
+            client.id,
+            client.name,
+            human_duration(deadline - started),
+        )
         work = Work(
             client=client,
             job_type=job_type,
@@ -410,9 +408,7 @@ class Runner:
                 f"run interrupted by {self.stop.reason}; {result.message}; resumes first next run"
             )
         limit = human_duration(self.settings.job_timeout)
-        return Status.JOB_TIMEOUT_KILLED, (
-            f"job deadline of {limit} reached; {result.message}; resumes first next run"
-        )
+        return Status.JOB_TIMEOUT_KILLED, (f"job deadline of {limit} reached; {result.message}; resumes first next run")
 
     def _record(self, client: Client, job_type: JobType, state: JobState) -> None:
         progress = self._progress
@@ -459,9 +455,7 @@ class Runner:
             progress.counts = replace(progress.counts, remaining=remaining)
         batch = progress.pending + updates
         progress.pending = []
-        self.store.save(
-            batch, RunProgress(self._ctx.record.run_id, progress.counts, progress.stopped_at)
-        )
+        self.store.save(batch, RunProgress(self._ctx.record.run_id, progress.counts, progress.stopped_at))
 
     def _flush(self) -> None:
         if self._progress.pending:
@@ -472,8 +466,7 @@ class Runner:
         self._next_beat = now + self.settings.heartbeat_interval
         if not self.store.heartbeat(self._ctx.record.run_id, self.clock.now()):
             raise LeaseLostError(
-                f"run {self._ctx.record.run_id} lost its stream to another run "
-                "(its heartbeat was late); stopping"
+                f"run {self._ctx.record.run_id} lost its stream to another run (its heartbeat was late); stopping"
             )
 
     def _finish(self, outcome: Outcome, message: str) -> None:

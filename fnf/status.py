@@ -123,12 +123,8 @@ def _streams(
                 if sweep
                 else len(members)
             )
-            live = next(
-                (l for l in held.values() if l.job_type == job_type and l.stream == number), None
-            )
-            last = next(
-                (r for r in runs if r.stream == number and r.run_type in (job_type.value, "all")), None
-            )
+            live = next((held for held in held.values() if held.job_type == job_type and held.stream == number), None)
+            last = next((r for r in runs if r.stream == number and r.run_type in (job_type.value, "all")), None)
             result.append(
                 {
                     "type": job_type.value,

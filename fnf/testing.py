@@ -110,15 +110,11 @@ class MemoryStore(Store):
             if update.client_id in self.clients:
                 self.states[(update.client_id, update.job_type)] = update.state
         run = self._runs[progress.run_id]
-        self._runs[progress.run_id] = replace(
-            run, counts=progress.counts, stopped_at=progress.stopped_at
-        )
+        self._runs[progress.run_id] = replace(run, counts=progress.counts, stopped_at=progress.stopped_at)
 
     def open_sweep(self, job_type: JobType, stream: int) -> Sweep | None:
         open_ = [
-            s
-            for s in self.sweeps.values()
-            if s.job_type == job_type and s.stream == stream and s.closed_at is None
+            s for s in self.sweeps.values() if s.job_type == job_type and s.stream == stream and s.closed_at is None
         ]
         return max(open_, key=lambda s: s.number) if open_ else None
 
@@ -197,9 +193,7 @@ class MemoryStore(Store):
     def record_run(self, run: RunRecord) -> None:
         self._runs[run.run_id] = run
 
-    def runs(
-        self, *, limit: int = 50, run_type: str | None = None, stream: int | None = None
-    ) -> list[RunRecord]:
+    def runs(self, *, limit: int = 50, run_type: str | None = None, stream: int | None = None) -> list[RunRecord]:
         found = [
             r
             for r in reversed(self._runs.values())
@@ -209,7 +203,7 @@ class MemoryStore(Store):
         return found[:limit]
 
     def leases(self) -> list[Lease]:
-        return sorted(self._leases.values(), key=lambda l: (l.job_type.value, l.stream))
+        return sorted(self._leases.values(), key=lambda held: (held.job_type.value, held.stream))
 
 
 @dataclass(frozen=True)

@@ -171,9 +171,7 @@ class ProcessExecutor:
 class WatchedChild:
     """One running piece of work, seen from the runner."""
 
-    def __init__(
-        self, executor: ProcessExecutor, work: Work, files: _Files, pid: int, lifeline: int
-    ) -> None:
+    def __init__(self, executor: ProcessExecutor, work: Work, files: _Files, pid: int, lifeline: int) -> None:
         self.executor = executor
         self.work = work
         self.files = files
@@ -292,9 +290,7 @@ def _describe_status(status: dict[str, Any] | None) -> str:
     return f"exited with code {status.get('exit')}"
 
 
-def _classify_python(
-    status: dict[str, Any] | None, reported: dict[str, Any], seconds: float
-) -> ChildResult:
+def _classify_python(status: dict[str, Any] | None, reported: dict[str, Any], seconds: float) -> ChildResult:
     if status == {"exit": 0} and "count" in reported:
         count = reported["count"]
         message = None if count is not None else "the handler returned no count (None)"
@@ -317,9 +313,8 @@ def _classify_command(
     count = _parse_count(last)
     if count is None:
         shown = (last[:120] + "...") if last and len(last) > 120 else last
-        message = (
-            'exited 0 without a final stdout line {"count": N}'
-            + (f"; last line was {shown!r}" if shown else "; it printed nothing")
+        message = 'exited 0 without a final stdout line {"count": N}' + (
+            f"; last line was {shown!r}" if shown else "; it printed nothing"
         )
         return ChildResult(ResultKind.SUCCEEDED, count=None, message=message, seconds=seconds)
     return ChildResult(ResultKind.SUCCEEDED, count=count, seconds=seconds)
@@ -531,8 +526,7 @@ def _run_python(work: Work, handler: PythonHandler, files: _Files) -> int:
         value = handler.func(work.client, context)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise TypeError(
-                f"handler returned {value!r} ({type(value).__name__}); "
-                "return the count as a whole number (or None)"
+                f"handler returned {value!r} ({type(value).__name__}); return the count as a whole number (or None)"
             )
         _write_result(files, {"count": value})
         code = 0

@@ -12,8 +12,9 @@ from fnf.cli.common import DbOption, JsonOption, settings
 from fnf.config import Overrides
 from fnf.errors import EXIT_OK
 
-clients_app = typer.Typer(help="Import, list and remove clients. Example: fnf clients import clients.csv",
-                          no_args_is_help=True)
+clients_app = typer.Typer(
+    help="Import, list and remove clients. Example: fnf clients import clients.csv", no_args_is_help=True
+)
 
 
 @clients_app.command("import")
@@ -28,15 +29,15 @@ def import_(
     from fnf import app
 
     report = app.import_clients(settings(Overrides(db=db)), path)
-    typer.echo(
-        f"imported {path}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
-    )
+    typer.echo(f"imported {path}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged")
     return EXIT_OK
 
 
 @clients_app.command("list")
 def list_(
-    stream: Annotated[str | None, typer.Option("--stream", "-s", metavar="N", help="Only this stream. Example: --stream 3")] = None,
+    stream: Annotated[
+        str | None, typer.Option("--stream", "-s", metavar="N", help="Only this stream. Example: --stream 3")
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> int:

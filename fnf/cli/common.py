@@ -18,15 +18,13 @@ DbOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON document on stdout instead of tables.")]
 
 
-def settings(overrides: Overrides = Overrides()) -> Settings:
-    return load_settings(overrides)
+def settings(overrides: Overrides | None = None) -> Settings:
+    return load_settings(overrides or Overrides())
 
 
 class _UTCFormatter(logging.Formatter):
-    converter = time.gmtime
-
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(record.created))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         return f"{stamp}.{int(record.msecs):03d}Z"
 
 

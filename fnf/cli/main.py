@@ -11,7 +11,7 @@ import typer
 try:  # Typer >= 0.29 vendors Click; older releases use Click itself.
     from typer.exceptions import TyperException as ClickError
 except ImportError:  # pragma: no cover
-    from click.exceptions import ClickException as ClickError  # type: ignore[assignment,no-redef]
+    from click.exceptions import ClickException as ClickError  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 from fnf import __version__
 from fnf.cli.clients import clients_app

@@ -60,7 +60,9 @@ def print_status(doc: dict[str, Any]) -> None:
     out = console()
     overview = Table(title="Streams", title_justify="left")
     for column in ("type", "stream", "clients", "sweep", "remaining", "live run", "heartbeat", "last outcome"):
-        overview.add_column(column, justify="right" if column in ("stream", "clients", "sweep", "remaining") else "left")
+        overview.add_column(
+            column, justify="right" if column in ("stream", "clients", "sweep", "remaining") else "left"
+        )
     for row in doc["streams"]:
         live = row["live_run"]
         overview.add_row(
@@ -188,8 +190,10 @@ def print_plan(request: RunRequest, tasks: list[Task]) -> None:
     if not tasks:
         out.print(f"{request.run_type} stream {request.stream}: no clients to process")
         return
-    table = Table(title=f"Dry run: {request.run_type} stream {request.stream}, {len(tasks)} client(s) in order",
-                  title_justify="left")
+    table = Table(
+        title=f"Dry run: {request.run_type} stream {request.stream}, {len(tasks)} client(s) in order",
+        title_justify="left",
+    )
     for column in ("#", "client", "name", "types", "why"):
         table.add_column(column)
     for number, task in enumerate(tasks, start=1):
@@ -215,4 +219,3 @@ def print_clients(clients: list[Client]) -> None:
 
 def echo(text: str) -> None:
     console().print(_t(text))
-

@@ -30,7 +30,8 @@ def run(
         typer.Option("--client", "-c", help="Process only this client id (repeatable). Example: --client rec42"),
     ] = None,
     retry_failed: Annotated[
-        bool, typer.Option("--retry-failed", help="Also retry clients that FAILED or hit their own limit in this sweep.")
+        bool,
+        typer.Option("--retry-failed", help="Also retry clients that FAILED or hit their own limit in this sweep."),
     ] = False,
     new_sweep: Annotated[
         bool, typer.Option("--new-sweep", help="Close the open sweep and start over with every client.")
@@ -40,7 +41,9 @@ def run(
     ] = False,
     client_timeout: Annotated[
         str | None,
-        typer.Option("--client-timeout", help="Per-client limit (overrides MAX_CLIENT_PROCESSING_MINUTES). Example: 90s, 10m"),
+        typer.Option(
+            "--client-timeout", help="Per-client limit (overrides MAX_CLIENT_PROCESSING_MINUTES). Example: 90s, 10m"
+        ),
     ] = None,
     job_timeout: Annotated[
         str | None,
@@ -48,7 +51,9 @@ def run(
     ] = None,
     grace: Annotated[
         str | None,
-        typer.Option("--grace", help="Time between SIGTERM and SIGKILL (overrides FNF_KILL_GRACE_SECONDS). Example: 10s"),
+        typer.Option(
+            "--grace", help="Time between SIGTERM and SIGKILL (overrides FNF_KILL_GRACE_SECONDS). Example: 10s"
+        ),
     ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,

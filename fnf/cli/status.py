@@ -16,7 +16,9 @@ def status(
     type_: Annotated[
         str | None, typer.Option("--type", "-t", help="Only this job type. Example: --type post_scoring")
     ] = None,
-    stream: Annotated[str | None, typer.Option("--stream", "-s", metavar="N", help="Only this stream. Example: --stream 1")] = None,
+    stream: Annotated[
+        str | None, typer.Option("--stream", "-s", metavar="N", help="Only this stream. Example: --stream 1")
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> int:

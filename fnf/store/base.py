@@ -141,9 +141,7 @@ class Store(ABC):
         """Record a run that never held a lease (a busy stream), already ended."""
 
     @abstractmethod
-    def runs(
-        self, *, limit: int = 50, run_type: str | None = None, stream: int | None = None
-    ) -> list[RunRecord]:
+    def runs(self, *, limit: int = 50, run_type: str | None = None, stream: int | None = None) -> list[RunRecord]:
         """Recent runs, newest first."""
 
     @abstractmethod

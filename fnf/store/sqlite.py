@@ -135,8 +135,7 @@ class SQLiteStore(Store):
                 )
         except sqlite3.DatabaseError as exc:
             raise StoreError(
-                f"cannot open the SQLite store {str(self.path)!r}: {exc}; "
-                "check that FNF_DB points to an fnf database"
+                f"cannot open the SQLite store {str(self.path)!r}: {exc}; check that FNF_DB points to an fnf database"
             ) from exc
 
     def close(self) -> None:
@@ -170,9 +169,7 @@ class SQLiteStore(Store):
         if stream is None:
             rows = self._query("SELECT * FROM clients ORDER BY position, id")
         else:
-            rows = self._query(
-                "SELECT * FROM clients WHERE stream = ? ORDER BY position, id", (stream,)
-            )
+            rows = self._query("SELECT * FROM clients WHERE stream = ? ORDER BY position, id", (stream,))
         return [_client(row) for row in rows]
 
     def import_clients(self, clients: Sequence[Client]) -> ImportReport:
@@ -181,9 +178,7 @@ class SQLiteStore(Store):
             (top,) = db.execute("SELECT COALESCE(MAX(position), 0) FROM clients").fetchone()
             for client in clients:
                 fields = json.dumps(dict(client.fields), sort_keys=True)
-                row = db.execute(
-                    "SELECT name, stream, fields FROM clients WHERE id = ?", (client.id,)
-                ).fetchone()
+                row = db.execute("SELECT name, stream, fields FROM clients WHERE id = ?", (client.id,)).fetchone()
                 if row is None:
                     top += 1
                     db.execute(
@@ -215,9 +210,7 @@ class SQLiteStore(Store):
 
     def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:
         with self._tx() as db:
-            held = db.execute(
-                "SELECT COUNT(*) FROM leases WHERE run_id = ?", (progress.run_id,)
-            ).fetchone()[0]
+            held = db.execute("SELECT COUNT(*) FROM leases WHERE run_id = ?", (progress.run_id,)).fetchone()[0]
             if not held:
                 raise LeaseLostError(
                     f"run {progress.run_id} no longer holds its stream (another run took over); "
@@ -352,9 +345,7 @@ class SQLiteStore(Store):
 
     def heartbeat(self, run_id: str, now: datetime) -> bool:
         with self._tx() as db:
-            held = db.execute(
-                "UPDATE leases SET heartbeat_at = ? WHERE run_id = ?", (iso(now), run_id)
-            ).rowcount
+            held = db.execute("UPDATE leases SET heartbeat_at = ? WHERE run_id = ?", (iso(now), run_id)).rowcount
             db.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", (iso(now), run_id))
         return held > 0
 
@@ -384,10 +375,8 @@ class SQLiteStore(Store):
         with self._tx() as db:
             _insert_run(db, run)
 
-    def runs(
-        self, *, limit: int = 50, run_type: str | None = None, stream: int | None = None
-    ) -> list[RunRecord]:
-        sql, params = "SELECT * FROM runs WHERE 1=1", []
+    def runs(self, *, limit: int = 50, run_type: str | None = None, stream: int | None = None) -> list[RunRecord]:
+        sql, params = "SELECT * FROM runs WHERE 1=1", list[object]()
         if run_type is not None:
             sql += " AND run_type = ?"
             params.append(run_type)

@@ -31,20 +31,30 @@ class Project:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "fnf", *args]
 
-    def fnf(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def fnf(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.command(*args), cwd=self.path, env={**self.env, **(env or {})},
-            capture_output=True, text=True, timeout=timeout,
+            self.command(*args),
+            cwd=self.path,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            self.command(*args), cwd=self.path, env={**self.env, **(env or {})},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            self.command(*args),
+            cwd=self.path,
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def clients(self, rows: Sequence[dict[str, Any]]) -> None:
-        columns = ["id", "name", "stream"] + sorted({k for r in rows for k in r} - {"id", "name", "stream"})
+        columns = ["id", "name", "stream", *sorted({k for r in rows for k in r} - {"id", "name", "stream"})]
         lines = [",".join(columns)]
         for row in rows:
             lines.append(",".join(str(row.get(c, "")) for c in columns))
@@ -94,20 +104,21 @@ def alive(pids: Sequence[int]) -> list[int]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FNF_", "MAX_", "HEARTBEAT_"))}
-    env.update({
-        "FNF_DB": str(tmp_path / "fnf.db"),
-        "FNF_ENV_FILE": str(tmp_path / "no.env"),
-        "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)]),
-        "FNF_HANDLER_LEAD_SCORING": "fnf_test_handlers:work",
-        "FNF_HANDLER_POST_HARVESTING": "fnf_test_handlers:work",
-        "FNF_HANDLER_POST_SCORING": "fnf_test_handlers:work",
-        "FNF_TEST_LEDGER": str(tmp_path / "ledger"),
-        "FNF_TEST_PIDS": str(tmp_path / "pids"),
-        "HEARTBEAT_INTERVAL_MINUTES": "0.02",
-        "FNF_KILL_GRACE_SECONDS": "0.5",
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-    })
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FNF_", "MAX_", "HEARTBEAT_"))}
+    env.update(
+        {
+            "FNF_DB": str(tmp_path / "fnf.db"),
+            "FNF_ENV_FILE": str(tmp_path / "no.env"),
+            "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)]),
+            "FNF_HANDLER_LEAD_SCORING": "fnf_test_handlers:work",
+            "FNF_HANDLER_POST_HARVESTING": "fnf_test_handlers:work",
+            "FNF_HANDLER_POST_SCORING": "fnf_test_handlers:work",
+            "FNF_TEST_LEDGER": str(tmp_path / "ledger"),
+            "FNF_TEST_PIDS": str(tmp_path / "pids"),
+            "HEARTBEAT_INTERVAL_MINUTES": "0.02",
+            "FNF_KILL_GRACE_SECONDS": "0.5",
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+        }
+    )
     return Project(tmp_path, env)

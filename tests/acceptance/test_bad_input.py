@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import pytest
-
 from acceptance.conftest import Project
 
 RUN = ("run", "-t", "lead_scoring", "-s", "1")
 
 CASES = [
     # (id, args, extra env, fragments expected on stderr)
-    ("client minutes ten", RUN, {"MAX_CLIENT_PROCESSING_MINUTES": "ten"},
-     ["MAX_CLIENT_PROCESSING_MINUTES='ten'", "a number of minutes greater than zero"]),
+    (
+        "client minutes ten",
+        RUN,
+        {"MAX_CLIENT_PROCESSING_MINUTES": "ten"},
+        ["MAX_CLIENT_PROCESSING_MINUTES='ten'", "a number of minutes greater than zero"],
+    ),
     ("client minutes negative", RUN, {"MAX_CLIENT_PROCESSING_MINUTES": "-5"}, ["MAX_CLIENT_PROCESSING_MINUTES='-5'"]),
     ("client minutes zero", RUN, {"MAX_CLIENT_PROCESSING_MINUTES": "0"}, ["MAX_CLIENT_PROCESSING_MINUTES='0'"]),
     ("job hours text", RUN, {"MAX_JOB_PROCESSING_HOURS": "two"}, ["MAX_JOB_PROCESSING_HOURS='two'", "hours"]),
@@ -26,18 +29,34 @@ CASES = [
     ("stream text", ("run", "-t", "lead_scoring", "-s", "two"), {}, ["--stream 'two' is not a stream"]),
     ("missing type", ("run", "-s", "1"), {}, ["Missing option '--type'"]),
     ("unknown store", RUN, {"FNF_STORE": "postgres"}, ["FNF_STORE='postgres'", "sqlite"]),
-    ("handler module", RUN, {"FNF_HANDLER_LEAD_SCORING": "no_such_mod:run"},
-     ["FNF_HANDLER_LEAD_SCORING='no_such_mod:run'", "cannot import module 'no_such_mod'"]),
+    (
+        "handler module",
+        RUN,
+        {"FNF_HANDLER_LEAD_SCORING": "no_such_mod:run"},
+        ["FNF_HANDLER_LEAD_SCORING='no_such_mod:run'", "cannot import module 'no_such_mod'"],
+    ),
     ("handler form", RUN, {"FNF_HANDLER_LEAD_SCORING": "just_a_module"}, ["package.module:function"]),
     ("handler attr", RUN, {"FNF_HANDLER_LEAD_SCORING": "fnf_test_handlers:nope"}, ["has no attribute 'nope'"]),
-    ("missing command", RUN, {"FNF_HANDLER_LEAD_SCORING": "", "FNF_COMMAND_LEAD_SCORING": "no-such-tool --x"},
-     ["command 'no-such-tool' was not found"]),
-    ("bad placeholder", RUN, {"FNF_HANDLER_LEAD_SCORING": "", "FNF_COMMAND_LEAD_SCORING": "echo {clientid}"},
-     ["unknown placeholder {clientid}"]),
+    (
+        "missing command",
+        RUN,
+        {"FNF_HANDLER_LEAD_SCORING": "", "FNF_COMMAND_LEAD_SCORING": "no-such-tool --x"},
+        ["command 'no-such-tool' was not found"],
+    ),
+    (
+        "bad placeholder",
+        RUN,
+        {"FNF_HANDLER_LEAD_SCORING": "", "FNF_COMMAND_LEAD_SCORING": "echo {clientid}"},
+        ["unknown placeholder {clientid}"],
+    ),
     ("both handler kinds", RUN, {"FNF_COMMAND_LEAD_SCORING": "echo"}, ["both FNF_HANDLER_LEAD_SCORING"]),
     ("no handler", RUN, {"FNF_HANDLER_LEAD_SCORING": ""}, ["no handler is configured for lead_scoring"]),
-    ("all needs every handler", ("run", "-t", "all", "-s", "1"), {"FNF_HANDLER_POST_SCORING": ""},
-     ["no handler is configured for post_scoring"]),
+    (
+        "all needs every handler",
+        ("run", "-t", "all", "-s", "1"),
+        {"FNF_HANDLER_POST_SCORING": ""},
+        ["no handler is configured for post_scoring"],
+    ),
     ("unknown client", (*RUN, "--client", "nobody"), {}, ["no client has id 'nobody'"]),
     ("client in other stream", (*RUN, "--client", "b1"), {}, ["client 'b1' is in stream 2, not 1"]),
     ("status bad type", ("status", "--type", "leads"), {}, ["--type 'leads' is not a job type"]),
@@ -48,14 +67,16 @@ CASES = [
 
 @pytest.fixture
 def seeded(project: Project) -> Project:
-    project.clients([{"id": "a1", "name": "A", "stream": 1, "mode": "ok"},
-                     {"id": "b1", "name": "B", "stream": 2, "mode": "ok"}])
+    project.clients(
+        [{"id": "a1", "name": "A", "stream": 1, "mode": "ok"}, {"id": "b1", "name": "B", "stream": 2, "mode": "ok"}]
+    )
     return project
 
 
 @pytest.mark.parametrize(("args", "env", "fragments"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_is_refused_with_its_reason(seeded: Project, args: tuple[str, ...], env: dict[str, str],
-                                              fragments: list[str]) -> None:
+def test_bad_input_is_refused_with_its_reason(
+    seeded: Project, args: tuple[str, ...], env: dict[str, str], fragments: list[str]
+) -> None:
     before = seeded.dump()
     result = seeded.fnf(*args, env=env)
     assert result.returncode == 2, (result.stdout, result.stderr)

@@ -9,14 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
-
 from acceptance.conftest import ROOT, Project
 
 
 def test_status_json_is_the_documented_document(project: Project) -> None:
-    project.clients([{"id": "a", "name": "A", "stream": 1, "mode": "ok", "count": 7},
-                     {"id": "b", "name": "B", "stream": 1, "mode": "fail"},
-                     {"id": "u", "name": "U", "stream": ""}])
+    project.clients(
+        [
+            {"id": "a", "name": "A", "stream": 1, "mode": "ok", "count": 7},
+            {"id": "b", "name": "B", "stream": 1, "mode": "fail"},
+            {"id": "u", "name": "U", "stream": ""},
+        ]
+    )
     assert project.fnf("run", "-t", "lead_scoring", "-s", "1").returncode == 0
     result = project.fnf("status", "--json")
     assert result.returncode == 0
@@ -35,8 +38,22 @@ def test_status_json_is_the_documented_document(project: Project) -> None:
     assert b["jobs"]["lead_scoring"]["status"] == "FAILED"
     assert "RuntimeError: upstream rejected B" in b["jobs"]["lead_scoring"]["message"]
     run = doc["runs"][0]
-    assert set(run) >= {"run_id", "type", "stream", "host", "pid", "started_at", "heartbeat_at", "ended_at",
-                        "outcome", "completed", "failed", "timed_out", "remaining", "stopped_at"}
+    assert set(run) >= {
+        "run_id",
+        "type",
+        "stream",
+        "host",
+        "pid",
+        "started_at",
+        "heartbeat_at",
+        "ended_at",
+        "outcome",
+        "completed",
+        "failed",
+        "timed_out",
+        "remaining",
+        "stopped_at",
+    }
     assert (run["outcome"], run["completed"], run["failed"]) == ("completed", 1, 1)
     assert next(c for c in doc["clients"] if c["id"] == "u")["stream"] is None
 
@@ -72,8 +89,10 @@ def test_all_does_every_type_for_a_client_before_the_next(project: Project) -> N
 
 def test_command_handler_end_to_end(project: Project) -> None:
     project.clients([{"id": "c1", "name": "x; rm -rf ~", "stream": 1}])
-    env = {"FNF_HANDLER_LEAD_SCORING": "",
-           "FNF_COMMAND_LEAD_SCORING": f"{sys.executable} -m fnf.examples lead_scoring {{client_id}} {{client_name}}"}
+    env = {
+        "FNF_HANDLER_LEAD_SCORING": "",
+        "FNF_COMMAND_LEAD_SCORING": f"{sys.executable} -m fnf.examples lead_scoring {{client_id}} {{client_name}}",
+    }
     result = project.fnf("run", "-t", "lead_scoring", "-s", "1", env=env)
     assert result.returncode == 0, result.stderr
     job = project.job("c1")
@@ -89,8 +108,15 @@ def test_clients_list_and_remove(project: Project) -> None:
     assert [c["id"] for c in json.loads(project.fnf("clients", "list", "--json").stdout)] == ["b"]
 
 
-COMMANDS = [("run",), ("status",), ("demo",), ("clients",), ("clients", "import"), ("clients", "list"),
-            ("clients", "remove")]
+COMMANDS = [
+    ("run",),
+    ("status",),
+    ("demo",),
+    ("clients",),
+    ("clients", "import"),
+    ("clients", "list"),
+    ("clients", "remove"),
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

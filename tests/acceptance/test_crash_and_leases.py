@@ -14,8 +14,7 @@ from acceptance.conftest import Project, alive
 
 def test_kill_minus_9_at_20_random_instants_loses_and_duplicates_nothing(project: Project) -> None:
     clients = [f"c{i:02d}" for i in range(30)]
-    project.clients([{"id": c, "name": f"Client {c}", "stream": 1, "mode": "ok", "seconds": 0.3}
-                     for c in clients])
+    project.clients([{"id": c, "name": f"Client {c}", "stream": 1, "mode": "ok", "seconds": 0.3} for c in clients])
     rng = random.Random(20250920)
     kills = 0
     while kills < 20:
@@ -48,8 +47,12 @@ def test_kill_minus_9_at_20_random_instants_loses_and_duplicates_nothing(project
 
 
 def test_second_run_on_a_busy_stream_touches_nothing_then_takes_over_after_kill(project: Project) -> None:
-    project.clients([{"id": "slow", "name": "Slow", "stream": 1, "mode": "hang"},
-                     {"id": "next", "name": "Next", "stream": 1, "mode": "ok"}])
+    project.clients(
+        [
+            {"id": "slow", "name": "Slow", "stream": 1, "mode": "hang"},
+            {"id": "next", "name": "Next", "stream": 1, "mode": "ok"},
+        ]
+    )
     holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "60s")
     deadline = time.monotonic() + 20
     while not project.pids() and time.monotonic() < deadline:
@@ -62,8 +65,9 @@ def test_second_run_on_a_busy_stream_touches_nothing_then_takes_over_after_kill(
     assert "is busy: held by run" in report["message"]
     after = project.dump()
     changed = set(after) - set(before)
-    assert changed and all(line.startswith(('INSERT INTO "runs"', 'INSERT INTO "leases"')) for line in changed), \
-        changed  # only the busy run's record and the holder's heartbeat changed
+    assert changed and all(line.startswith(('INSERT INTO "runs"', 'INSERT INTO "leases"')) for line in changed), (
+        changed
+    )  # only the busy run's record and the holder's heartbeat changed
     assert project.job("slow")["status"] in ("STARTED", "RUNNING")
     assert project.job("next")["status"] is None
     # The holder dies without a word; on this host that is provable at once.
@@ -79,8 +83,12 @@ def test_second_run_on_a_busy_stream_touches_nothing_then_takes_over_after_kill(
 
 
 def test_a_stale_heartbeat_from_another_host_is_taken_over(project: Project) -> None:
-    project.clients([{"id": "slow", "name": "Slow", "stream": 1, "mode": "hang"},
-                     {"id": "next", "name": "Next", "stream": 1, "mode": "ok"}])
+    project.clients(
+        [
+            {"id": "slow", "name": "Slow", "stream": 1, "mode": "hang"},
+            {"id": "next", "name": "Next", "stream": 1, "mode": "ok"},
+        ]
+    )
     holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "60s")
     deadline = time.monotonic() + 20
     while not project.pids() and time.monotonic() < deadline:

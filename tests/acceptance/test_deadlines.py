@@ -32,8 +32,9 @@ def test_misbehaving_clients_are_killed_recorded_and_the_next_client_runs(projec
 
 
 def test_job_deadline_mid_client_exit_zero_and_resume_there(project: Project) -> None:
-    project.clients([{"id": f"c{i:02d}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 0.4}
-                     for i in range(10)])
+    project.clients(
+        [{"id": f"c{i:02d}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 0.4} for i in range(10)]
+    )
     first = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--job-timeout", "1.5s", "--json")
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
@@ -45,15 +46,14 @@ def test_job_deadline_mid_client_exit_zero_and_resume_there(project: Project) ->
     assert report["remaining"] == 10 - len(done)
     second = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--json")
     assert second.returncode == 0
-    after = project.ledger()[len(done):]
+    after = project.ledger()[len(done) :]
     assert after[0] == cut
     assert sorted(after) == sorted(set(f"c{i:02d}" for i in range(10)) - set(done))
     assert json.loads(second.stdout)["outcome"] == "completed"
 
 
 def test_sigterm_mid_client_records_and_resumes(project: Project) -> None:
-    project.clients([{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 1.0}
-                     for i in range(5)])
+    project.clients([{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 1.0} for i in range(5)])
     proc = project.popen("run", "-t", "lead_scoring", "-s", "1")
     deadline = time.monotonic() + 20
     while len(project.ledger()) < 1 and time.monotonic() < deadline:

@@ -55,7 +55,7 @@ def test_list_by_stream(store: Store) -> None:
 
 
 def test_untrusted_text_round_trips(store: Store) -> None:
-    weird = Client("x'); DROP TABLE clients;--", "O'Brien \"Jr\" {braces} $(reboot)", 1, {"k": "v; rm -rf ~"})
+    weird = Client("x'); DROP TABLE clients;--", 'O\'Brien "Jr" {braces} $(reboot)', 1, {"k": "v; rm -rf ~"})
     store.import_clients([weird])
     assert store.list_clients() == [weird]
 
@@ -148,7 +148,7 @@ def test_acquire_is_all_or_nothing_across_types(store: Store) -> None:
     started(store, clock, "r1", (HARVEST,))
     result = store.acquire(run_record(clock, "r2", run_type="all"), tuple(JobType), 180, never_dead)
     assert isinstance(result, Busy)
-    assert {(l.job_type, l.holder.run_id) for l in store.leases()} == {(HARVEST, "r1")}
+    assert {(held.job_type, held.holder.run_id) for held in store.leases()} == {(HARVEST, "r1")}
 
 
 def test_other_streams_are_independent(store: Store) -> None:
@@ -165,7 +165,7 @@ def test_dead_holder_is_taken_over_and_recorded_abandoned(store: Store) -> None:
     clock.advance(500)
     result = store.acquire(run_record(clock, "r2"), (LEAD,), 180, always_dead)
     assert isinstance(result, Acquired)
-    assert [l.holder.run_id for l in result.taken_over] == ["r1"]
+    assert [held.holder.run_id for held in result.taken_over] == ["r1"]
     old = next(r for r in store.runs() if r.run_id == "r1")
     assert old.outcome is Outcome.ABANDONED
     assert old.ended_at == old.heartbeat_at
@@ -191,7 +191,11 @@ def test_finish_releases_and_records(store: Store) -> None:
     assert store.leases() == []
     run = store.runs()[0]
     assert (run.outcome, run.counts, run.stopped_at, run.message) == (
-        Outcome.STOPPED_AT_DEADLINE, RunCounts(3, 1, 1, 4), "c9", "msg")
+        Outcome.STOPPED_AT_DEADLINE,
+        RunCounts(3, 1, 1, 4),
+        "c9",
+        "msg",
+    )
     assert run.ended_at == clock.now()
 
 

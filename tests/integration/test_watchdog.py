@@ -28,7 +28,7 @@ from fnf.signals import StopFlag
 from fnf.watchdog import ProcessExecutor, ResultKind, Work
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-import fnf_test_handlers  # noqa: E402
+import fnf_test_handlers
 
 DEADLINE = 1.0
 GRACE = 0.5
@@ -54,8 +54,9 @@ def isolated(fn: Callable[..., Any], *args: Any) -> Any:
     return value
 
 
-def run_one(spec_kind: str, spec_value: str, fields: dict[str, str], deadline: float = DEADLINE,
-            grace: float = GRACE) -> dict[str, Any]:
+def run_one(
+    spec_kind: str, spec_value: str, fields: dict[str, str], deadline: float = DEADLINE, grace: float = GRACE
+) -> dict[str, Any]:
     """Start one client, wait to its deadline, stop it; report what happened and the timings."""
     spec = HandlerSpec(LEAD, spec_kind, spec_value, "TEST")
     handler = resolve(spec, os.environ)
@@ -70,8 +71,14 @@ def run_one(spec_kind: str, spec_value: str, fields: dict[str, str], deadline: f
     if result is None:
         result = child.stop(grace)
     elapsed = time.monotonic() - t0
-    return {"kind": result.kind.value, "count": result.count, "message": result.message,
-            "elapsed": elapsed, "timed_out": timed_out, "leftover": os.listdir(workdir)}
+    return {
+        "kind": result.kind.value,
+        "count": result.count,
+        "message": result.message,
+        "elapsed": elapsed,
+        "timed_out": timed_out,
+        "leftover": os.listdir(workdir),
+    }
 
 
 def alive(pids: list[int]) -> list[int]:
@@ -114,7 +121,7 @@ def test_misbehaving_clients_are_killed_at_the_deadline(mode: str, pids_file: Pa
 
 def test_escaped_command_grandchild_is_killed(pids_file: Path) -> None:
     script = f"echo $$ >> {pids_file}; setsid sh -c 'echo $$ >> {pids_file}; exec sleep 3600' & sleep 3600"
-    outcome = isolated(run_one, "command", f"sh -c \"{script}\"", {})
+    outcome = isolated(run_one, "command", f'sh -c "{script}"', {})
     assert outcome["kind"] == "stopped"
     time.sleep(0.05)
     assert len(read_pids(pids_file)) == 2
@@ -135,7 +142,7 @@ def test_twenty_megabytes_of_output_completes_normally() -> None:
 
 
 def test_command_count_is_the_final_stdout_line() -> None:
-    outcome = isolated(run_one, "command", "sh -c 'echo working; echo \"{\\\"count\\\": 12}\"'", {})
+    outcome = isolated(run_one, "command", 'sh -c \'echo working; echo "{\\"count\\": 12}"\'', {})
     assert (outcome["kind"], outcome["count"], outcome["message"]) == ("succeeded", 12, None)
 
 
@@ -235,8 +242,9 @@ def test_a_signal_to_the_runner_is_noticed_while_it_waits(tmp_path: Path) -> Non
         "    print(f'noticed {flag.reason} after {time.monotonic() - t0:.3f}', flush=True)\n"
         "    c.stop(0.5)\n"
     )
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2]
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(0.2)

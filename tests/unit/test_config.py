@@ -53,16 +53,20 @@ def test_defaults_are_the_documented_ones() -> None:
 
 def test_fractional_values_are_allowed() -> None:
     settings = load_settings(
-        environ={"MAX_CLIENT_PROCESSING_MINUTES": "2.5", "MAX_JOB_PROCESSING_HOURS": "0.5",
-                 "HEARTBEAT_INTERVAL_MINUTES": "0.25"}
+        environ={
+            "MAX_CLIENT_PROCESSING_MINUTES": "2.5",
+            "MAX_JOB_PROCESSING_HOURS": "0.5",
+            "HEARTBEAT_INTERVAL_MINUTES": "0.25",
+        }
     )
     assert settings.client_timeout == 150
     assert settings.job_timeout == 1800
     assert settings.heartbeat_interval == 15
 
 
-@pytest.mark.parametrize("name", ["MAX_CLIENT_PROCESSING_MINUTES", "MAX_JOB_PROCESSING_HOURS",
-                                  "HEARTBEAT_INTERVAL_MINUTES"])
+@pytest.mark.parametrize(
+    "name", ["MAX_CLIENT_PROCESSING_MINUTES", "MAX_JOB_PROCESSING_HOURS", "HEARTBEAT_INTERVAL_MINUTES"]
+)
 @pytest.mark.parametrize("value", ["ten", "-5", "0", "", "nan", "inf"])
 def test_malformed_environment_values_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -75,7 +79,7 @@ def test_malformed_environment_values_are_refused(name: str, value: str) -> None
 
 def test_grace_may_be_zero_but_not_negative() -> None:
     assert load_settings(environ={"FNF_KILL_GRACE_SECONDS": "0"}).kill_grace == 0
-    with pytest.raises(ConfigError, match="FNF_KILL_GRACE_SECONDS='-1'"):
+    with pytest.raises(ConfigError, match=r"FNF_KILL_GRACE_SECONDS='-1'"):
         load_settings(environ={"FNF_KILL_GRACE_SECONDS": "-1"})
 
 
@@ -109,7 +113,7 @@ def test_error_says_where_a_bad_value_came_from(tmp_path: Path, monkeypatch: pyt
 
 
 def test_unknown_store_is_refused() -> None:
-    with pytest.raises(ConfigError, match="FNF_STORE='postgres'.*use one of sqlite"):
+    with pytest.raises(ConfigError, match=r"FNF_STORE='postgres'.*use one of sqlite"):
         load_settings(environ={"FNF_STORE": "postgres"})
 
 
@@ -123,5 +127,5 @@ def test_handler_specs_from_environment() -> None:
 
 
 def test_both_handler_and_command_is_refused() -> None:
-    with pytest.raises(ConfigError, match="both FNF_HANDLER_LEAD_SCORING .* and FNF_COMMAND_LEAD_SCORING"):
+    with pytest.raises(ConfigError, match=r"both FNF_HANDLER_LEAD_SCORING .* and FNF_COMMAND_LEAD_SCORING"):
         load_settings(environ={"FNF_HANDLER_LEAD_SCORING": "a:b", "FNF_COMMAND_LEAD_SCORING": "echo"})

@@ -15,9 +15,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_reads_ids_names_streams_and_extra_fields(tmp_path: Path) -> None:
-    path = write(tmp_path, "id,name,stream,plan,token\nrec1,Acme,1,pro,abc\nrec2,\"O'Brien, \"\"Jr\"\"\",2,,\n")
+    path = write(tmp_path, 'id,name,stream,plan,token\nrec1,Acme,1,pro,abc\nrec2,"O\'Brien, ""Jr""",2,,\n')
     clients = read_clients(path)
-    assert [(c.id, c.name, c.stream) for c in clients] == [("rec1", "Acme", 1), ("rec2", "O'Brien, \"Jr\"", 2)]
+    assert [(c.id, c.name, c.stream) for c in clients] == [("rec1", "Acme", 1), ("rec2", 'O\'Brien, "Jr"', 2)]
     assert clients[0].fields == {"plan": "pro", "token": "abc"}
 
 

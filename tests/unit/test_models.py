@@ -16,7 +16,12 @@ def test_job_ids_follow_the_operators_format() -> None:
 
 def test_statuses_are_exactly_the_documented_names() -> None:
     assert [s.value for s in Status] == [
-        "STARTED", "RUNNING", "COMPLETED", "CLIENT_TIMEOUT_KILLED", "JOB_TIMEOUT_KILLED", "FAILED",
+        "STARTED",
+        "RUNNING",
+        "COMPLETED",
+        "CLIENT_TIMEOUT_KILLED",
+        "JOB_TIMEOUT_KILLED",
+        "FAILED",
     ]
 
 
@@ -28,8 +33,15 @@ def test_all_runs_every_type_in_order() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(45, "45 seconds"), (1, "1 second"), (0.25, "0.2 seconds"), (150, "2.5 minutes"),
-     (60, "1 minute"), (5400, "1.5 hours"), (None, "")],
+    [
+        (45, "45 seconds"),
+        (1, "1 second"),
+        (0.25, "0.2 seconds"),
+        (150, "2.5 minutes"),
+        (60, "1 minute"),
+        (5400, "1.5 hours"),
+        (None, ""),
+    ],
 )
 def test_last_run_time_reads_like_the_operators_field(seconds: float | None, text: str) -> None:
     assert human_duration(seconds) == text

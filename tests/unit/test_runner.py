@@ -11,7 +11,7 @@ from fnf.config import HandlerSpec, Settings, load_settings
 from fnf.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_SIGINT, EXIT_SIGTERM, UsageError
 from fnf.handlers import PythonHandler
 from fnf.models import Client, Holder, JobType, Outcome, RunRecord, Status
-from fnf.runner import RunReport, RunRequest, Runner
+from fnf.runner import Runner, RunReport, RunRequest
 from fnf.signals import StopFlag
 from fnf.store.base import Store
 from fnf.testing import FakeClock, MemoryStore, Script, ScriptedExecutor
@@ -205,16 +205,17 @@ def test_all_and_a_single_type_on_one_stream_exclude_each_other(world: World) ->
 def test_stale_run_on_another_host_is_taken_over(world: World) -> None:
     dead = Holder("dead-run", "elsewhere", 1234, "b|pid:[1]", "9")
     hold(world, dead)
-    world.store.save  # the dead run had started c0 when it vanished
     world.store.start_sweep(LEAD, 1, "dead-run", world.clock.now())
     from fnf.models import JobState, StateUpdate
-    from fnf.store.base import RunProgress, RunCounts
+    from fnf.store.base import RunCounts, RunProgress
 
     sweep = world.store.open_sweep(LEAD, 1)
     assert sweep is not None
     world.store.save(
-        [StateUpdate("c0", LEAD, JobState(Status.COMPLETED, "j", "dead-run", sweep.id, world.clock.now())),
-         StateUpdate("c5", LEAD, JobState(Status.RUNNING, "j", "dead-run", sweep.id, world.clock.now()))],
+        [
+            StateUpdate("c0", LEAD, JobState(Status.COMPLETED, "j", "dead-run", sweep.id, world.clock.now())),
+            StateUpdate("c5", LEAD, JobState(Status.RUNNING, "j", "dead-run", sweep.id, world.clock.now())),
+        ],
         RunProgress("dead-run", RunCounts()),
     )
     world.clock.advance(120)
@@ -248,9 +249,7 @@ def test_membership_changes_mid_sweep(world: World) -> None:
 
 
 def test_a_client_added_during_the_run_is_processed_in_the_same_sweep(world: World) -> None:
-    world.executor.scripts = {
-        "c9": Script(on_start=lambda: world.store.import_clients([Client("new", "New", 1)]))
-    }
+    world.executor.scripts = {"c9": Script(on_start=lambda: world.store.import_clients([Client("new", "New", 1)]))}
     world.run()
     assert world.processed() == [*ALL10, "new"]
     assert world.store.open_sweep(LEAD, 1) is None

@@ -29,21 +29,24 @@ def test_untouched_clients_in_stable_order() -> None:
 
 
 def test_cut_short_clients_come_first_and_done_ones_are_skipped() -> None:
-    states = {LEAD: {
-        "c0": state(Status.COMPLETED),
-        "c1": state(Status.FAILED),
-        "c2": state(Status.CLIENT_TIMEOUT_KILLED),
-        "c3": state(Status.JOB_TIMEOUT_KILLED),
-        "c5": state(Status.RUNNING),
-    }}
+    states = {
+        LEAD: {
+            "c0": state(Status.COMPLETED),
+            "c1": state(Status.FAILED),
+            "c2": state(Status.CLIENT_TIMEOUT_KILLED),
+            "c3": state(Status.JOB_TIMEOUT_KILLED),
+            "c5": state(Status.RUNNING),
+        }
+    }
     tasks = select(clients(6), states, {LEAD: "s1"})
     assert ids(tasks) == ["c3", "c5", "c4"]
     assert [t.resumed for t in tasks] == [True, True, False]
 
 
 def test_retry_failed_includes_failures_and_client_timeouts() -> None:
-    states = {LEAD: {"c0": state(Status.FAILED), "c1": state(Status.CLIENT_TIMEOUT_KILLED),
-                     "c2": state(Status.COMPLETED)}}
+    states = {
+        LEAD: {"c0": state(Status.FAILED), "c1": state(Status.CLIENT_TIMEOUT_KILLED), "c2": state(Status.COMPLETED)}
+    }
     assert ids(select(clients(3), states, {LEAD: "s1"}, retry_failed=True)) == ["c0", "c1"]
 
 
@@ -95,7 +98,7 @@ def test_selection_matches_the_specification(rows: list[tuple[Status | None, boo
     resumed = [t.client.id for t in tasks if t.resumed]
     assert chosen[: len(resumed)] == resumed, "resumed clients come first"
     order = [c.id for c in members]
-    rest = chosen[len(resumed):]
+    rest = chosen[len(resumed) :]
     assert resumed == sorted(resumed, key=order.index)
     assert rest == sorted(rest, key=order.index)
     for cid in resumed:
