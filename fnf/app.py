@@ -41,8 +41,8 @@ def check_stream(value: str | int, *, flag: str = "--stream") -> int:
 
 
 @contextmanager
-def store_for(settings: Settings) -> Iterator[Store]:
-    store = open_store(settings)
+def store_for(settings: Settings, *, create: bool = False) -> Iterator[Store]:
+    store = open_store(settings, create=create)
     try:
         yield store
     finally:
@@ -80,7 +80,7 @@ def status(settings: Settings, *, run_type: str | None = None, stream: int | Non
 
 def import_clients(settings: Settings, path: Path) -> ImportReport:
     clients = csvfile.read_clients(path)
-    with store_for(settings) as store:
+    with store_for(settings, create=True) as store:
         return store.import_clients(clients)
 
 

@@ -84,7 +84,7 @@ def run_demo(directory: Path | None, say: Callable[[str], None]) -> tuple[Settin
     directory = directory or Path(tempfile.mkdtemp(prefix="fnf-demo-"))
     directory.mkdir(parents=True, exist_ok=True)
     settings = demo_settings(directory)
-    with app.store_for(settings) as store:
+    with app.store_for(settings, create=True) as store:
         store.import_clients(sample_clients())
     say(f"Demo store: {settings.db_path} ({len(_NAMES)} clients over {STREAMS} streams)")
     say("Client limit 2 s, job deadline 4 s. In stream 1, c04 hangs and c07 fails.")

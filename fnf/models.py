@@ -193,7 +193,7 @@ def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
     if seconds < 60:
-        value = round(seconds, 1)
+        value = round(seconds, 2 if seconds < 1 else 1)
         text = f"{value:g}"
         return f"{text} second" if value == 1 else f"{text} seconds"
     if seconds < 3600:

@@ -237,6 +237,8 @@ class Runner:
         return RunReport(record.run_id, record.job_id, record.run_type, record.stream, Outcome.BUSY, message=message)
 
     def _sweep(self, request: RunRequest, job_types: tuple[JobType, ...]) -> tuple[Outcome, str]:
+        if not self.members(request):
+            return Outcome.COMPLETED, f"nothing to do: stream {request.stream} has no clients"
         sweeps = self._open_sweeps(request, job_types)
         live = self._live_runs()
         tasks = self._select(request, sweeps, live)
@@ -375,7 +377,7 @@ class Runner:
         job_type: JobType,
         base: JobState,
     ) -> tuple[ChildResult, str | None]:
-        marked_running = False
+        shown: tuple[Status, str | None] = (Status.STARTED, None)
         while True:
             if self.stop.requested:
                 grace = 0.0 if self.stop.immediate else self.settings.signal_grace
@@ -386,9 +388,9 @@ class Runner:
                 return running.stop(self.settings.kill_grace), binding
             if now >= self._next_beat:
                 self._beat()
-                if not marked_running:
-                    marked_running = True
-                    note = _progress_note(running.progress())
+                note = _progress_note(running.progress())
+                if shown != (Status.RUNNING, note):  # alive past a heartbeat: RUNNING, with progress
+                    shown = (Status.RUNNING, note)
                     update = replace(base, status=Status.RUNNING, message=note)
                     self._save([StateUpdate(client.id, job_type, update)], None)
             result = running.wait(min(deadline, self._next_beat) - now)

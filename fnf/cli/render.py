@@ -58,51 +58,76 @@ def _when(text: str | None) -> str:
 
 def print_status(doc: dict[str, Any]) -> None:
     out = console()
-    overview = Table(title="Streams", title_justify="left")
-    for column in ("type", "stream", "clients", "sweep", "remaining", "live run", "heartbeat", "last outcome"):
-        overview.add_column(
-            column, justify="right" if column in ("stream", "clients", "sweep", "remaining") else "left"
-        )
-    for row in doc["streams"]:
+    _print_overview(doc["streams"], out)
+    overview = {(row["stream"], row["type"]): row for row in doc["streams"]}
+    streams = sorted({c["stream"] for c in doc["clients"] if c["stream"] is not None})
+    for stream in streams:
+        members = [c for c in doc["clients"] if c["stream"] == stream]
+        for job_type in members[0]["jobs"]:
+            _print_stream_table(stream, job_type, members, overview.get((stream, job_type)), out)
+    unassigned = [c for c in doc["clients"] if c["stream"] is None]
+    if unassigned:
+        table = Table(title=f"Not assigned to a stream ({len(unassigned)})", title_justify="left")
+        table.add_column("client")
+        table.add_column("name")
+        for client in unassigned:
+            table.add_row(_t(client["id"]), _t(client["name"]))
+        out.print(table)
+    if doc["runs"]:
+        print_runs(doc["runs"], out)
+
+
+def _print_overview(rows: list[dict[str, Any]], out: Console) -> None:
+    table = Table(title="Streams", title_justify="left")
+    for column in ("type", "stream", "clients", "sweep", "left", "live run", "heartbeat", "last outcome"):
+        table.add_column(column, justify="right" if column in ("stream", "clients", "left") else "left")
+    for row in rows:
         live = row["live_run"]
-        overview.add_row(
+        table.add_row(
             row["type"],
             str(row["stream"]),
             str(row["clients"]),
-            f"#{row['sweep']}" if row["sweep"] else "-",
+            f"#{row['sweep']} open" if row["sweep_open"] else "next: new",
             str(row["remaining"]),
             (_t(live["run_id"][:8]) + (" [red](stale)[/]" if live["stale"] else "")) if live else "-",
             f"{live['heartbeat_age_seconds']:.0f} s ago" if live else "-",
             _styled(row["last_outcome"], OUTCOME_STYLE),
         )
-    out.print(overview)
-    streams = sorted({c["stream"] for c in doc["clients"]}, key=lambda s: (s is None, s or 0))
-    for stream in streams:
-        members = [c for c in doc["clients"] if c["stream"] == stream]
-        title = f"Stream {stream}" if stream is not None else "Not assigned to a stream"
-        table = Table(title=f"{title} ({len(members)} clients)", title_justify="left")
-        table.add_column("client")
-        table.add_column("name", overflow="ellipsis", max_width=28)
-        types = list(members[0]["jobs"]) if members else []
-        for job_type in types:
-            table.add_column(f"{job_type} status")
-            table.add_column("last run")
-            table.add_column("time", justify="right")
-            table.add_column("count", justify="right")
-        for client in members:
-            cells = [_t(client["id"]), _t(client["name"])]
-            for job_type in types:
-                job = client["jobs"][job_type]
-                cells += [
-                    _styled(job["status"], STATUS_STYLE),
-                    _when(job["last_run_date"]),
-                    job["last_run_time"] or "-",
-                    "-" if job["count"] is None else str(job["count"]),
-                ]
-            table.add_row(*cells)
-        out.print(table)
-    if doc["runs"]:
-        print_runs(doc["runs"], out)
+    out.print(table)
+
+
+def _print_stream_table(
+    stream: int, job_type: str, members: list[dict[str, Any]], row: dict[str, Any] | None, out: Console
+) -> None:
+    title = f"Stream {stream} · {job_type} · {len(members)} clients"
+    if row is not None:
+        title += f" · {row['remaining']} left in " + (f"sweep #{row['sweep']}" if row["sweep_open"] else "next sweep")
+        if row["live_run"]:
+            live = row["live_run"]
+            title += f" · live run {_t(live['run_id'][:8])}, heartbeat {live['heartbeat_age_seconds']:.0f} s ago"
+    table = Table(title=title, title_justify="left")
+    for column in ("client", "name", "status", "job id", "last run", "time", "count", "note"):
+        table.add_column(
+            column,
+            justify="right" if column in ("time", "count") else "left",
+            overflow="fold" if column == "note" else "ellipsis",
+            max_width=28 if column == "name" else None,
+            no_wrap=column == "job id",
+            min_width=34 if column == "job id" else None,
+        )
+    for client in members:
+        job = client["jobs"][job_type]
+        table.add_row(
+            _t(client["id"]),
+            _t(client["name"]),
+            _styled(job["status"], STATUS_STYLE),
+            _t(job["job_id"] or "-"),
+            _when(job["last_run_date"]),
+            job["last_run_time"] or "-",
+            "-" if job["count"] is None else str(job["count"]),
+            _t(job["message"] or ""),
+        )
+    out.print(table)
 
 
 def print_runs(runs: list[dict[str, Any]], out: Console | None = None) -> None:
@@ -120,7 +145,7 @@ def print_runs(runs: list[dict[str, Any]], out: Console | None = None) -> None:
             str(run["timed_out"]),
             str(run["remaining"]),
             _t(run["stopped_at"] or "-"),
-            f"{run['heartbeat_age_seconds']:.0f} s ago",
+            f"{run['heartbeat_age_seconds']:.0f} s ago" if run["state"] != "ended" else "-",
         )
     out.print(table)
 

@@ -10,12 +10,16 @@ from fnf.config import Settings
 from fnf.store.base import Store
 
 
-def open_store(settings: Settings) -> Store:
+def open_store(settings: Settings, *, create: bool = False) -> Store:
     """Open the configured store. Backends are imported here, lazily, so that ``fnf --help``
-    and SQLite runs never pay for a backend they do not use."""
+    and SQLite runs never pay for a backend they do not use.
+
+    Only commands that add clients may create a store: a cron line started in the wrong
+    directory must fail loudly, not sweep a new empty store and report success.
+    """
     from fnf.store.sqlite import SQLiteStore
 
-    return SQLiteStore(settings.db_path)
+    return SQLiteStore(settings.db_path, create=create)
 
 
 __all__ = ["Store", "open_store"]

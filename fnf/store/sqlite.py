@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fnf.clock import iso, parse_iso
-from fnf.errors import LeaseLostError, StoreError
+from fnf.errors import LeaseLostError, StoreError, UsageError
 from fnf.models import (
     Client,
     Holder,
@@ -112,8 +112,14 @@ CREATE TABLE IF NOT EXISTS leases (
 class SQLiteStore(Store):
     name = "sqlite"
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
+        if not create and str(path) != ":memory:" and not self.path.exists():
+            raise UsageError(
+                f"no fnf store at {str(self.path)!r}: import clients first (fnf clients import FILE.csv), "
+                "or point FNF_DB (or --db) at the existing store; relative paths start from the "
+                "current directory"
+            )
         if str(path) != ":memory:" and not self.path.parent.is_dir():
             raise StoreError(
                 f"cannot open the SQLite store {str(self.path)!r}: directory "

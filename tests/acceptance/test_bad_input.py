@@ -111,10 +111,20 @@ def test_missing_csv_file(seeded: Project) -> None:
     assert "nope.csv: no such file" in result.stderr
 
 
-def test_store_in_a_missing_directory_is_a_run_failure(project: Project) -> None:
-    result = project.fnf("status", env={"FNF_DB": str(project.path / "no" / "such" / "dir" / "fnf.db")})
+def test_importing_into_a_missing_directory_is_a_run_failure(project: Project) -> None:
+    (project.path / "c.csv").write_text("id,name,stream\na,A,1\n")
+    result = project.fnf("clients", "import", "c.csv", env={"FNF_DB": str(project.path / "no" / "dir" / "fnf.db")})
     assert result.returncode == 1
     assert "directory" in result.stderr and "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("args", [RUN, ("status",), ("clients", "list"), (*RUN, "--dry-run")], ids=" ".join)
+def test_a_missing_store_is_an_error_not_an_empty_success(project: Project, args: tuple[str, ...]) -> None:
+    result = project.fnf(*args, env={"FNF_DB": "elsewhere.db"})
+    assert result.returncode == 2
+    assert "no fnf store at 'elsewhere.db'" in result.stderr
+    assert "fnf clients import" in result.stderr
+    assert not (project.path / "elsewhere.db").exists()
 
 
 def test_a_file_that_is_not_a_database(project: Project) -> None:

@@ -36,7 +36,9 @@ def test_all_runs_every_type_in_order() -> None:
     [
         (45, "45 seconds"),
         (1, "1 second"),
-        (0.25, "0.2 seconds"),
+        (0.25, "0.25 seconds"),
+        (0.004, "0 seconds"),
+        (12.34, "12.3 seconds"),
         (150, "2.5 minutes"),
         (60, "1 minute"),
         (5400, "1.5 hours"),

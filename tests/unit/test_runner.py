@@ -344,3 +344,10 @@ def test_losing_the_lease_stops_the_run_as_failed_without_writing(world: World) 
     assert report.exit_code == EXIT_RUN_FAILED
     assert world.status("c1") is Status.STARTED  # the thief owns it now; nothing overwritten
     assert world.processed() == ["c0", "c1"]
+
+
+def test_an_empty_stream_has_nothing_to_do(world: World) -> None:
+    report = world.run(stream=7)
+    assert report.outcome is Outcome.COMPLETED
+    assert "stream 7 has no clients" in (report.message or "")
+    assert world.store.open_sweep(LEAD, 7) is None
