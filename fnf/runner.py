@@ -268,10 +268,9 @@ class Runner:
             for job_type in job_types:
                 self._flush()
                 self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
-        counts = self._progress.counts
-        return Outcome.COMPLETED, (
-            f"sweep complete: {counts.completed} completed, {counts.failed} failed, {counts.timed_out} timed out"
-        )
+        if request.client_ids:
+            return Outcome.COMPLETED, f"processed the {len(request.client_ids)} client(s) named with --client"
+        return Outcome.COMPLETED, f"sweep of stream {request.stream} complete"
 
     def _open_sweeps(self, request: RunRequest, job_types: Sequence[JobType]) -> dict[JobType, str]:
         sweeps: dict[JobType, str] = {}

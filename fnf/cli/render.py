@@ -179,13 +179,22 @@ def report_document(report: RunReport) -> dict[str, Any]:
     }
 
 
+REPORT_ROWS = 50
+
+
 def print_report(report: RunReport) -> None:
+    """The clients that need attention (not completed, or completed with a warning), then the outcome."""
     out = console()
-    if report.clients:
-        table = Table(title=f"Run {report.job_id}", title_justify="left")
+    notable = [c for c in report.clients if c.status.value != "COMPLETED" or c.message]
+    if notable:
+        shown = notable[:REPORT_ROWS]
+        more = f", first {len(shown)} shown" if len(notable) > len(shown) else ""
+        table = Table(
+            title=f"Run {report.job_id}: clients that need attention ({len(notable)}{more})", title_justify="left"
+        )
         for column in ("client", "name", "type", "status", "time", "count", "note"):
             table.add_column(column, overflow="fold" if column == "note" else "ellipsis")
-        for c in report.clients:
+        for c in shown:
             table.add_row(
                 _t(c.client_id),
                 _t(c.name),
@@ -196,7 +205,12 @@ def print_report(report: RunReport) -> None:
                 _t(c.message or ""),
             )
         out.print(table)
-    out.print(f"{_styled(report.outcome.value, OUTCOME_STYLE)}: {_t(report.message or '')}")
+    counts = report.counts
+    out.print(
+        f"{_styled(report.outcome.value, OUTCOME_STYLE)}: {_t(report.message or '')} "
+        f"({counts.completed} completed, {counts.failed} failed, {counts.timed_out} timed out, "
+        f"{counts.remaining} remaining)"
+    )
 
 
 def plan_document(request: RunRequest, tasks: list[Task]) -> dict[str, Any]:

@@ -103,3 +103,23 @@ def test_a_stale_heartbeat_from_another_host_is_taken_over(project: Project) -> 
     taken = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "1s", "--json")
     assert json.loads(taken.stdout)["outcome"] == "completed", taken.stderr
     assert project.job("next")["status"] == "COMPLETED"
+
+
+def test_runs_started_at_the_same_moment_do_the_work_once(project: Project) -> None:
+    project.clients([{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 0.2} for i in range(5)])
+    procs = [project.popen("run", "-t", "lead_scoring", "-s", "1", "--json") for _ in range(4)]
+    outcomes = sorted(json.loads(p.communicate(timeout=60)[0])["outcome"] for p in procs)
+    assert outcomes == ["busy", "busy", "busy", "completed"]
+    assert sorted(project.ledger()) == [f"c{i}" for i in range(5)]
+
+
+def test_all_and_lead_scoring_on_one_stream_never_overlap(project: Project) -> None:
+    project.clients([{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 0.3} for i in range(3)])
+    first = project.popen("run", "-t", "all", "-s", "1", "--json")
+    deadline = time.monotonic() + 20
+    while not project.ledger() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--json")
+    assert json.loads(second.stdout)["outcome"] == "busy"
+    assert json.loads(first.communicate(timeout=60)[0])["outcome"] == "completed"
+    assert len(project.ledger()) == 9
