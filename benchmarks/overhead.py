@@ -30,10 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-HANDLER_MODULE = '''
+HANDLER_MODULE = """
 def noop(client, ctx):
     return 0
-'''
+"""
 
 
 def floor(n: int, directory: Path) -> float:
@@ -64,20 +64,26 @@ def fnf(n: int, directory: Path) -> float:
     fnf_cmd = [sys.executable, "-m", "fnf"]
     subprocess.run([*fnf_cmd, "-q", "clients", "import", str(csv)], env=env, check=True, cwd=directory)
     started = time.perf_counter()
-    subprocess.run([*fnf_cmd, "-q", "run", "-t", "lead_scoring", "-s", "1"], env=env, check=True, cwd=directory,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*fnf_cmd, "-q", "run", "-t", "lead_scoring", "-s", "1"],
+        env=env,
+        check=True,
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+    )
     return (time.perf_counter() - started) / n
 
 
 def shell(n: int, directory: Path) -> float:
     db = directory / "shell.db"
-    subprocess.run(["sqlite3", str(db), "CREATE TABLE status (id TEXT PRIMARY KEY, status TEXT, count INTEGER);"],
-                   check=True)
+    subprocess.run(
+        ["sqlite3", str(db), "CREATE TABLE status (id TEXT PRIMARY KEY, status TEXT, count INTEGER);"], check=True
+    )
     script = (
-        f'for i in $(seq 1 {n}); do\n'
-        f'  count=$(timeout 600 {sys.executable} -c "import sys; sys.path.insert(0, \'{directory}\'); '
+        f"for i in $(seq 1 {n}); do\n"
+        f"  count=$(timeout 600 {sys.executable} -c \"import sys; sys.path.insert(0, '{directory}'); "
         'from bench_handler import noop; print(noop({}, None))")\n'
-        f'  sqlite3 {db} "INSERT OR REPLACE INTO status VALUES (\'c$i\', \'COMPLETED\', $count);"\n'
+        f"  sqlite3 {db} \"INSERT OR REPLACE INTO status VALUES ('c$i', 'COMPLETED', $count);\"\n"
         "done\n"
     )
     started = time.perf_counter()
@@ -108,11 +114,21 @@ def main() -> int:
     print(f"{'variant':<8} {'ms per client':>14}")
     for name, seconds in per_client.items():
         print(f"{name:<8} {seconds * 1000:>14.3f}")
-    print(f"fnf / floor = {ratios['fnf_over_floor']:.1f}x (target <= 3x); "
-          f"shell / fnf = {ratios['shell_over_fnf']:.1f}x (target >= 5x)")
-    print(json.dumps({"benchmark": "overhead", "clients": args.clients, "shell_sample": args.shell_sample,
-                      "ms_per_client": {k: round(v * 1000, 3) for k, v in per_client.items()},
-                      **{k: round(v, 2) for k, v in ratios.items()}}))
+    print(
+        f"fnf / floor = {ratios['fnf_over_floor']:.1f}x (target <= 3x); "
+        f"shell / fnf = {ratios['shell_over_fnf']:.1f}x (target >= 5x)"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "overhead",
+                "clients": args.clients,
+                "shell_sample": args.shell_sample,
+                "ms_per_client": {k: round(v * 1000, 3) for k, v in per_client.items()},
+                **{k: round(v, 2) for k, v in ratios.items()},
+            }
+        )
+    )
     return 0
 
 
