@@ -27,6 +27,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -113,10 +114,18 @@ class ProcessExecutor:
         self._seq = 0
         self._lifelines: set[int] = set()
         self._guards: set[int] = set()
+        self._warned_threads = False
         if reap_orphans:
             procs.become_subreaper()
 
     def start(self, work: Work) -> WatchedChild:
+        if threading.active_count() > 1 and not self._warned_threads:
+            self._warned_threads = True
+            log.warning(
+                "%d threads are running in the runner (started by a handler module at import?); "
+                "forking with threads can deadlock the child; start threads inside the handler instead",
+                threading.active_count() - 1,
+            )
         self._seq += 1
         files = _Files.in_dir(self.workdir, self._seq)
         files.remove()

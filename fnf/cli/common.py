@@ -13,7 +13,9 @@ from fnf.config import Overrides, Settings, load_settings
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="SQLite store file (overrides FNF_DB). Example: --db /var/lib/fnf/fnf.db"),
+    typer.Option(
+        "--db", metavar="PATH", help="SQLite store file (overrides FNF_DB). Example: --db /var/lib/fnf/fnf.db"
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON document on stdout instead of tables.")]
 

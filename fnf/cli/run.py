@@ -19,6 +19,7 @@ def run(
         typer.Option(
             "--type",
             "-t",
+            metavar="TYPE",
             help=f"Job type: {', '.join(RUN_TYPES)} ('all' does every type per client). Example: --type lead_scoring",
         ),
     ],
@@ -27,7 +28,9 @@ def run(
     ],
     client: Annotated[
         list[str] | None,
-        typer.Option("--client", "-c", help="Process only this client id (repeatable). Example: --client rec42"),
+        typer.Option(
+            "--client", "-c", metavar="ID", help="Process only this client id (repeatable). Example: --client rec42"
+        ),
     ] = None,
     retry_failed: Annotated[
         bool,
@@ -42,17 +45,25 @@ def run(
     client_timeout: Annotated[
         str | None,
         typer.Option(
-            "--client-timeout", help="Per-client limit (overrides MAX_CLIENT_PROCESSING_MINUTES). Example: 90s, 10m"
+            "--client-timeout",
+            metavar="DURATION",
+            help="Per-client limit (overrides MAX_CLIENT_PROCESSING_MINUTES). Example: 90s, 10m",
         ),
     ] = None,
     job_timeout: Annotated[
         str | None,
-        typer.Option("--job-timeout", help="Whole-run limit (overrides MAX_JOB_PROCESSING_HOURS). Example: 2h, 45m"),
+        typer.Option(
+            "--job-timeout",
+            metavar="DURATION",
+            help="Whole-run limit (overrides MAX_JOB_PROCESSING_HOURS). Example: 2h, 45m",
+        ),
     ] = None,
     grace: Annotated[
         str | None,
         typer.Option(
-            "--grace", help="Time between SIGTERM and SIGKILL (overrides FNF_KILL_GRACE_SECONDS). Example: 10s"
+            "--grace",
+            metavar="DURATION",
+            help="Time between SIGTERM and SIGKILL (overrides FNF_KILL_GRACE_SECONDS). Example: 10s",
         ),
     ] = None,
     db: DbOption = None,

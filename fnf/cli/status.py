@@ -14,7 +14,8 @@ from fnf.errors import EXIT_OK
 
 def status(
     type_: Annotated[
-        str | None, typer.Option("--type", "-t", help="Only this job type. Example: --type post_scoring")
+        str | None,
+        typer.Option("--type", "-t", metavar="TYPE", help="Only this job type. Example: --type post_scoring"),
     ] = None,
     stream: Annotated[
         str | None, typer.Option("--stream", "-s", metavar="N", help="Only this stream. Example: --stream 1")
