@@ -8,6 +8,7 @@ keeps the heartbeat, and writes every state change before moving on.
 from __future__ import annotations
 
 import logging
+import signal
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ from fnf.config import Settings
 from fnf.errors import (
     EXIT_OK,
     EXIT_RUN_FAILED,
+    EXIT_SIGHUP,
     EXIT_SIGINT,
     EXIT_SIGTERM,
     FnfError,
@@ -101,7 +103,11 @@ class RunReport:
         if self.outcome is Outcome.FAILED:
             return EXIT_RUN_FAILED
         if self.outcome is Outcome.INTERRUPTED:
-            return EXIT_SIGINT if self.signum == 2 else EXIT_SIGTERM
+            if self.signum == signal.SIGINT:
+                return EXIT_SIGINT
+            if self.signum == signal.SIGHUP:
+                return EXIT_SIGHUP
+            return EXIT_SIGTERM
         return EXIT_OK
 
 

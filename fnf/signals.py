@@ -54,7 +54,7 @@ class StopFlag:
 class SignalGuard:
     """Installs the handlers for the duration of a run and restores the previous ones after."""
 
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
     def __init__(self, flag: StopFlag) -> None:
         self.flag = flag
@@ -71,6 +71,8 @@ class SignalGuard:
         self.flag._write_fd = write_fd
         self._previous_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         for signum in self.SIGNALS:
+            if signum == signal.SIGHUP and signal.getsignal(signum) == signal.SIG_IGN:
+                continue  # started under nohup: a hangup is meant to be ignored
             self._previous[signum] = signal.signal(signum, self._handle)
         return self.flag
 
@@ -94,5 +96,5 @@ def reset_in_child() -> None:
         signal.set_wakeup_fd(-1)
     except ValueError:
         pass
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE, signal.SIGCHLD):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)

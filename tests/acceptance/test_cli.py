@@ -138,7 +138,7 @@ def test_readme_exit_codes_match_the_code() -> None:
     from fnf import errors
 
     readme = (ROOT / "README.md").read_text()
-    for name in ("EXIT_OK", "EXIT_RUN_FAILED", "EXIT_USAGE", "EXIT_SIGINT", "EXIT_SIGTERM"):
+    for name in ("EXIT_OK", "EXIT_RUN_FAILED", "EXIT_USAGE", "EXIT_SIGHUP", "EXIT_SIGINT", "EXIT_SIGTERM"):
         assert f"| {getattr(errors, name)} |" in readme, name
 
 

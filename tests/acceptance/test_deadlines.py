@@ -6,6 +6,7 @@ import json
 import signal
 import time
 
+import pytest
 from acceptance.conftest import Project, alive
 
 
@@ -52,7 +53,8 @@ def test_job_deadline_mid_client_exit_zero_and_resume_there(project: Project) ->
     assert json.loads(second.stdout)["outcome"] == "completed"
 
 
-def test_sigterm_mid_client_records_and_resumes(project: Project) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["TERM", "HUP"])
+def test_a_stop_signal_mid_client_records_and_resumes(project: Project, signum: int, code: int) -> None:
     project.clients([{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 1.0} for i in range(5)])
     proc = project.popen("run", "-t", "lead_scoring", "-s", "1")
     deadline = time.monotonic() + 20
@@ -60,10 +62,10 @@ def test_sigterm_mid_client_records_and_resumes(project: Project) -> None:
         time.sleep(0.05)
     time.sleep(0.3)  # c1 is in progress now
     sent = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=25)
     assert time.monotonic() - sent < 25
-    assert proc.returncode == 143, stderr
+    assert proc.returncode == code, stderr
     assert project.job("c1")["status"] == "JOB_TIMEOUT_KILLED"
     run = project.status()["runs"][0]
     assert (run["outcome"], run["stopped_at"]) == ("interrupted", "c1")

@@ -351,3 +351,9 @@ def test_an_empty_stream_has_nothing_to_do(world: World) -> None:
     assert report.outcome is Outcome.COMPLETED
     assert "stream 7 has no clients" in (report.message or "")
     assert world.store.open_sweep(LEAD, 7) is None
+
+
+def test_sighup_exit_code(world: World) -> None:
+    world.executor.scripts = {"c0": Script(on_start=lambda: world.stop.request("SIGHUP", 1))}
+    report = world.run()
+    assert (report.outcome, report.exit_code) == (Outcome.INTERRUPTED, 129)
