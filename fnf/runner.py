@@ -33,7 +33,6 @@ from fnf.handlers import Handler
 from fnf.models import (
     ALL,
     Client,
-    Holder,
     JobState,
     JobType,
     Outcome,
@@ -41,6 +40,7 @@ from fnf.models import (
     RunRecord,
     StateUpdate,
     Status,
+    Sweep,
     human_duration,
     job_id_for,
     job_types_of,
@@ -183,7 +183,7 @@ class Runner:
     # -- running -------------------------------------------------------------------------
     def run(self, request: RunRequest) -> RunReport:
         job_types = job_types_of(request.run_type)
-        self.members(request)  # validates --client before anything is written
+        members = self.members(request)  # validates --client before anything is written
         started = self.clock.now()
         self._mono_start = self.clock.monotonic()
         run_id = uuid.uuid4().hex
@@ -208,7 +208,7 @@ class Runner:
             )
             if procs.kill_holder(dead.holder):
                 log.warning("killed hung run %s (pid %d)", dead.holder.run_id, dead.holder.pid)
-        self._ctx = _RunContext(request, record, job_types, holder)
+        self._ctx = _RunContext(request, record)
         self._progress = _Progress()
         self._deadline = self._mono_start + self.settings.job_timeout
         self._next_beat = self._mono_start + self.settings.heartbeat_interval
@@ -222,13 +222,17 @@ class Runner:
             human_duration(self.settings.client_timeout),
         )
         try:
-            outcome, message = self._sweep(request, job_types)
+            outcome, message = self._sweep(request, job_types, members)
         except LeaseLostError as exc:
             log.error("%s", exc)
             return self._report(Outcome.FAILED, str(exc))
         except Exception as exc:
-            message = f"run failed: {exc}" if isinstance(exc, FnfError) else f"internal error: {exc!r}"
-            log.exception("%s", message) if not isinstance(exc, FnfError) else log.error("%s", message)
+            if isinstance(exc, FnfError):
+                message = f"run failed: {exc}"
+                log.error("%s", message)
+            else:
+                message = f"internal error: {exc!r}"
+                log.exception("%s", message)
             self._finish_quietly(Outcome.FAILED, message)
             return self._report(Outcome.FAILED, message)
         self._finish(outcome, message)
@@ -242,8 +246,8 @@ class Runner:
         self.store.record_run(ended)
         return RunReport(record.run_id, record.job_id, record.run_type, record.stream, Outcome.BUSY, message=message)
 
-    def _sweep(self, request: RunRequest, job_types: tuple[JobType, ...]) -> tuple[Outcome, str]:
-        if not self.members(request):
+    def _sweep(self, request: RunRequest, job_types: tuple[JobType, ...], members: list[Client]) -> tuple[Outcome, str]:
+        if not members:
             return Outcome.COMPLETED, f"nothing to do: stream {request.stream} has no clients"
         sweeps = self._open_sweeps(request, job_types)
         live = self._live_runs()
@@ -256,26 +260,23 @@ class Runner:
             tasks = self._select(request, sweeps, live)
         while tasks:
             for index, task in enumerate(tasks):
-                stopped = self._stop_reason()
-                if stopped:
-                    return self._stopped(stopped, task, len(tasks) - index, sweeps, live)
+                remaining = len(tasks) - index
                 for job_type in task.job_types:
                     stopped = self._stop_reason()
                     if stopped:
-                        return self._stopped(stopped, task, len(tasks) - index, sweeps, live)
-                    self._process(task.client, job_type, sweeps[job_type], len(tasks) - index)
+                        return self._stopped(stopped, task, remaining)
+                    self._process(task.client, job_type, sweeps[job_type], remaining)
                     if self._progress.stopped_at is not None:
-                        return self._stopped(self._stop_reason() or "job", task, len(tasks) - index, sweeps, live)
+                        return self._stopped(self._stop_reason() or "job", task, remaining)
                 self._progress.done_ids.add(task.client.id)
             if request.client_ids:
                 break
             tasks = [t for t in self._select(request, sweeps, live) if t.client.id not in self._progress.done_ids]
-        if not request.client_ids:
-            for job_type in job_types:
-                self._flush()
-                self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
         if request.client_ids:
             return Outcome.COMPLETED, f"processed the {len(request.client_ids)} client(s) named with --client"
+        self._flush()
+        for job_type in job_types:
+            self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
         return Outcome.COMPLETED, f"sweep of stream {request.stream} complete"
 
     def _open_sweeps(self, request: RunRequest, job_types: Sequence[JobType]) -> dict[JobType, str]:
@@ -285,7 +286,7 @@ class Runner:
             sweeps[job_type] = current.id if current else self._new_sweep(job_type).id
         return sweeps
 
-    def _new_sweep(self, job_type: JobType) -> Any:
+    def _new_sweep(self, job_type: JobType) -> Sweep:
         ctx = self._ctx
         sweep = self.store.start_sweep(job_type, ctx.request.stream, ctx.record.run_id, self.clock.now())
         log.info("opened %s sweep #%d of stream %d", job_type.value, sweep.number, sweep.stream)
@@ -319,9 +320,7 @@ class Runner:
             return "job"
         return None
 
-    def _stopped(
-        self, reason: str, task: Task, remaining: int, sweeps: Mapping[JobType, str], live: set[str]
-    ) -> tuple[Outcome, str]:
+    def _stopped(self, reason: str, task: Task, remaining: int) -> tuple[Outcome, str]:
         progress = self._progress
         if progress.stopped_at is None:
             progress.stopped_at = task.client.id
@@ -519,8 +518,6 @@ class Runner:
 class _RunContext:
     request: RunRequest
     record: RunRecord
-    job_types: tuple[JobType, ...]
-    holder: Holder
 
 
 def _progress_note(progress: dict[str, Any] | None) -> str | None:

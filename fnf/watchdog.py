@@ -128,7 +128,6 @@ class ProcessExecutor:
             )
         self._seq += 1
         files = _Files.in_dir(self.workdir, self._seq)
-        files.remove()
         read_end, write_end = os.pipe()
         out_fd = os.open(files.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         err_fd = os.open(files.err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

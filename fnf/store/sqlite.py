@@ -42,6 +42,9 @@ from fnf.store.base import (
 
 SCHEMA_VERSION = 1
 
+_LEASES = """SELECT l.*, r.host, r.pid, r.boot_id, r.pid_start FROM leases l
+             LEFT JOIN runs r ON r.run_id = l.run_id"""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS clients (
@@ -342,11 +345,7 @@ class SQLiteStore(Store):
         return Acquired(tuple(taken))
 
     def _lease(self, db: sqlite3.Connection, job_type: JobType, stream: int) -> Lease | None:
-        row = db.execute(
-            """SELECT l.*, r.host, r.pid, r.boot_id, r.pid_start FROM leases l
-               LEFT JOIN runs r ON r.run_id = l.run_id WHERE l.job_type = ? AND l.stream = ?""",
-            (job_type.value, stream),
-        ).fetchone()
+        row = db.execute(f"{_LEASES} WHERE l.job_type = ? AND l.stream = ?", (job_type.value, stream)).fetchone()
         return _lease(row) if row else None
 
     def heartbeat(self, run_id: str, now: datetime) -> bool:
@@ -394,10 +393,7 @@ class SQLiteStore(Store):
         return [_run(row) for row in self._query(sql, params)]
 
     def leases(self) -> list[Lease]:
-        rows = self._query(
-            """SELECT l.*, r.host, r.pid, r.boot_id, r.pid_start FROM leases l
-               LEFT JOIN runs r ON r.run_id = l.run_id ORDER BY l.job_type, l.stream"""
-        )
+        rows = self._query(f"{_LEASES} ORDER BY l.job_type, l.stream")
         return [_lease(row) for row in rows]
 
     def integrity_check(self) -> str:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
+from processes import read_pids
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
@@ -87,19 +87,7 @@ class Project:
         return path.read_text().split() if path.exists() else []
 
     def pids(self) -> list[int]:
-        path = self.path / "pids"
-        return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-def alive(pids: Sequence[int]) -> list[int]:
-    living = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                living.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return living
+        return read_pids(self.path / "pids")
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import time
 from collections import Counter
 
 import pytest
-from acceptance.conftest import Project, alive
+from acceptance.conftest import Project
+from processes import alive
 
 pytestmark = pytest.mark.slow
 

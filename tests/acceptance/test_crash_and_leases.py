@@ -9,7 +9,8 @@ import sqlite3
 import time
 from collections import Counter
 
-from acceptance.conftest import Project, alive
+from acceptance.conftest import Project
+from processes import alive, wait_until
 
 
 def test_kill_minus_9_at_20_random_instants_loses_and_duplicates_nothing(project: Project) -> None:
@@ -54,9 +55,7 @@ def test_second_run_on_a_busy_stream_touches_nothing_then_takes_over_after_kill(
         ]
     )
     holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "60s")
-    deadline = time.monotonic() + 20
-    while not project.pids() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(project.pids)
     before = project.dump()
     second = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--json")
     assert second.returncode == 0, second.stderr
@@ -90,9 +89,7 @@ def test_a_stale_heartbeat_from_another_host_is_taken_over(project: Project) -> 
         ]
     )
     holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "60s")
-    deadline = time.monotonic() + 20
-    while not project.pids() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(project.pids)
     holder.send_signal(signal.SIGKILL)
     holder.communicate()
     with sqlite3.connect(project.db) as db:  # make the dead run look like it lives on another machine
@@ -116,9 +113,7 @@ def test_runs_started_at_the_same_moment_do_the_work_once(project: Project) -> N
 def test_all_and_lead_scoring_on_one_stream_never_overlap(project: Project) -> None:
     project.clients([{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 0.3} for i in range(3)])
     first = project.popen("run", "-t", "all", "-s", "1", "--json")
-    deadline = time.monotonic() + 20
-    while not project.ledger() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(project.ledger)
     second = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--json")
     assert json.loads(second.stdout)["outcome"] == "busy"
     assert json.loads(first.communicate(timeout=60)[0])["outcome"] == "completed"

@@ -7,7 +7,8 @@ import signal
 import time
 
 import pytest
-from acceptance.conftest import Project, alive
+from acceptance.conftest import Project
+from processes import alive, wait_until
 
 
 def test_misbehaving_clients_are_killed_recorded_and_the_next_client_runs(project: Project) -> None:
@@ -57,9 +58,7 @@ def test_job_deadline_mid_client_exit_zero_and_resume_there(project: Project) ->
 def test_a_stop_signal_mid_client_records_and_resumes(project: Project, signum: int, code: int) -> None:
     project.clients([{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 1.0} for i in range(5)])
     proc = project.popen("run", "-t", "lead_scoring", "-s", "1")
-    deadline = time.monotonic() + 20
-    while len(project.ledger()) < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(project.ledger)
     time.sleep(0.3)  # c1 is in progress now
     sent = time.monotonic()
     proc.send_signal(signum)
@@ -78,9 +77,7 @@ def test_a_stop_signal_mid_client_records_and_resumes(project: Project, signum: 
 def test_signal_during_a_client_ignoring_sigterm_still_exits_in_time(project: Project) -> None:
     project.clients([{"id": "stubborn", "name": "S", "stream": 1, "mode": "ignore_term"}])
     proc = project.popen("run", "-t", "lead_scoring", "-s", "1", env={"FNF_KILL_GRACE_SECONDS": "2"})
-    deadline = time.monotonic() + 20
-    while not project.pids() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(project.pids)
     time.sleep(0.2)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)

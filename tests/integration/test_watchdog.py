@@ -18,17 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
+from processes import alive, read_pids, wait_until
 
 from fnf.config import HandlerSpec
 from fnf.handlers import resolve
 from fnf.models import Client, JobType
 from fnf.signals import StopFlag
 from fnf.watchdog import ProcessExecutor, ResultKind, Work
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-import fnf_test_handlers
 
 DEADLINE = 1.0
 GRACE = 0.5
@@ -81,24 +78,9 @@ def run_one(
     }
 
 
-def alive(pids: list[int]) -> list[int]:
-    living = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                living.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return living
-
-
 @pytest.fixture
 def pids_file(tmp_path: Path) -> Path:
     return tmp_path / "pids"
-
-
-def read_pids(path: Path) -> list[int]:
-    return [int(line) for line in path.read_text().split()] if path.exists() else []
 
 
 PY = ("python", "fnf_test_handlers:work")
@@ -203,9 +185,7 @@ def test_killing_the_runner_with_sigkill_takes_the_whole_tree_down_within_a_seco
     ctx = multiprocessing.get_context("fork")
     runner = ctx.Process(target=_runner_that_gets_killed, args=(str(pids_file), str(ready)))
     runner.start()
-    deadline = time.monotonic() + 10
-    while len(read_pids(pids_file)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: len(read_pids(pids_file)) >= 2, 10)
     tree = read_pids(pids_file)
     assert len(tree) == 2 and alive(tree) == tree
     assert runner.pid is not None
@@ -274,7 +254,3 @@ def test_output_reaches_the_log_prefixed_and_capped(caplog: pytest.LogCaptureFix
     assert all(line.startswith("[c1 out] ") for line in lines)
     assert len(lines) <= 6  # 4 KiB cap / 1 KiB lines, plus the note
     assert "more bytes of output not logged" in lines[-1]
-
-
-def test_fnf_test_handlers_module_is_importable() -> None:
-    assert callable(fnf_test_handlers.work)
