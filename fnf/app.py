@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fnf import csvfile
 from fnf import status as status_doc
@@ -25,6 +25,10 @@ from fnf.store import Store, open_store
 from fnf.store.base import ImportReport
 from fnf.sweep import Task
 from fnf.watchdog import ProcessExecutor
+
+if TYPE_CHECKING:
+    from fnf.store.airtable import AirtableStore
+    from fnf.store.airtable_schema import Problem
 
 
 def check_run_type(value: str, *, flag: str = "--type") -> str:
@@ -41,8 +45,8 @@ def check_stream(value: str | int, *, flag: str = "--stream") -> int:
 
 
 @contextmanager
-def store_for(settings: Settings, *, create: bool = False) -> Iterator[Store]:
-    store = open_store(settings, create=create)
+def store_for(settings: Settings, *, create: bool = False, verify: bool = True) -> Iterator[Store]:
+    store = open_store(settings, create=create, verify=verify)
     try:
         yield store
     finally:
@@ -98,3 +102,31 @@ def remove_clients(settings: Settings, client_ids: list[str]) -> int:
                 f"no client has id {', '.join(repr(c) for c in unknown)}; nothing removed (see: fnf clients list)"
             )
         return store.remove_clients(client_ids)
+
+
+@contextmanager
+def _airtable_store(settings: Settings) -> Iterator[AirtableStore]:
+    if settings.store != "airtable" or settings.airtable is None:
+        raise UsageError(
+            f"fnf schema works on the Airtable store, and FNF_STORE is {settings.store!r}: set FNF_STORE=airtable "
+            "(with AIRTABLE_API_KEY and AIRTABLE_BASE_ID); the SQLite store keeps its own schema"
+        )
+    from fnf.store.airtable import AirtableStore
+
+    store = AirtableStore(settings.airtable)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def schema_check(settings: Settings) -> list[Problem]:
+    """What the Airtable base lacks or has wrong; empty when it is ready for fnf."""
+    with _airtable_store(settings) as store:
+        return store.schema_problems()
+
+
+def schema_apply(settings: Settings) -> list[str]:
+    """Create what the Airtable base lacks; one line per change (none the second time)."""
+    with _airtable_store(settings) as store:
+        return store.apply_schema()

@@ -16,7 +16,7 @@ from pathlib import Path
 from fnf.errors import ConfigError
 from fnf.models import JobType
 
-STORES = ("sqlite",)
+STORES = ("sqlite", "airtable")
 
 DEFAULTS: dict[str, str] = {
     "FNF_STORE": "sqlite",
@@ -26,7 +26,18 @@ DEFAULTS: dict[str, str] = {
     "HEARTBEAT_INTERVAL_MINUTES": "1",
     "FNF_KILL_GRACE_SECONDS": "10",
     "FNF_CHILD_LOG_MAX_BYTES": "262144",
+    "AIRTABLE_CLIENTS_TABLE": "Clients",
+    "AIRTABLE_RUNS_TABLE": "Job Runs",
+    "AIRTABLE_SWEEPS_TABLE": "Sweeps",
+    "AIRTABLE_ENDPOINT_URL": "https://api.airtable.com",
+    "AIRTABLE_REQUESTS_PER_SECOND": "5",
+    "AIRTABLE_RATE_LIMIT_WAIT_SECONDS": "30",
+    "AIRTABLE_RETRY_BUDGET_SECONDS": "300",
+    "AIRTABLE_TIMEOUT_SECONDS": "30",
 }
+
+SECRET_SETTINGS = frozenset({"AIRTABLE_API_KEY"})
+"""Values that never appear in a log, an error message or --json output."""
 
 SIGNAL_GRACE_CAP_SECONDS = 15.0
 """On SIGTERM the grace is capped so fnf exits well inside Render's 30 s before SIGKILL."""
@@ -44,6 +55,26 @@ class HandlerSpec:
 
 
 @dataclass(frozen=True)
+class AirtableSettings:
+    """Where the Airtable store lives and how politely to talk to it."""
+
+    api_key: str = field(repr=False)
+    base_id: str
+    clients_table: str
+    runs_table: str
+    sweeps_table: str
+    endpoint_url: str
+    field_names: Mapping[str, str]
+    """AIRTABLE_FIELD_<KEY> renames: KEY -> the base's name for that field."""
+    requests_per_second: float
+    rate_limit_wait: float
+    """How long a 429 is waited out: Airtable refuses every request for 30 s after a breach."""
+    retry_budget: float
+    """How long one operation keeps retrying 5xx and connection errors before the run stops."""
+    timeout: float
+
+
+@dataclass(frozen=True)
 class Settings:
     store: str
     db_path: Path
@@ -53,8 +84,9 @@ class Settings:
     kill_grace: float
     child_log_max_bytes: int
     handlers: Mapping[JobType, HandlerSpec] = field(default_factory=dict)
-    environ: Mapping[str, str] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The merged environment (.env under the real one) that child processes receive."""
+    airtable: AirtableSettings | None = None
 
     @property
     def stale_after(self) -> float:
@@ -210,6 +242,7 @@ def load_settings(
     db = overrides.db if overrides.db is not None else values["FNF_DB"]
     if not db.strip():
         raise ConfigError(f"FNF_DB is empty ({src('FNF_DB')}): set it to a file path such as ./fnf.db")
+    airtable = _airtable(values, src) if store == "airtable" else None
     return Settings(
         store=store,
         db_path=Path(db).expanduser(),
@@ -220,6 +253,78 @@ def load_settings(
         child_log_max_bytes=log_cap,
         handlers=_handler_specs(values, src),
         environ={k: v for k, v in values.items() if src(k) != "default"},
+        airtable=airtable,
+    )
+
+
+def _airtable(values: Mapping[str, str], src: Callable[[str], str]) -> AirtableSettings:
+    from fnf.store.airtable_schema import FIELD_KEYS
+
+    def required(key: str, example: str) -> str:
+        value = values.get(key, "").strip()
+        if not value:
+            raise ConfigError(
+                f"FNF_STORE=airtable needs {key}: set it in the environment or .env (for example {example})"
+            )
+        return value
+
+    api_key = required("AIRTABLE_API_KEY", "a personal access token, patXXXX.XXXX")
+    base_id = required("AIRTABLE_BASE_ID", "appXXXXXXXXXXXXXX")
+    if not re.fullmatch(r"app[A-Za-z0-9]{3,}", base_id):
+        raise ConfigError(
+            f"AIRTABLE_BASE_ID={base_id!r} ({src('AIRTABLE_BASE_ID')}) is not a base id: "
+            "base ids start with 'app', as in the base's URL https://airtable.com/appXXXXXXXXXXXXXX/..."
+        )
+    endpoint = values["AIRTABLE_ENDPOINT_URL"].strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", endpoint):
+        raise ConfigError(
+            f"AIRTABLE_ENDPOINT_URL={endpoint!r} ({src('AIRTABLE_ENDPOINT_URL')}) is not an http(s) URL: "
+            "leave it unset for Airtable itself, or use a URL such as http://127.0.0.1:8765"
+        )
+    renames: dict[str, str] = {}
+    for key, value in values.items():
+        if not key.startswith("AIRTABLE_FIELD_"):
+            continue
+        name = key.removeprefix("AIRTABLE_FIELD_")
+        if name not in FIELD_KEYS:
+            close = ", ".join(sorted(k for k in FIELD_KEYS if k.split("_")[0] == name.split("_")[0])[:6])
+            raise ConfigError(
+                f"{key} ({src(key)}) does not name a field fnf uses"
+                + (f"; similar: {close}" if close else "")
+                + "; see fnf schema check for every field and its variable"
+            )
+        if not value.strip() or "}" in value:
+            raise ConfigError(
+                f"{key}={value!r} ({src(key)}) is not a usable field name: it must be non-empty and "
+                "must not contain '}' (Airtable formulas cannot reference such a name)"
+            )
+        renames[name] = value.strip()
+    tables = {}
+    for key in ("AIRTABLE_CLIENTS_TABLE", "AIRTABLE_RUNS_TABLE", "AIRTABLE_SWEEPS_TABLE"):
+        tables[key] = values[key].strip()
+        if not tables[key]:
+            raise ConfigError(f"{key} is empty ({src(key)}): set it to the table's name, or unset it for the default")
+    if len(set(tables.values())) != 3:
+        raise ConfigError(
+            "AIRTABLE_CLIENTS_TABLE, AIRTABLE_RUNS_TABLE and AIRTABLE_SWEEPS_TABLE must name three different "
+            f"tables (they are {', '.join(repr(v) for v in tables.values())})"
+        )
+
+    def positive(key: str, unit: str, allow_zero: bool = False) -> float:
+        return _number(key, values[key], src(key), unit=unit, allow_zero=allow_zero)
+
+    return AirtableSettings(
+        api_key=api_key,
+        base_id=base_id,
+        clients_table=tables["AIRTABLE_CLIENTS_TABLE"],
+        runs_table=tables["AIRTABLE_RUNS_TABLE"],
+        sweeps_table=tables["AIRTABLE_SWEEPS_TABLE"],
+        endpoint_url=endpoint,
+        field_names=renames,
+        requests_per_second=positive("AIRTABLE_REQUESTS_PER_SECOND", "requests"),
+        rate_limit_wait=positive("AIRTABLE_RATE_LIMIT_WAIT_SECONDS", "seconds", allow_zero=True),
+        retry_budget=positive("AIRTABLE_RETRY_BUDGET_SECONDS", "seconds"),
+        timeout=positive("AIRTABLE_TIMEOUT_SECONDS", "seconds"),
     )
 
 

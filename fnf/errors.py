@@ -49,5 +49,13 @@ class StoreError(FnfError):
     """The store cannot be read or written (unreachable, corrupt, locked too long)."""
 
 
+class StoreUnavailableError(StoreError):
+    """The store stayed unreachable past the retry budget; the run stops as interrupted."""
+
+
+class SchemaError(StoreError):
+    """The store lacks a table or field fnf needs (``fnf schema check`` lists them all)."""
+
+
 class LeaseLostError(FnfError):
     """Another run took over this run's stream; this run must stop without writing more."""

@@ -171,14 +171,15 @@ class Runner:
         for job_type in job_types:
             sweep = None if request.new_sweep else self.store.open_sweep(job_type, request.stream)
             sweeps[job_type] = sweep.id if sweep else "(new sweep)"
-        tasks = select(clients, self._states(job_types), sweeps, retry_failed=request.retry_failed)
+        states = self._states(job_types, request.stream)
+        tasks = select(clients, states, sweeps, retry_failed=request.retry_failed)
         if not tasks and not request.new_sweep:
             fresh = {t: "(new sweep)" for t in job_types}
-            tasks = select(clients, self._states(job_types), fresh)
+            tasks = select(clients, states, fresh)
         return tasks
 
-    def _states(self, job_types: Sequence[JobType]) -> dict[JobType, dict[str, JobState]]:
-        return {t: self.store.job_states(t) for t in job_types}
+    def _states(self, job_types: Sequence[JobType], stream: int) -> dict[JobType, dict[str, JobState]]:
+        return {t: self.store.job_states(t, stream) for t in job_types}
 
     # -- running -------------------------------------------------------------------------
     def run(self, request: RunRequest) -> RunReport:
@@ -307,7 +308,7 @@ class Runner:
             return [Task(c, tuple(sweeps)) for c in sorted(clients, key=lambda c: order[c.id])]
         return select(
             clients,
-            self._states(tuple(sweeps)),
+            self._states(tuple(sweeps), request.stream),
             sweeps,
             retry_failed=request.retry_failed,
             live_runs=live,

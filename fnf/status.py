@@ -79,7 +79,7 @@ def build(
     run_limit: int = 20,
 ) -> dict[str, Any]:
     clients = store.list_clients(stream)
-    states = {t: store.job_states(t) for t in job_types}
+    states = {t: store.job_states(t, stream) for t in job_types}
     held = {lease.holder.run_id: lease for lease in store.leases()}
     runs = store.runs(limit=run_limit, stream=stream)
     runs = [r for r in runs if r.run_type == "all" or r.run_type in {t.value for t in job_types}]

@@ -99,8 +99,12 @@ class MemoryStore(Store):
                     self.states.pop((client_id, job_type), None)
         return removed
 
-    def job_states(self, job_type: JobType) -> dict[str, JobState]:
-        return {cid: state for (cid, jt), state in self.states.items() if jt == job_type}
+    def job_states(self, job_type: JobType, stream: int | None = None) -> dict[str, JobState]:
+        return {
+            cid: state
+            for (cid, jt), state in self.states.items()
+            if jt == job_type and (stream is None or self.clients[cid][1].stream == stream)
+        }
 
     def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:
         if not any(lease.holder.run_id == progress.run_id for lease in self._leases.values()):

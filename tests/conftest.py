@@ -5,22 +5,33 @@ from pathlib import Path
 
 import pytest
 
+from airtable_helpers import TOKEN, ready_store
+from fnf.airtable_emulator import Emulator
 from fnf.store.base import Store
 from fnf.store.sqlite import SQLiteStore
 from fnf.testing import MemoryStore
 
-STORES = ["memory", "sqlite"]
+STORES = ["memory", "sqlite", "airtable"]
 
 
-def make_store(kind: str, tmp_path: Path) -> Store:
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    """One loopback Airtable emulator for the session; each test takes a new base in it."""
+    with Emulator(TOKEN, penalty=30.0) as running:
+        yield running
+
+
+def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
     if kind == "memory":
         return MemoryStore()
+    if kind == "airtable":
+        return ready_store(request.getfixturevalue("emulator"))
     return SQLiteStore(tmp_path / "fnf.db")
 
 
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Every store, through one contract: a test using this fixture runs once per backend."""
-    made = make_store(request.param, tmp_path)
+    made = make_store(request.param, tmp_path, request)
     yield made
     made.close()

@@ -17,6 +17,7 @@ from fnf import __version__
 from fnf.cli.clients import clients_app
 from fnf.cli.common import setup_logging
 from fnf.cli.run import run
+from fnf.cli.schema import schema_app
 from fnf.cli.status import status
 from fnf.errors import EXIT_OK, EXIT_SIGINT, EXIT_USAGE, FnfError
 
@@ -59,6 +60,7 @@ def root(
 app.command("run", epilog=EXIT_CODES_HELP)(run)
 app.command("status")(status)
 app.add_typer(clients_app, name="clients")
+app.add_typer(schema_app, name="schema")
 
 
 @app.command("demo")

@@ -10,13 +10,28 @@ from fnf.config import Settings
 from fnf.store.base import Store
 
 
-def open_store(settings: Settings, *, create: bool = False) -> Store:
+def open_store(settings: Settings, *, create: bool = False, verify: bool = True) -> Store:
     """Open the configured store. Backends are imported here, lazily, so that ``fnf --help``
     and SQLite runs never pay for a backend they do not use.
 
     Only commands that add clients may create a store: a cron line started in the wrong
     directory must fail loudly, not sweep a new empty store and report success.
+
+    An Airtable base is checked (``verify``) before anything else happens, so that a base
+    lacking a field fails before any client is touched.
     """
+    if settings.store == "airtable":
+        from fnf.store.airtable import AirtableStore
+
+        assert settings.airtable is not None, "load_settings fills airtable for FNF_STORE=airtable"
+        store = AirtableStore(settings.airtable)
+        if verify:
+            try:
+                store.verify()
+            except BaseException:
+                store.close()
+                raise
+        return store
     from fnf.store.sqlite import SQLiteStore
 
     return SQLiteStore(settings.db_path, create=create)

@@ -8,7 +8,8 @@ so a runner killed at any instant leaves the store consistent and resumable.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -89,13 +90,15 @@ class Store(ABC):
 
     # -- job states ----------------------------------------------------------------------
     @abstractmethod
-    def job_states(self, job_type: JobType) -> dict[str, JobState]:
-        """The state of every client that has one for ``job_type``, keyed by client id."""
+    def job_states(self, job_type: JobType, stream: int | None = None) -> dict[str, JobState]:
+        """The state of every client (of ``stream``, if given) that has one for ``job_type``, by client id."""
 
     @abstractmethod
     def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:
-        """Write client states and the run's progress together, atomically.
+        """Write client states, and record the run's progress.
 
+        The states are written atomically. The progress is written with them, or, by a store
+        that pays per request, at the latest with the next ``heartbeat`` or ``finish_run``.
         Raises ``LeaseLostError`` (writing nothing) if the run no longer holds its leases.
         """
 
@@ -150,3 +153,12 @@ class Store(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections; the store is unusable afterwards."""
+
+    @contextmanager
+    def bounded(self, seconds: float) -> Iterator[None]:
+        """Within the block, give up on an unreachable store after about ``seconds``.
+
+        Used where waiting out a long outage would do harm: recording the end of a run whose
+        store already failed. Stores without retries have nothing to bound.
+        """
+        yield

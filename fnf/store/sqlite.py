@@ -213,8 +213,15 @@ class SQLiteStore(Store):
         return removed
 
     # -- job states ----------------------------------------------------------------------
-    def job_states(self, job_type: JobType) -> dict[str, JobState]:
-        rows = self._query("SELECT * FROM client_jobs WHERE job_type = ?", (job_type.value,))
+    def job_states(self, job_type: JobType, stream: int | None = None) -> dict[str, JobState]:
+        if stream is None:
+            rows = self._query("SELECT * FROM client_jobs WHERE job_type = ?", (job_type.value,))
+        else:
+            rows = self._query(
+                """SELECT j.* FROM client_jobs j JOIN clients c ON c.id = j.client_id
+                   WHERE j.job_type = ? AND c.stream = ?""",
+                (job_type.value, stream),
+            )
         return {row["client_id"]: _state(row) for row in rows}
 
     def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:

@@ -79,6 +79,7 @@ def test_save_writes_states_and_run_progress_together(store: Store) -> None:
         [StateUpdate("a", LEAD, st(Status.COMPLETED, clock)), StateUpdate("b", LEAD, st(Status.STARTED, clock))],
         RunProgress(record.run_id, RunCounts(completed=1, remaining=1), None),
     )
+    store.heartbeat(record.run_id, clock.now())  # progress is written by then at the latest
     states = store.job_states(LEAD)
     assert states["a"] == st(Status.COMPLETED, clock)
     assert states["b"].status is Status.STARTED
@@ -220,3 +221,30 @@ def test_record_run_and_filters(store: Store) -> None:
     assert [r.run_id for r in store.runs(limit=1)] == ["r2"]
     assert store.runs()[0].outcome is Outcome.BUSY
     assert store.runs()[0].started_at == clock.now() - timedelta(0)
+
+
+def test_job_states_filtered_by_stream(store: Store) -> None:
+    clock = FakeClock()
+    store.import_clients([Client("a", "A", 1), Client("b", "B", 2)])
+    record = started(store, clock)
+    updates = [StateUpdate(c, LEAD, st(Status.COMPLETED, clock)) for c in ("a", "b")]
+    store.save(updates, RunProgress(record.run_id, RunCounts(2)))
+    assert set(store.job_states(LEAD, 1)) == {"a"}
+    assert set(store.job_states(LEAD, 2)) == {"b"}
+    assert set(store.job_states(LEAD)) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    ["O'Brien \"Jr\"", "{braces}} and {", "back\\slash\\", "日本語のクライアント", "Ωμέγα', OR(1=1), '", "tab\there"],
+)
+def test_awkward_ids_and_names_are_found_exactly(store: Store, client_id: str) -> None:
+    clock = FakeClock()
+    decoy = client_id[:-1] or "x"
+    store.import_clients([Client(decoy, "decoy", 1), Client(client_id, client_id + " ünïcødé", 1)])
+    record = started(store, clock)
+    store.save([StateUpdate(client_id, LEAD, st(Status.FAILED, clock))], RunProgress(record.run_id, RunCounts()))
+    assert set(store.job_states(LEAD, 1)) == {client_id}
+    assert [c.name for c in store.list_clients(1)] == ["decoy", client_id + " ünïcødé"]
+    assert store.remove_clients([client_id]) == 1
+    assert [c.id for c in store.list_clients()] == [decoy]

@@ -1,0 +1,210 @@
+"""Talking to Airtable politely: pyairtable with client-side pacing and bounded, safe retries.
+
+Airtable allows 5 requests per second per base and refuses everything for 30 seconds after a
+breach. pyairtable's own retry gives up after a few seconds, so it is switched off and replaced:
+
+* every request waits for its slot (at most ``requests_per_second``, shared by all threads);
+* a 429 is waited out (``rate_limit_wait``) and retried: it was never processed;
+* 5xx answers, timeouts and dropped connections are retried with jittered backoff, but only
+  for requests that are safe to repeat (reads, updates by id, upserts, deletes). fnf creates
+  records by upsert on a unique key, so a repeated write never duplicates a record;
+* one operation retries for at most ``retry_budget`` seconds, then raises
+  :class:`StoreUnavailableError`, which stops a run as interrupted.
+
+This module imports pyairtable; only the Airtable store imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import requests
+from pyairtable import Api
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay
+
+from fnf.config import AirtableSettings
+from fnf.errors import SchemaError, StoreError, StoreUnavailableError
+
+log = logging.getLogger("fnf.airtable")
+
+IDEMPOTENT = frozenset({"GET", "PATCH", "PUT", "DELETE"})
+
+
+class RecordGoneError(StoreError):
+    """A record fnf addressed by id was deleted meanwhile (an operator removed a client)."""
+
+
+class Pacer:
+    """At most ``rate`` request starts per second, evenly spaced, across threads."""
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate + 0.01  # a little slack for network jitter at the server
+        self._clock = clock
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def slot(self) -> float:
+        """Reserve the next slot; returns how long to wait for it."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+            return start - now
+
+    def wait(self) -> None:
+        delay = self.slot()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def _status(exc: BaseException) -> int | None:
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return exc.response.status_code
+    return None
+
+
+def error_body(exc: BaseException) -> tuple[str, str]:
+    """(type, message) from an Airtable error answer, as far as it has them."""
+    if not isinstance(exc, requests.HTTPError) or exc.response is None:
+        return "", str(exc)
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return "", exc.response.text[:200]
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("type", "")), str(error.get("message", ""))
+    if isinstance(error, str):
+        return error, str(body.get("message", ""))
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return str(errors[0].get("error", "")), str(errors[0].get("message", ""))
+    return "", str(body)[:200]
+
+
+class PacedApi(Api):
+    """pyairtable's Api with fnf's pacing and retry policy around every request."""
+
+    def __init__(self, settings: AirtableSettings) -> None:
+        super().__init__(
+            settings.api_key,
+            timeout=cast(Any, (min(10.0, settings.timeout), settings.timeout)),
+            retry_strategy=None,
+            endpoint_url=settings.endpoint_url,
+        )
+        self.settings = settings
+        self.pacer = Pacer(settings.requests_per_second)
+        self.budget = settings.retry_budget
+        self.requests_made = 0
+        self.rate_limited = 0
+
+    @contextmanager
+    def budget_of(self, seconds: float) -> Iterator[None]:
+        """Retry for at most ``seconds`` inside the block (heartbeats must not stall a deadline)."""
+        saved = self.budget
+        self.budget = min(saved, seconds)
+        try:
+            yield
+        finally:
+            self.budget = saved
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        fallback: tuple[str, str] | None = None,
+        options: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> Any:
+        verb = method.upper()
+        safe = verb in IDEMPOTENT or str(url).endswith("/listRecords")
+
+        def retryable(exc: BaseException) -> bool:
+            status = _status(exc)
+            if status == 429:
+                return True
+            if status is not None:
+                return status >= 500 and safe
+            return isinstance(exc, requests.ConnectionError | requests.Timeout) and safe
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is not None and _status(exc) == 429:
+                self.rate_limited += 1
+                return float(self.settings.rate_limit_wait)
+            backoff: float = min(8.0, 0.25 * 2.0 ** (state.attempt_number - 1))
+            return backoff * (0.5 + random.random())
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            sleep = state.upcoming_sleep
+            log.warning("Airtable %s %s failed (%s); retrying in %.1f s", verb, _path(url), _describe(exc), sleep)
+
+        retrying = Retrying(
+            retry=retry_if_exception(retryable),
+            wait=wait,
+            stop=stop_before_delay(self.budget),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        started = time.monotonic()
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self.pacer.wait()
+                    self.requests_made += 1
+                    return super().request(method, url, fallback=fallback, options=options, params=params, json=json)
+        except (requests.HTTPError, requests.ConnectionError, requests.Timeout) as exc:
+            raise _translate(exc, verb, url, time.monotonic() - started, retryable(exc)) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _path(url: object) -> str:
+    text = str(url)
+    return text.split("/v0/", 1)[-1].split("?", 1)[0]
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no answer"
+    status = _status(exc)
+    if status is not None:
+        kind, message = error_body(exc)
+        return f"HTTP {status} {kind}".strip() + (f": {message}" if message else "")
+    return type(exc).__name__
+
+
+def _translate(exc: BaseException, verb: str, url: object, elapsed: float, was_retryable: bool) -> StoreError:
+    status = _status(exc)
+    where = _path(url)
+    if was_retryable:
+        return StoreUnavailableError(
+            f"Airtable did not answer {verb} {where} successfully for {elapsed:.0f} s ({_describe(exc)}); "
+            "gave up after AIRTABLE_RETRY_BUDGET_SECONDS"
+        )
+    if status is None:
+        return StoreUnavailableError(
+            f"Airtable {verb} {where} failed ({_describe(exc)}); not retried because the request may have been applied"
+        )
+    kind, message = error_body(exc)
+    if kind == "ROW_DOES_NOT_EXIST" or (status == 404 and kind == "NOT_FOUND" and "record" in message.lower()):
+        return RecordGoneError(f"Airtable: {message or kind} ({verb} {where})")
+    if status in (401, 403):
+        return StoreError(
+            f"Airtable refused the request ({status} {kind}: {message}): check that AIRTABLE_API_KEY is a valid "
+            "personal access token with the scopes data.records:read, data.records:write, schema.bases:read "
+            "(and schema.bases:write for fnf schema apply) and access to AIRTABLE_BASE_ID"
+        )
+    if kind in ("UNKNOWN_FIELD_NAME", "INVALID_FILTER_BY_FORMULA", "TABLE_NOT_FOUND") or status == 404:
+        return SchemaError(
+            f"Airtable: {message or kind} ({verb} {where}); run fnf schema check to see what the base lacks "
+            "and fnf schema apply to create it"
+        )
+    return StoreError(f"Airtable answered {status} {kind} to {verb} {where}: {message}")
