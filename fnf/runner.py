@@ -27,6 +27,7 @@ from fnf.errors import (
     EXIT_SIGTERM,
     FnfError,
     LeaseLostError,
+    StoreUnavailableError,
     UsageError,
 )
 from fnf.handlers import Handler
@@ -51,6 +52,9 @@ from fnf.sweep import Task, select
 from fnf.watchdog import ChildResult, ResultKind, Work
 
 log = logging.getLogger("fnf.run")
+
+STORE_DOWN_FINISH_SECONDS = 10.0
+"""How long a run whose store failed still tries to record its end before exiting."""
 
 
 class Running(Protocol):
@@ -103,6 +107,8 @@ class RunReport:
         if self.outcome is Outcome.FAILED:
             return EXIT_RUN_FAILED
         if self.outcome is Outcome.INTERRUPTED:
+            if self.signum is None:  # not a signal: the store became unreachable
+                return EXIT_RUN_FAILED
             if self.signum == signal.SIGINT:
                 return EXIT_SIGINT
             if self.signum == signal.SIGHUP:
@@ -213,6 +219,8 @@ class Runner:
         self._progress = _Progress()
         self._deadline = self._mono_start + self.settings.job_timeout
         self._next_beat = self._mono_start + self.settings.heartbeat_interval
+        self._last_beat = self._mono_start
+        self._current: str | None = None
         self._job_ids = {t: job_id_for(t, request.stream, started) for t in job_types}
         log.info(
             "run %s started: %s stream %d, job deadline %s, client limit %s",
@@ -227,6 +235,8 @@ class Runner:
         except LeaseLostError as exc:
             log.error("%s", exc)
             return self._report(Outcome.FAILED, str(exc))
+        except StoreUnavailableError as exc:
+            return self._unreachable(exc)
         except Exception as exc:
             if isinstance(exc, FnfError):
                 message = f"run failed: {exc}"
@@ -238,6 +248,17 @@ class Runner:
             return self._report(Outcome.FAILED, message)
         self._finish(outcome, message)
         return self._report(outcome, message)
+
+    def _unreachable(self, exc: StoreUnavailableError) -> RunReport:
+        progress = self._progress
+        if progress.stopped_at is None:
+            progress.stopped_at = self._current
+        where = f"the next run resumes at client {progress.stopped_at}" if progress.stopped_at else "nothing was lost"
+        message = f"interrupted: the store is unreachable ({exc}); {where}"
+        log.error("%s", message)
+        with self.store.bounded(STORE_DOWN_FINISH_SECONDS):
+            self._finish_quietly(Outcome.INTERRUPTED, message)
+        return self._report(Outcome.INTERRUPTED, message)
 
     def _busy(self, record: RunRecord, busy: Busy) -> RunReport:
         who = leases.describe(busy.lease, self.clock.now())
@@ -336,6 +357,7 @@ class Runner:
     # -- one client, one job type ----------------------------------------------------------
     def _process(self, client: Client, job_type: JobType, sweep_id: str, remaining: int) -> None:
         ctx = self._ctx
+        self._current = client.id
         started_wall = self.clock.now()
         started = self.clock.monotonic()
         left = self._deadline - started
@@ -372,6 +394,7 @@ class Runner:
         status, message = self._classify(result, reason)
         state = replace(base, status=status, last_run_seconds=seconds, count=result.count, message=message)
         self._record(client, job_type, state)
+        self._current = None
 
     def _watch(
         self,
@@ -395,9 +418,12 @@ class Runner:
                 self._beat()
                 note = _progress_note(running.progress())
                 if shown != (Status.RUNNING, note):  # alive past a heartbeat: RUNNING, with progress
-                    shown = (Status.RUNNING, note)
                     update = replace(base, status=Status.RUNNING, message=note)
-                    self._save([StateUpdate(client.id, job_type, update)], None)
+                    try:
+                        self._save([StateUpdate(client.id, job_type, update)], None)
+                        shown = (Status.RUNNING, note)
+                    except StoreUnavailableError as exc:  # only a display; the client keeps running
+                        log.warning("could not show %s as RUNNING: %s", client.id, exc)
             result = running.wait(min(deadline, self._next_beat) - now)
             if result is not None:
                 return result, None
@@ -461,8 +487,8 @@ class Runner:
         if remaining is not None:
             progress.counts = replace(progress.counts, remaining=remaining)
         batch = progress.pending + updates
-        progress.pending = []
         self.store.save(batch, RunProgress(self._ctx.record.run_id, progress.counts, progress.stopped_at))
+        progress.pending = []  # only once written: a failed save keeps them for the next one
 
     def _flush(self) -> None:
         if self._progress.pending:
@@ -471,7 +497,19 @@ class Runner:
     def _beat(self) -> None:
         now = self.clock.monotonic()
         self._next_beat = now + self.settings.heartbeat_interval
-        if not self.store.heartbeat(self._ctx.record.run_id, self.clock.now()):
+        try:
+            held = self.store.heartbeat(self._ctx.record.run_id, self.clock.now())
+        except StoreUnavailableError as exc:
+            silent = now - self._last_beat
+            if silent + self.settings.heartbeat_interval >= self.settings.stale_after:
+                raise StoreUnavailableError(
+                    f"no heartbeat reached the store for {silent:.0f} s; stopping before another run may "
+                    f"take the stream over ({exc})"
+                ) from exc
+            log.warning("heartbeat failed, retrying at the next interval: %s", exc)
+            return
+        self._last_beat = now
+        if not held:
             raise LeaseLostError(
                 f"run {self._ctx.record.run_id} lost its stream to another run (its heartbeat was late); stopping"
             )

@@ -4,8 +4,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from airtable_helpers import TOKEN, ready_store
+
 from fnf.airtable_emulator import Emulator
 from fnf.store.base import Store
 from fnf.store.sqlite import SQLiteStore

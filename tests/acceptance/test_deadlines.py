@@ -11,6 +11,12 @@ from acceptance.conftest import Project
 from processes import alive, wait_until
 
 
+@pytest.fixture
+def project(any_project: Project) -> Project:
+    """Every test here runs on the SQLite store and on the Airtable store (emulated)."""
+    return any_project
+
+
 def test_misbehaving_clients_are_killed_recorded_and_the_next_client_runs(project: Project) -> None:
     modes = ["hang", "ignore_term", "busy", "grandchild_stdout", "escape"]
     rows = []

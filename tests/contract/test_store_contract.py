@@ -236,7 +236,7 @@ def test_job_states_filtered_by_stream(store: Store) -> None:
 
 @pytest.mark.parametrize(
     "client_id",
-    ["O'Brien \"Jr\"", "{braces}} and {", "back\\slash\\", "日本語のクライアント", "Ωμέγα', OR(1=1), '", "tab\there"],
+    ['O\'Brien "Jr"', "{braces}} and {", "back\\slash\\", "日本語のクライアント", "Ωμέγα', OR(1=1), '", "tab\there"],
 )
 def test_awkward_ids_and_names_are_found_exactly(store: Store, client_id: str) -> None:
     clock = FakeClock()
