@@ -298,7 +298,9 @@ class Emulator:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="airtable-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="airtable-emulator", daemon=True
+        )
         self._thread.start()
         return self.url
 

@@ -54,7 +54,12 @@ class StoreUnavailableError(StoreError):
 
 
 class SchemaError(StoreError):
-    """The store lacks a table or field fnf needs (``fnf schema check`` lists them all)."""
+    """The store lacks a table or field fnf needs (``fnf schema check`` lists them all).
+
+    Found before a run starts, nothing has changed: a set-up error, like a bad setting.
+    """
+
+    exit_code = EXIT_USAGE
 
 
 class LeaseLostError(FnfError):

@@ -89,6 +89,7 @@ class AirtableStore(Store):
         self._lost: set[str] = set()
         self._progress: dict[str, RunProgress] = {}
         self._warned: set[str] = set()
+        self._open_sweeps: set[str] = set()
 
     def close(self) -> None:
         self.api.session.close()
@@ -370,14 +371,18 @@ class AirtableStore(Store):
     def _check_lease(self, run_id: str) -> None:
         if run_id in self._lost:
             raise _lost(run_id)
-        confirmed = self._confirmed.get(run_id)
-        if confirmed is not None and self._monotonic() - confirmed < self._stale_after.get(run_id, 0.0) / 2:
+        if self._recently_confirmed(run_id):
             return
         record = self._run_record(run_id)
         if record is None or not _holds(record["fields"], self.layout):
             self._lost.add(run_id)
             raise _lost(run_id)
         self._confirmed[run_id] = self._monotonic()
+
+    def _recently_confirmed(self, run_id: str) -> bool:
+        """No other run can have taken over a lease confirmed less than half a stale period ago."""
+        confirmed = self._confirmed.get(run_id)
+        return confirmed is not None and self._monotonic() - confirmed < self._stale_after.get(run_id, 0.0) / 2
 
     # -- sweeps --------------------------------------------------------------------------
     def _sweep_formula(self, job_type: JobType, stream: int, *, open_only: bool) -> str:
@@ -396,17 +401,21 @@ class AirtableStore(Store):
         return self._sweep(records[0]) if records else None
 
     def start_sweep(self, job_type: JobType, stream: int, run_id: str, now: datetime) -> Sweep:
-        still_open = self._all(self._sweeps, formula=self._sweep_formula(job_type, stream, open_only=True))
-        if still_open:
-            closing = {self._f(sc.CLOSED_AT): iso(now), self._f(sc.CLOSE_REASON): "superseded"}
-            self._sweeps.batch_update([{"id": r["id"], "fields": closing} for r in still_open])
+        # Every start closes all open sweeps, so any still open are among the latest few.
         latest = self._all(
             self._sweeps,
             formula=self._sweep_formula(job_type, stream, open_only=False),
-            fields=[self._f(sc.SWEEP_NUMBER)],
+            fields=[self._f(sc.SWEEP_NUMBER), self._f(sc.CLOSED_AT), self._f(sc.SWEEP_ID)],
             sort=["-" + self._f(sc.SWEEP_NUMBER)],
-            max_records=1,
+            max_records=5,
+            page_size=5,
         )
+        still_open = [r for r in latest if not r["fields"].get(self._f(sc.CLOSED_AT))]
+        if still_open:
+            closing = {self._f(sc.CLOSED_AT): iso(now), self._f(sc.CLOSE_REASON): "superseded"}
+            self._sweeps.batch_update([{"id": r["id"], "fields": closing} for r in still_open])
+            for r in still_open:
+                self._open_sweeps.discard(str(r["fields"].get(self._f(sc.SWEEP_ID))))
         number = int(latest[0]["fields"].get(self._f(sc.SWEEP_NUMBER)) or 0) + 1 if latest else 1
         sweep = Sweep(uuid.uuid4().hex[:12], job_type, stream, number, _date(iso(now)) or now, run_id)
         fields = {
@@ -419,10 +428,16 @@ class AirtableStore(Store):
         }
         (record,) = self._sweeps.batch_upsert([{"fields": fields}], key_fields=[self._f(sc.SWEEP_ID)])["records"]
         self._sweep_recs[sweep.id] = record["id"]
+        self._open_sweeps.add(sweep.id)
         return sweep
 
     def close_sweep(self, sweep_id: str, now: datetime, reason: str) -> None:
+        closing = {self._f(sc.CLOSED_AT): iso(now), self._f(sc.CLOSE_REASON): reason}
         record_id = self._sweep_recs.get(sweep_id)
+        if sweep_id in self._open_sweeps and record_id is not None:  # seen open by this holder
+            self._sweeps.update(record_id, closing)
+            self._open_sweeps.discard(sweep_id)
+            return
         if record_id is None:
             found = self._all(self._sweeps, formula=fx.eq(self._f(sc.SWEEP_ID), sweep_id), max_records=1)
             if not found:
@@ -432,13 +447,14 @@ class AirtableStore(Store):
             record = self._sweeps.get(record_id)
         if record["fields"].get(self._f(sc.CLOSED_AT)):
             return
-        closing = {self._f(sc.CLOSED_AT): iso(now), self._f(sc.CLOSE_REASON): reason}
         self._sweeps.update(record["id"], closing)
 
     def _sweep(self, record: Rec) -> Sweep:
         values = record["fields"]
         sweep_id = str(values.get(self._f(sc.SWEEP_ID)))
         self._sweep_recs[sweep_id] = record["id"]
+        if not values.get(self._f(sc.CLOSED_AT)):
+            self._open_sweeps.add(sweep_id)
         return Sweep(
             id=sweep_id,
             job_type=JobType(values.get(self._f(sc.SWEEP_TYPE))),
@@ -580,12 +596,17 @@ class AirtableStore(Store):
         }
 
     def finish_run(self, finish: RunFinish) -> None:
-        record = self._run_record(finish.run_id)
-        if record is None:
-            return
-        recorded = record["fields"].get(self._f(sc.OUTCOME))
-        if recorded and recorded != finish.outcome.value:
+        if finish.run_id in self._lost:
             return  # abandoned meanwhile: the taker's account stands
+        record_id = self._run_recs.get(finish.run_id)
+        if record_id is None or not self._recently_confirmed(finish.run_id):
+            record = self._run_record(finish.run_id)
+            if record is None:
+                return
+            recorded = record["fields"].get(self._f(sc.OUTCOME))
+            if recorded and recorded != finish.outcome.value:
+                return
+            record_id = record["id"]
         counts = finish.counts
         fields = {
             self._f(sc.ENDED_AT): iso(finish.ended_at),
@@ -598,8 +619,9 @@ class AirtableStore(Store):
             self._f(sc.RUN_MESSAGE): finish.message,
             self._f(sc.LEASES): None,
         }
-        self._runs.update(record["id"], fields)
+        self._runs.update(record_id, fields)
         self._progress.pop(finish.run_id, None)
+        self._confirmed.pop(finish.run_id, None)
 
     def record_run(self, run: RunRecord) -> None:
         self._upsert_run(run, None, None)

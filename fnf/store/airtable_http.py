@@ -41,10 +41,18 @@ class RecordGoneError(StoreError):
 
 
 class Pacer:
-    """At most ``rate`` request starts per second, evenly spaced, across threads."""
+    """At most ``rate`` request starts per second, evenly spaced, across threads.
+
+    Several streams on several machines share one base's 5 requests per second; each paces
+    itself, and when a 429 shows that others are using the base too, it halves its own rate and
+    creeps back up as requests succeed again (additive increase, multiplicative decrease).
+    """
+
+    SLOWEST = 2.0
 
     def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = 1.0 / rate + 0.01  # a little slack for network jitter at the server
+        self.base_interval = 1.0 / rate + 0.01  # a little slack for network jitter at the server
+        self.interval = self.base_interval
         self._clock = clock
         self._next = 0.0
         self._lock = threading.Lock()
@@ -61,6 +69,14 @@ class Pacer:
         delay = self.slot()
         if delay > 0:
             time.sleep(delay)
+
+    def slow_down(self) -> None:
+        with self._lock:
+            self.interval = min(self.SLOWEST, max(self.interval * 2, self.base_interval * 2))
+
+    def speed_up(self) -> None:
+        with self._lock:
+            self.interval = max(self.base_interval, self.interval - self.base_interval * 0.05)
 
 
 def _status(exc: BaseException) -> int | None:
@@ -138,6 +154,7 @@ class PacedApi(Api):
             exc = state.outcome.exception() if state.outcome else None
             if exc is not None and _status(exc) == 429:
                 self.rate_limited += 1
+                self.pacer.slow_down()
                 return float(self.settings.rate_limit_wait)
             backoff: float = min(8.0, 0.25 * 2.0 ** (state.attempt_number - 1))
             return backoff * (0.5 + random.random())
@@ -160,7 +177,9 @@ class PacedApi(Api):
                 with attempt:
                     self.pacer.wait()
                     self.requests_made += 1
-                    return super().request(method, url, fallback=fallback, options=options, params=params, json=json)
+                    answer = super().request(method, url, fallback=fallback, options=options, params=params, json=json)
+                    self.pacer.speed_up()
+                    return answer
         except (requests.HTTPError, requests.ConnectionError, requests.Timeout) as exc:
             raise _translate(exc, verb, url, time.monotonic() - started, retryable(exc)) from None
         raise AssertionError("unreachable")  # pragma: no cover

@@ -120,7 +120,14 @@ class Project:
         return read_pids(self.path / "pids")
 
 
-def make_project(tmp_path: Path, kind: str = "sqlite", emulator: Emulator | None = None) -> Project:
+def make_project(
+    tmp_path: Path,
+    kind: str = "sqlite",
+    emulator: Emulator | None = None,
+    *,
+    schema: bool = True,
+    rate_limit: int | None = None,
+) -> Project:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FNF_", "MAX_", "HEARTBEAT_"))}
     env.update(
         {
@@ -141,9 +148,11 @@ def make_project(tmp_path: Path, kind: str = "sqlite", emulator: Emulator | None
     if kind == "sqlite":
         return Project(tmp_path, env)
     assert emulator is not None
-    base_id = new_base(emulator, rate_limit=ACCEPTANCE_RATE)
-    env.update(environ_for(emulator, base_id, AIRTABLE_REQUESTS_PER_SECOND=str(ACCEPTANCE_RATE - 5)))
-    AirtableStore(airtable_settings(emulator, base_id)).apply_schema()
+    base_id = new_base(emulator, rate_limit=rate_limit or ACCEPTANCE_RATE)
+    rate = "5" if rate_limit else str(ACCEPTANCE_RATE - 5)
+    env.update(environ_for(emulator, base_id, AIRTABLE_REQUESTS_PER_SECOND=rate))
+    if schema:
+        AirtableStore(airtable_settings(emulator, base_id)).apply_schema()
     return Project(tmp_path, env, kind, emulator, base_id)
 
 

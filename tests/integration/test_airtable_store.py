@@ -1,0 +1,160 @@
+"""The Airtable store against the loopback emulator: pacing, retries, leases, schema, secrets."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from airtable_helpers import TOKEN, airtable_settings, new_base, ready_store
+
+from fnf.airtable_emulator import Emulator
+from fnf.errors import LeaseLostError, StoreError, StoreUnavailableError
+from fnf.models import Client, Holder, JobState, JobType, Outcome, RunCounts, RunRecord, StateUpdate, Status
+from fnf.store.airtable import AirtableStore
+from fnf.store.base import Acquired, Busy, RunFinish, RunProgress
+from fnf.testing import FakeClock
+
+LEAD = JobType.LEAD_SCORING
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    """A private emulator, so its counters and faults belong to one test."""
+    with Emulator(TOKEN, penalty=30.0) as running:
+        yield running
+
+
+def record(clock: FakeClock, run_id: str, stream: int = 1) -> RunRecord:
+    holder = Holder(run_id, "host-a", 100, "boot|pid:[1]", "5")
+    return RunRecord(run_id, "lead_scoring", stream, "job_lead_stream1_x", holder, clock.now(), clock.now())
+
+
+def state(clock: FakeClock, status: Status = Status.COMPLETED, run_id: str = "r1") -> JobState:
+    return JobState(status, "job_lead_stream1_x", run_id, "s1", clock.now(), 0.5, 3)
+
+
+def test_pacing_keeps_a_busy_store_under_airtables_limit(emu: Emulator) -> None:
+    base = new_base(emu)  # Airtable's own limit: 5 requests/s, then a 30 s penalty
+    store = AirtableStore(airtable_settings(emu, base, requests_per_second=5.0))
+    store.apply_schema()
+    store.import_clients([Client(f"c{i}", f"C{i}", 1) for i in range(5)])
+    for _ in range(12):
+        assert len(store.list_clients(1)) == 5
+    assert emu.stats.requests >= 15
+    assert emu.stats.rate_limited == 0
+    assert store.api.rate_limited == 0
+
+
+def test_429s_are_waited_out_and_5xx_and_dropped_connections_retried(emu: Emulator) -> None:
+    store = ready_store(emu)
+    store.import_clients([Client(f"c{i}", f"C{i}", 1) for i in range(20)])
+    emu.set_faults(throttle_next=3)
+    assert len(store.list_clients()) == 20
+    assert store.api.rate_limited == 3
+    emu.set_faults(error_rate=0.15, drop_rate=0.1, seed=7)
+    clock = FakeClock()
+    run = record(clock, "r1")
+    assert isinstance(store.acquire(run, (LEAD,), 180, lambda lease: False), Acquired)
+    for round_ in range(4):
+        updates = [StateUpdate(f"c{i}", LEAD, state(clock)) for i in range(20)]
+        store.save(updates, RunProgress("r1", RunCounts(round_)))
+        store.record_run(replace(record(clock, f"busy{round_}"), outcome=None))
+    emu.set_faults(error_rate=0.0, drop_rate=0.0)
+    assert emu.stats.injected_5xx > 0 and emu.stats.dropped > 0
+    assert len(emu.records(store.settings.base_id, "Clients")) == 20, "no client record duplicated"
+    assert len(emu.records(store.settings.base_id, "Job Runs")) == 5, "no run record duplicated"
+    assert {s.status for s in store.job_states(LEAD).values()} == {Status.COMPLETED}
+
+
+def test_writes_go_ten_records_at_a_time(emu: Emulator) -> None:
+    store = ready_store(emu)
+    store.import_clients([Client(f"c{i}", f"C{i}", 1) for i in range(25)])
+    clock = FakeClock()
+    store.acquire(record(clock, "r1"), (LEAD,), 180, lambda lease: False)
+    before = len(emu.stats.writes())
+    store.save([StateUpdate(f"c{i}", LEAD, state(clock)) for i in range(25)], RunProgress("r1", RunCounts()))
+    assert emu.stats.writes()[before:] == [10, 10, 5]
+    assert max(emu.stats.writes()) <= 10
+
+
+def test_an_outage_past_the_budget_raises_a_clear_error_without_the_token(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = ready_store(emu, retry_budget=1.0)
+    emu.set_faults(down=True)
+    with caplog.at_level(logging.DEBUG), pytest.raises(StoreUnavailableError) as info:
+        store.list_clients()
+    message = str(info.value)
+    assert "AIRTABLE_RETRY_BUDGET_SECONDS" in message and "503" in message
+    assert TOKEN not in message and TOKEN not in caplog.text
+    assert "retrying" in caplog.text
+
+
+def test_a_refused_token_is_named_but_never_shown(emu: Emulator) -> None:
+    base = new_base(emu, rate_limit=1000)
+    store = AirtableStore(airtable_settings(emu, base, api_key="pat-wrong.very-secret"))
+    with pytest.raises(StoreError) as info:
+        store.list_clients()
+    assert "AIRTABLE_API_KEY" in str(info.value)
+    assert "very-secret" not in str(info.value)
+    assert "very-secret" not in repr(store.settings)
+
+
+def test_a_run_taken_over_by_another_machine_finds_out_and_writes_nothing(emu: Emulator) -> None:
+    mine = ready_store(emu)
+    mine.import_clients([Client("a", "A", 1)])
+    ticks = [0.0]
+    mine._monotonic = lambda: ticks[0]  # the store's notion of "recently confirmed"
+    theirs = AirtableStore(mine.settings)
+    clock = FakeClock()
+    assert isinstance(mine.acquire(record(clock, "old"), (LEAD,), 180, lambda lease: False), Acquired)
+    taken = theirs.acquire(record(clock, "new"), (LEAD,), 180, lambda lease: True)
+    assert isinstance(taken, Acquired) and [t.holder.run_id for t in taken.taken_over] == ["old"]
+    ticks[0] = 91.0  # more than half the stale period since the lease was last confirmed
+    with pytest.raises(LeaseLostError):
+        mine.save([StateUpdate("a", LEAD, state(clock, run_id="old"))], RunProgress("old", RunCounts(1)))
+    assert mine.job_states(LEAD) == {}
+    assert mine.heartbeat("old", clock.now()) is False
+    mine.finish_run(RunFinish("old", Outcome.COMPLETED, clock.now()))
+    assert {r.run_id: r.outcome.value if r.outcome else None for r in mine.runs()}["old"] == "abandoned"
+
+
+def test_a_heartbeat_finds_a_lost_lease_at_once(emu: Emulator) -> None:
+    mine = ready_store(emu)
+    theirs = AirtableStore(mine.settings)
+    clock = FakeClock()
+    mine.acquire(record(clock, "old"), (LEAD,), 180, lambda lease: False)
+    theirs.acquire(record(clock, "new"), (LEAD,), 180, lambda lease: True)
+    assert mine.heartbeat("old", clock.now()) is False
+    with pytest.raises(LeaseLostError):
+        mine.save([], RunProgress("old", RunCounts()))
+
+
+@pytest.mark.parametrize("round_", range(6))
+def test_claims_made_at_the_same_instant_leave_exactly_one_holder(emu: Emulator, round_: int) -> None:
+    first = ready_store(emu)
+    stores = [first, *(AirtableStore(first.settings) for _ in range(4))]
+    for store in stores:
+        store._sleep = lambda seconds: threading.Event().wait(seconds / 10)
+    clock = FakeClock()
+    barrier = threading.Barrier(len(stores))
+    results: dict[int, object] = {}
+
+    def claim(index: int) -> None:
+        barrier.wait()
+        results[index] = stores[index].acquire(record(clock, f"r{index}"), (LEAD,), 180, lambda lease: False)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    winners = [i for i, result in results.items() if isinstance(result, Acquired)]
+    assert len(results) == len(stores)
+    assert len(winners) == 1, results
+    assert all(isinstance(results[i], Busy) for i in results if i not in winners)
+    assert [lease.holder.run_id for lease in first.leases()] == [f"r{winners[0]}"]
+    assert len(emu.records(first.settings.base_id, "Job Runs")) == 1, "the withdrawn claims are gone"
