@@ -23,9 +23,9 @@ from fnf.errors import EXIT_OK, EXIT_SIGINT, EXIT_USAGE, FnfError
 
 EXIT_CODES_HELP = """Exit codes: 0 the run did its work or stopped as planned (deadline reached, stream
 busy, nothing to do; client failures are recorded, not exit codes); 1 the run itself failed
-(store unreachable, lease lost, internal error); 2 usage or configuration error, nothing
-changed; 129 / 130 / 143 stopped by SIGHUP / SIGINT / SIGTERM after recording where it
-stopped."""
+(store unreachable past the retry budget, lease lost, internal error); 2 usage or
+configuration error (an Airtable base lacking a field included), nothing changed; 129 / 130 /
+143 stopped by SIGHUP / SIGINT / SIGTERM after recording where it stopped."""
 
 app = typer.Typer(
     name="fnf",

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +153,9 @@ def make_project(
     rate = "5" if rate_limit else str(ACCEPTANCE_RATE - 5)
     env.update(environ_for(emulator, base_id, AIRTABLE_REQUESTS_PER_SECOND=rate))
     if schema:
-        AirtableStore(airtable_settings(emulator, base_id)).apply_schema()
+        AirtableStore(airtable_settings(emulator, base_id, requests_per_second=float(rate))).apply_schema()
+        if rate_limit:
+            time.sleep(1.1)  # let the set-up's requests leave the rate-limit window
     return Project(tmp_path, env, kind, emulator, base_id)
 
 

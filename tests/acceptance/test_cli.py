@@ -108,15 +108,29 @@ def test_clients_list_and_remove(project: Project) -> None:
     assert [c["id"] for c in json.loads(project.fnf("clients", "list", "--json").stdout)] == ["b"]
 
 
-COMMANDS = [
-    ("run",),
-    ("status",),
-    ("demo",),
-    ("clients",),
-    ("clients", "import"),
-    ("clients", "list"),
-    ("clients", "remove"),
-]
+def _commands() -> list[tuple[str, ...]]:
+    """Every command and group of the real app, so a new command cannot go without help."""
+    import typer
+
+    from fnf.cli.main import app
+
+    found: list[tuple[str, ...]] = []
+
+    def walk(command: object, path: tuple[str, ...]) -> None:
+        if path:
+            found.append(path)
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk(sub, (*path, name))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+COMMANDS = _commands()
+
+
+def test_the_command_list_is_complete() -> None:
+    assert {("run",), ("status",), ("schema", "check"), ("schema", "apply"), ("clients", "import")} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

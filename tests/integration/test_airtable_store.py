@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from airtable_helpers import TOKEN, airtable_settings, new_base, ready_store
 
-from fnf.airtable_emulator import Emulator
+from fnf.airtable_emulator import Emulator, Record
 from fnf.errors import LeaseLostError, StoreError, StoreUnavailableError
 from fnf.models import Client, Holder, JobState, JobType, Outcome, RunCounts, RunRecord, StateUpdate, Status
 from fnf.store.airtable import AirtableStore
@@ -158,3 +158,32 @@ def test_claims_made_at_the_same_instant_leave_exactly_one_holder(emu: Emulator,
     assert all(isinstance(results[i], Busy) for i in results if i not in winners)
     assert [lease.holder.run_id for lease in first.leases()] == [f"r{winners[0]}"]
     assert len(emu.records(first.settings.base_id, "Job Runs")) == 1, "the withdrawn claims are gone"
+
+
+def test_records_people_typed_by_hand_are_read_safely(emu: Emulator, caplog: pytest.LogCaptureFixture) -> None:
+    store = ready_store(emu)
+    table = emu.base(store.settings.base_id).table("Clients")
+    rows = [
+        {"Client Name": "No id", "Processing Stream": 1},
+        {"Client ID": "dup", "Client Name": "First", "Processing Stream": 1, "Sweep Order": 1},
+        {"Client ID": "dup", "Client Name": "Second", "Processing Stream": 1, "Sweep Order": 2},
+        {"Client ID": "paused", "Client Name": "P", "Processing Stream": 1, "Lead Scoring Job Status": "Paused"},
+        {"Client ID": "json", "Client Name": "J", "Processing Stream": 1, "Client Fields": "{not json"},
+        {"Client ID": "nostream", "Client Name": "N"},
+    ]
+    with emu.lock:
+        for index, fields in enumerate(rows):
+            table.records[f"rec{index:014d}"] = Record(f"rec{index:014d}", "2025-09-20T14:30:22.000Z", dict(fields))
+    with caplog.at_level(logging.WARNING, logger="fnf"):
+        clients = store.list_clients()
+        states = store.job_states(LEAD)
+    assert [(c.id, c.name, c.stream) for c in clients] == [
+        ("dup", "First", 1),
+        ("paused", "P", 1),
+        ("json", "J", 1),
+        ("nostream", "N", None),
+    ]
+    assert clients[2].fields == {}
+    assert states == {}, "a status fnf does not write counts as not yet processed"
+    for fragment in ("has no Client ID", "more than one record", "not a status fnf writes", "is not JSON"):
+        assert fragment in caplog.text
