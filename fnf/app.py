@@ -45,8 +45,10 @@ def check_stream(value: str | int, *, flag: str = "--stream") -> int:
 
 
 @contextmanager
-def store_for(settings: Settings, *, create: bool = False, verify: bool = True) -> Iterator[Store]:
-    store = open_store(settings, create=create, verify=verify)
+def store_for(
+    settings: Settings, *, create: bool = False, verify: bool = True, stop: StopFlag | None = None
+) -> Iterator[Store]:
+    store = open_store(settings, create=create, verify=verify, stop=stop)
     try:
         yield store
     finally:
@@ -57,7 +59,11 @@ def run(settings: Settings, request: RunRequest, *, clock: Clock | None = None) 
     """Run (type, stream) to completion, deadline or signal, with real watched processes."""
     handlers = resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
     stop = StopFlag()
-    with store_for(settings) as store, tempfile.TemporaryDirectory(prefix="fnf-") as workdir, SignalGuard(stop):
+    with (
+        store_for(settings, stop=stop) as store,
+        tempfile.TemporaryDirectory(prefix="fnf-") as workdir,
+        SignalGuard(stop),
+    ):
         executor = ProcessExecutor(Path(workdir), dict(settings.environ), stop, log_cap=settings.child_log_max_bytes)
         runner = Runner(store, settings, handlers, executor, clock or SystemClock(), stop)
         return runner.run(request)

@@ -54,6 +54,8 @@ from fnf.watchdog import ChildResult, ResultKind, Work
 log = logging.getLogger("fnf.run")
 
 STORE_DOWN_FINISH_SECONDS = 10.0
+WATCH_STORE_SECONDS = 5.0
+"""How long a write made while a client runs may retry: it must not delay the client's deadline."""
 """How long a run whose store failed still tries to record its end before exiting."""
 
 
@@ -420,7 +422,8 @@ class Runner:
                 if shown != (Status.RUNNING, note):  # alive past a heartbeat: RUNNING, with progress
                     update = replace(base, status=Status.RUNNING, message=note)
                     try:
-                        self._save([StateUpdate(client.id, job_type, update)], None)
+                        with self.store.bounded(WATCH_STORE_SECONDS):  # the client's deadline comes first
+                            self._save([StateUpdate(client.id, job_type, update)], None)
                         shown = (Status.RUNNING, note)
                     except StoreUnavailableError as exc:  # only a display; the client keeps running
                         log.warning("could not show %s as RUNNING: %s", client.id, exc)

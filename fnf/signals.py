@@ -8,7 +8,9 @@ would otherwise restart the wait). A second signal asks for an immediate stop.
 from __future__ import annotations
 
 import os
+import select
 import signal
+import time
 from types import FrameType
 
 
@@ -32,6 +34,19 @@ class StopFlag:
             return
         self.reason = reason
         self.signum = signum
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but wake as soon as a stop is requested (a retry wait must not outlast SIGTERM)."""
+        deadline = time.monotonic() + seconds
+        while not self.requested:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            fd = self._read_fd
+            if fd is None:
+                time.sleep(min(left, 0.1))
+            else:
+                select.select([fd], [], [], min(left, 1.0))
 
     def fileno(self) -> int | None:
         """A file descriptor that becomes readable when a signal arrives, or None."""

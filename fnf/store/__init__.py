@@ -7,10 +7,11 @@ is the in-memory fake. Every store passes the same contract suite (tests/contrac
 from __future__ import annotations
 
 from fnf.config import Settings
+from fnf.signals import StopFlag
 from fnf.store.base import Store
 
 
-def open_store(settings: Settings, *, create: bool = False, verify: bool = True) -> Store:
+def open_store(settings: Settings, *, create: bool = False, verify: bool = True, stop: StopFlag | None = None) -> Store:
     """Open the configured store. Backends are imported here, lazily, so that ``fnf --help``
     and SQLite runs never pay for a backend they do not use.
 
@@ -24,7 +25,7 @@ def open_store(settings: Settings, *, create: bool = False, verify: bool = True)
         from fnf.store.airtable import AirtableStore
 
         assert settings.airtable is not None, "load_settings fills airtable for FNF_STORE=airtable"
-        store = AirtableStore(settings.airtable)
+        store = AirtableStore(settings.airtable, stop=stop)
         if verify:
             try:
                 store.verify()

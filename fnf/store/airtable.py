@@ -49,6 +49,7 @@ from fnf.models import (
     Sweep,
     human_duration,
 )
+from fnf.signals import StopFlag
 from fnf.store import airtable_schema as sc
 from fnf.store.airtable_http import PacedApi, RecordGoneError
 from fnf.store.base import Acquired, Busy, ImportReport, LeaseJudge, RunFinish, RunProgress, Store
@@ -56,7 +57,7 @@ from fnf.store.base import Acquired, Busy, ImportReport, LeaseJudge, RunFinish, 
 log = logging.getLogger("fnf.airtable")
 
 ACQUIRE_ATTEMPTS = 6
-HEARTBEAT_BUDGET_SECONDS = 10.0
+HEARTBEAT_BUDGET_SECONDS = 5.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Rec = dict[str, Any]
 
@@ -70,12 +71,13 @@ class AirtableStore(Store):
         *,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        stop: StopFlag | None = None,
     ) -> None:
         self.settings = settings
         self.layout = sc.Layout(
             settings.clients_table, settings.runs_table, settings.sweeps_table, settings.field_names
         )
-        self.api = PacedApi(settings)
+        self.api = PacedApi(settings, stop=stop)
         self._sleep, self._monotonic = sleep, monotonic
         # pyairtable's TypedDicts are narrower than the values fnf writes; the tables are untyped here
         self._clients: Any = self.api.table(settings.base_id, settings.clients_table)

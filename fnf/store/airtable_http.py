@@ -30,6 +30,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_d
 
 from fnf.config import AirtableSettings
 from fnf.errors import SchemaError, StoreError, StoreUnavailableError
+from fnf.signals import StopFlag
 
 log = logging.getLogger("fnf.airtable")
 
@@ -107,7 +108,7 @@ def error_body(exc: BaseException) -> tuple[str, str]:
 class PacedApi(Api):
     """pyairtable's Api with fnf's pacing and retry policy around every request."""
 
-    def __init__(self, settings: AirtableSettings) -> None:
+    def __init__(self, settings: AirtableSettings, *, stop: StopFlag | None = None) -> None:
         super().__init__(
             settings.api_key,
             timeout=cast(Any, (min(10.0, settings.timeout), settings.timeout)),
@@ -119,6 +120,15 @@ class PacedApi(Api):
         self.budget = settings.retry_budget
         self.requests_made = 0
         self.rate_limited = 0
+        self.stop = stop
+
+    def _sleep(self, seconds: float) -> None:
+        if self.stop is None:
+            time.sleep(seconds)
+            return
+        self.stop.sleep(seconds)
+        if self.stop.requested:
+            raise StoreUnavailableError(f"stopped by {self.stop.reason} while waiting to retry Airtable")
 
     @contextmanager
     def budget_of(self, seconds: float) -> Iterator[None]:
@@ -169,6 +179,7 @@ class PacedApi(Api):
             wait=wait,
             stop=stop_before_delay(self.budget),
             before_sleep=before_sleep,
+            sleep=self._sleep,
             reraise=True,
         )
         started = time.monotonic()

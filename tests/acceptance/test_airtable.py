@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,3 +170,25 @@ def test_renamed_fields_from_the_environment_work_end_to_end(tmp_path: Path, emu
     assert project.fnf("run", "-t", "lead_scoring", "-s", "1").returncode == 0
     fields = emulator.records(project.base_id, "Clients")[0]["fields"]
     assert fields["Company"] == "Client 0" and fields["Scoring"] == "COMPLETED"
+
+
+def test_sigterm_during_a_rate_limit_wait_exits_at_once_and_resumes(airtable: Project, emulator: Emulator) -> None:
+    airtable.clients(rows(4, seconds=0.3))
+    slow_waits = {"AIRTABLE_RATE_LIMIT_WAIT_SECONDS": "120", "AIRTABLE_RETRY_BUDGET_SECONDS": "600"}
+    proc = airtable.popen("run", "-t", "lead_scoring", "-s", "1", env=slow_waits)
+    wait_until(airtable.ledger, 30)
+    emulator.set_faults(throttle_next=100_000)
+    try:
+        wait_until(lambda: emulator.stats.injected_429 > 0, 30)
+        time.sleep(0.5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+        waited = time.monotonic() - sent
+    finally:
+        emulator.set_faults(throttle_next=0)
+    assert proc.returncode == 143, stderr
+    assert waited < 15, f"took {waited:.1f} s to stop: Render would have sent SIGKILL"
+    resumed = airtable.fnf("run", "-t", "lead_scoring", "-s", "1", "--json")
+    assert json.loads(resumed.stdout)["outcome"] == "completed", resumed.stderr
+    assert set(airtable.ledger()) == {f"c{i:03d}" for i in range(4)}
