@@ -253,8 +253,8 @@ class Runner:
 
     def _unreachable(self, exc: StoreUnavailableError) -> RunReport:
         progress = self._progress
-        if progress.stopped_at is None:
-            progress.stopped_at = self._current
+        if progress.stopped_at is None:  # the first client whose end is not in the store
+            progress.stopped_at = progress.pending[0].client_id if progress.pending else self._current
         where = f"the next run resumes at client {progress.stopped_at}" if progress.stopped_at else "nothing was lost"
         message = f"interrupted: the store is unreachable ({exc}); {where}"
         log.error("%s", message)

@@ -45,11 +45,11 @@ class Pacer:
     """At most ``rate`` request starts per second, evenly spaced, across threads.
 
     Several streams on several machines share one base's 5 requests per second; each paces
-    itself, and when a 429 shows that others are using the base too, it halves its own rate and
-    creeps back up as requests succeed again (additive increase, multiplicative decrease).
+    itself, and when a 429 shows that others are using the base too, it halves its own rate,
+    then recovers by a fifth per successful request (back to full pace within a dozen or so).
     """
 
-    SLOWEST = 2.0
+    SLOWEST = 1.0
 
     def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.base_interval = 1.0 / rate + 0.01  # a little slack for network jitter at the server
@@ -77,7 +77,7 @@ class Pacer:
 
     def speed_up(self) -> None:
         with self._lock:
-            self.interval = max(self.base_interval, self.interval - self.base_interval * 0.05)
+            self.interval = max(self.base_interval, self.interval * 0.8)
 
 
 def _status(exc: BaseException) -> int | None:

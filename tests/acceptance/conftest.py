@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,20 @@ from fnf.airtable_emulator import Emulator
 from fnf.store.airtable import AirtableStore
 
 TESTS = Path(__file__).resolve().parents[1]
+STARTED: list[subprocess.Popen[str]] = []
+"""Every fnf process a test started; whatever is still running when the test ends is killed."""
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test() -> Iterator[None]:
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 ROOT = TESTS.parent
 
 
@@ -52,7 +66,7 @@ class Project:
         )
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             self.command(*args),
             cwd=self.path,
             env={**self.env, **(env or {})},
@@ -60,6 +74,8 @@ class Project:
             stderr=subprocess.PIPE,
             text=True,
         )
+        STARTED.append(proc)
+        return proc
 
     def clients(self, rows: Sequence[dict[str, Any]]) -> None:
         columns = ["id", "name", "stream", *sorted({k for r in rows for k in r} - {"id", "name", "stream"})]

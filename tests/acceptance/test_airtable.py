@@ -71,7 +71,8 @@ def test_5xx_429_bursts_and_dropped_connections_still_process_every_client_once(
     airtable.clients(rows(30))
     emulator.set_faults(error_rate=0.1, drop_rate=0.03, throttle_next=6, seed=3)
     try:
-        result = airtable.fnf("run", "-t", "lead_scoring", "-s", "1", "--json", timeout=240)
+        beats = {"HEARTBEAT_INTERVAL_MINUTES": "0.1"}  # a lost heartbeat or two must not end the run
+        result = airtable.fnf("run", "-t", "lead_scoring", "-s", "1", "--json", timeout=100, env=beats)
     finally:
         emulator.set_faults(error_rate=0.0, drop_rate=0.0, throttle_next=0)
     assert result.returncode == 0, result.stderr

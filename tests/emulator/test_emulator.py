@@ -170,3 +170,21 @@ def test_metadata_api_lists_and_creates_tables_and_fields(emu: Emulator, clock: 
     listed = requests.get(url, headers=headers, timeout=5).json()["tables"]
     assert [t["name"] for t in listed] == ["Clients", "Runs"]
     assert listed[0]["fields"][2]["options"]["choices"][0]["name"] == "COMPLETED"
+
+
+def test_list_records_by_post_takes_the_same_options(emu: Emulator, clock: ManualClock) -> None:
+    create(emu, clock, *({"Client ID": f"c{i}", "Stream": 1 + i % 2} for i in range(6)))
+    body = {"filterByFormula": "{Stream}=1", "fields": ["Client ID"], "sort": [{"field": "Client ID"}], "pageSize": 2}
+    page = call(emu, "POST", "Clients/listRecords", clock, json=body).json()
+    assert [r["fields"] for r in page["records"]] == [{"Client ID": "c0"}, {"Client ID": "c2"}]
+    rest = call(emu, "POST", "Clients/listRecords", clock, json={**body, "offset": page["offset"]}).json()
+    assert [r["fields"]["Client ID"] for r in rest["records"]] == ["c4"] and "offset" not in rest
+
+
+def test_latency_switch_delays_answers(emu: Emulator, clock: ManualClock) -> None:
+    import time
+
+    emu.set_faults(latency=0.3)
+    started = time.monotonic()
+    assert call(emu, "GET", "Clients", clock).status_code == 200
+    assert time.monotonic() - started >= 0.3

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from fnf.config import HandlerSpec, Settings, load_settings
-from fnf.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_SIGINT, EXIT_SIGTERM, UsageError
+from fnf.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_SIGINT, EXIT_SIGTERM, StoreUnavailableError, UsageError
 from fnf.handlers import PythonHandler
 from fnf.models import Client, Holder, JobType, Outcome, RunRecord, Status
 from fnf.runner import Runner, RunReport, RunRequest
@@ -357,3 +357,70 @@ def test_sighup_exit_code(world: World) -> None:
     world.executor.scripts = {"c0": Script(on_start=lambda: world.stop.request("SIGHUP", 1))}
     report = world.run()
     assert (report.outcome, report.exit_code) == (Outcome.INTERRUPTED, 129)
+
+
+class FlakyStore(MemoryStore):
+    """A store whose heartbeats (and, once ``down``, every save) fail as an unreachable store does."""
+
+    def __init__(self, failing_beats: int) -> None:
+        super().__init__()
+        self.failing_beats = failing_beats
+        self.down = False
+
+    def heartbeat(self, run_id: str, now: object) -> bool:  # type: ignore[override]
+        if self.failing_beats > 0:
+            self.failing_beats -= 1
+            raise StoreUnavailableError("Airtable did not answer (test)")
+        return super().heartbeat(run_id, now)  # type: ignore[arg-type]
+
+    def save(self, updates: object, progress: object) -> None:  # type: ignore[override]
+        if self.down:
+            raise StoreUnavailableError("Airtable did not answer (test)")
+        super().save(updates, progress)  # type: ignore[arg-type]
+
+
+def flaky_world(failing_beats: int) -> World:
+    store = FlakyStore(failing_beats)
+    store.import_clients([Client(f"c{i}", f"Client {i}", 1) for i in range(3)])
+    clock = FakeClock()
+    executor = ScriptedExecutor(clock, default=Script(seconds=300))  # each client outlives 5 heartbeats
+    return World(store, clock, executor, StopFlag(), settings(client_minutes=10))
+
+
+def test_a_missed_heartbeat_or_two_does_not_stop_the_run() -> None:
+    world = flaky_world(failing_beats=1)
+    report = world.run()
+    assert (report.outcome, report.exit_code) == (Outcome.COMPLETED, EXIT_OK)
+    assert {world.status(f"c{i}") for i in range(3)} == {Status.COMPLETED}
+
+
+def test_heartbeats_failing_for_the_stale_period_stop_the_run_as_interrupted_with_exit_1() -> None:
+    world = flaky_world(failing_beats=10)
+    report = world.run()
+    assert (report.outcome, report.exit_code) == (Outcome.INTERRUPTED, EXIT_RUN_FAILED)
+    assert report.stopped_at == "c0"
+    assert "store is unreachable" in (report.message or "")
+    assert world.status("c0") in (Status.STARTED, Status.RUNNING), "cut short: resumed first next run"
+
+
+def test_a_store_that_goes_down_between_clients_keeps_the_resume_point() -> None:
+    world = flaky_world(failing_beats=0)
+    store = world.store
+    assert isinstance(store, FlakyStore)
+    original = world.executor.start
+
+    def start_then_fail(work: object) -> object:
+        if work.client.id == "c1":  # type: ignore[attr-defined]
+            store.down = True
+        return original(work)  # type: ignore[arg-type]
+
+    world.executor.start = start_then_fail  # type: ignore[method-assign]
+    report = world.run()
+    assert (report.outcome, report.exit_code) == (Outcome.INTERRUPTED, EXIT_RUN_FAILED)
+    assert report.stopped_at == "c1"
+    store.down = False
+    world.executor.start = original  # type: ignore[method-assign]
+    world.clock.advance(3600)
+    again = world.run()
+    assert again.outcome is Outcome.COMPLETED
+    assert world.processed() == ["c0", "c1", "c1", "c2"]

@@ -1,0 +1,85 @@
+"""Client-side pacing and the Airtable settings, without a network."""
+
+from __future__ import annotations
+
+import pytest
+
+from fnf.config import load_settings
+from fnf.errors import ConfigError
+from fnf.store.airtable_http import Pacer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_requests_are_spaced_so_no_second_holds_more_than_the_rate() -> None:
+    clock = Clock()
+    pacer = Pacer(5.0, clock=clock)
+    starts = []
+    for _ in range(20):
+        clock.now += pacer.slot()  # the caller waits for its slot
+        starts.append(clock.now)
+    for index, start in enumerate(starts):
+        in_window = [s for s in starts if start - 1.0 < s <= start]
+        assert len(in_window) <= 5, (index, in_window)
+    assert starts[-1] == pytest.approx(19 * 0.21)
+
+
+def test_a_429_halves_the_pace_and_success_restores_it_gradually() -> None:
+    pacer = Pacer(5.0, clock=Clock())
+    pacer.slow_down()
+    assert pacer.interval == pytest.approx(0.42)
+    pacer.slow_down()
+    assert pacer.interval == pytest.approx(0.84)
+    pacer.speed_up()
+    assert pacer.interval == pytest.approx(0.672)
+    for _ in range(15):
+        pacer.speed_up()
+    assert pacer.interval == pytest.approx(0.21)
+    for _ in range(10):
+        pacer.slow_down()
+    assert pacer.interval == Pacer.SLOWEST
+
+
+BASE = {"FNF_STORE": "airtable", "AIRTABLE_API_KEY": "pat.secret-value", "AIRTABLE_BASE_ID": "appABCDEF123"}
+
+
+def test_airtable_settings_defaults_and_renames() -> None:
+    settings = load_settings(environ={**BASE, "AIRTABLE_FIELD_CLIENT_NAME": " Company "})
+    airtable = settings.airtable
+    assert airtable is not None
+    assert (airtable.clients_table, airtable.runs_table, airtable.sweeps_table) == ("Clients", "Job Runs", "Sweeps")
+    assert airtable.endpoint_url == "https://api.airtable.com"
+    assert (airtable.requests_per_second, airtable.rate_limit_wait) == (5.0, 30.0)
+    assert airtable.field_names == {"CLIENT_NAME": "Company"}
+    assert "secret-value" not in repr(settings)
+
+
+def test_the_sqlite_store_ignores_airtable_settings() -> None:
+    assert load_settings(environ={"AIRTABLE_FIELD_NOPE": "x"}).airtable is None
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"AIRTABLE_API_KEY": " "}, "needs AIRTABLE_API_KEY"),
+        ({"AIRTABLE_BASE_ID": ""}, "needs AIRTABLE_BASE_ID"),
+        ({"AIRTABLE_BASE_ID": "base1"}, "base ids start with 'app'"),
+        ({"AIRTABLE_FIELD_LEAD_SCORING_STATUS": "S"}, "similar: LEAD_SCORING_JOB_ID"),
+        ({"AIRTABLE_FIELD_CLIENT_ID": ""}, "must be non-empty"),
+        ({"AIRTABLE_CLIENTS_TABLE": ""}, "AIRTABLE_CLIENTS_TABLE is empty"),
+        ({"AIRTABLE_RETRY_BUDGET_SECONDS": "0"}, "AIRTABLE_RETRY_BUDGET_SECONDS='0'"),
+        ({"AIRTABLE_TIMEOUT_SECONDS": "-1"}, "AIRTABLE_TIMEOUT_SECONDS='-1'"),
+        ({"FNF_STORE": "postgres"}, "use one of sqlite, airtable"),
+    ],
+)
+def test_bad_airtable_settings_name_the_variable_and_never_the_token(change: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={**BASE, **change})
+    assert fragment in str(info.value)
+    assert "secret-value" not in str(info.value)
