@@ -137,8 +137,12 @@ def holder_alive(holder: Holder) -> bool | None:
 
 
 def kill_holder(holder: Holder) -> bool:
-    """SIGKILL the holder's process, only if it is provably the same process. Returns True if sent."""
-    if holder_alive(holder) is not True:
+    """SIGKILL the holder's process, only if it is provably the same process. Returns True if sent.
+
+    Never this process: a run embedded in a long-lived program may take over a lease an earlier
+    run of the same program left behind.
+    """
+    if holder.pid == os.getpid() or holder_alive(holder) is not True:
         return False
     try:
         os.kill(holder.pid, signal.SIGKILL)
