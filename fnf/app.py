@@ -9,16 +9,17 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fnf import csvfile
 from fnf import status as status_doc
-from fnf.clock import Clock, SystemClock
+from fnf.clock import Clock, SystemClock, iso
 from fnf.config import Settings
 from fnf.errors import UsageError
 from fnf.handlers import resolve_all
-from fnf.models import RUN_TYPES, Client, JobType, job_types_of
+from fnf.models import RUN_TYPES, Client, JobType, StateUpdate, job_types_of
 from fnf.runner import Runner, RunReport, RunRequest
 from fnf.signals import SignalGuard, StopFlag
 from fnf.store import Store, open_store
@@ -65,7 +66,10 @@ def run(settings: Settings, request: RunRequest, *, clock: Clock | None = None) 
         SignalGuard(stop),
     ):
         executor = ProcessExecutor(Path(workdir), dict(settings.environ), stop, log_cap=settings.child_log_max_bytes)
-        runner = Runner(store, settings, handlers, executor, clock or SystemClock(), stop)
+        from fnf.alerts import alerter_for
+
+        clock = clock or SystemClock()
+        runner = Runner(store, settings, handlers, executor, clock, stop, alerter_for(settings, clock))
         return runner.run(request)
 
 
@@ -136,3 +140,53 @@ def schema_apply(settings: Settings) -> list[str]:
     """Create what the Airtable base lacks; one line per change (none the second time)."""
     with _airtable_store(settings) as store:
         return store.apply_schema()
+
+
+def release_clients(settings: Settings, client_ids: list[str], run_type: str | None = None) -> list[str]:
+    """Release quarantined clients (all job types, or ``run_type``'s); returns what was released."""
+    job_types = job_types_of(run_type) if run_type else tuple(JobType)
+    released: list[str] = []
+    with store_for(settings) as store:
+        known = {c.id for c in store.list_clients()}
+        unknown = [cid for cid in client_ids if cid not in known]
+        if unknown:
+            raise UsageError(
+                f"no client has id {', '.join(repr(c) for c in unknown)}; nothing released (see: fnf clients list)"
+            )
+        updates = []
+        for job_type in job_types:
+            states = store.job_states(job_type)
+            for cid in client_ids:
+                state = states.get(cid)
+                if state is not None and state.quarantined_at is not None:
+                    note = f"released from quarantine by an operator at {iso(SystemClock().now())}"
+                    updates.append(
+                        StateUpdate(cid, job_type, replace(state, quarantined_at=None, timeouts_in_row=0, message=note))
+                    )
+                    released.append(f"{cid} ({job_type.value})")
+        store.put_states(updates)
+    return released
+
+
+def send_test_alerts(settings: Settings) -> list[Any]:
+    """Send a test message on every configured channel and ping; one Delivery per channel."""
+    from fnf.alerts import Alert, AlertKind, Dispatcher, Pinger, alert_message, channels_for
+    from fnf.alerts.base import Delivery
+
+    config = settings.alerts
+    now = SystemClock().now()
+    alert = Alert(
+        AlertKind.TEST,
+        "test",
+        0,
+        "test",
+        "fnf alerts test",
+        now,
+        detail="This is a test message from fnf alerts test: this channel works.",
+        next_step="nothing to do",
+    )
+    results: list[Any] = Dispatcher(channels_for(config), budget=config.timeout).send(alert_message(alert))
+    if config.ping_url:
+        ok = Pinger(config.ping_url, timeout=config.timeout).ping("success", "test", 0, "test", "fnf alerts test")
+        results.append(Delivery("ping", ok, None if ok else "no 2xx answer"))
+    return results

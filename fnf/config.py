@@ -34,9 +34,15 @@ DEFAULTS: dict[str, str] = {
     "AIRTABLE_RATE_LIMIT_WAIT_SECONDS": "30",
     "AIRTABLE_RETRY_BUDGET_SECONDS": "300",
     "AIRTABLE_TIMEOUT_SECONDS": "30",
+    "SENDGRID_API_URL": "https://api.sendgrid.com/v3/mail/send",
+    "FNF_ALERT_QUIET_MINUTES": "360",
+    "FNF_ALERT_TIMEOUT_SECONDS": "5",
+    "FNF_QUARANTINE_AFTER": "3",
 }
 
-SECRET_SETTINGS = frozenset({"AIRTABLE_API_KEY"})
+SECRET_SETTINGS = frozenset(
+    {"AIRTABLE_API_KEY", "SENDGRID_API_KEY", "SMTP_URL", "SLACK_WEBHOOK_URL", "ALERT_WEBHOOK_SECRET", "FNF_PING_URL"}
+)
 """Values that never appear in a log, an error message or --json output."""
 
 SIGNAL_GRACE_CAP_SECONDS = 15.0
@@ -75,6 +81,38 @@ class AirtableSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go. URLs and keys are secrets: kept out of repr, logs and messages."""
+
+    recipients: tuple[str, ...] = ()
+    sender: str = ""
+    sendgrid_key: str | None = field(default=None, repr=False)
+    sendgrid_url: str = "https://api.sendgrid.com/v3/mail/send"
+    smtp_url: str | None = field(default=None, repr=False)
+    slack_url: str | None = field(default=None, repr=False)
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    ping_url: str | None = field(default=None, repr=False)
+    quiet_period: float = 6 * 3600.0
+    """A client alerted for the same thing within this many seconds is not alerted again."""
+    timeout: float = 5.0
+    """The most one alert may delay a run, all channels together."""
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        names = []
+        if self.sendgrid_key:
+            names.append("sendgrid")
+        if self.smtp_url:
+            names.append("smtp")
+        if self.slack_url:
+            names.append("slack")
+        if self.webhook_url:
+            names.append("webhook")
+        return tuple(names)
+
+
+@dataclass(frozen=True)
 class Settings:
     store: str
     db_path: Path
@@ -87,6 +125,9 @@ class Settings:
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The merged environment (.env under the real one) that child processes receive."""
     airtable: AirtableSettings | None = None
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    quarantine_after: int = 3
+    """Consecutive client timeouts before a client is quarantined; 0 never quarantines."""
 
     @property
     def stale_after(self) -> float:
@@ -243,6 +284,16 @@ def load_settings(
     if not db.strip():
         raise ConfigError(f"FNF_DB is empty ({src('FNF_DB')}): set it to a file path such as ./fnf.db")
     airtable = _airtable(values, src) if store == "airtable" else None
+    quarantine_after = int(
+        _number(
+            "FNF_QUARANTINE_AFTER",
+            values["FNF_QUARANTINE_AFTER"],
+            src("FNF_QUARANTINE_AFTER"),
+            unit="timeouts in a row",
+            allow_zero=True,
+            integer=True,
+        )
+    )
     return Settings(
         store=store,
         db_path=Path(db).expanduser(),
@@ -254,6 +305,80 @@ def load_settings(
         handlers=_handler_specs(values, src),
         environ={k: v for k, v in values.items() if src(k) != "default"},
         airtable=airtable,
+        alerts=_alerts(values, src),
+        quarantine_after=quarantine_after,
+    )
+
+
+def _url(key: str, value: str, src: Callable[[str], str], schemes: tuple[str, ...], example: str) -> str:
+    parts = value.split("://", 1)
+    if len(parts) != 2 or parts[0].lower() not in schemes or not parts[1].split("/", 1)[0]:
+        shown = f"{parts[0]}://..." if len(parts) == 2 else "(not a URL)"
+        raise ConfigError(
+            f"{key} ({src(key)}) is not a {'/'.join(schemes)} URL: it starts {shown}; use, for example, {example}"
+        )
+    return value
+
+
+def _alerts(values: Mapping[str, str], src: Callable[[str], str]) -> AlertSettings:
+    def get(key: str) -> str | None:
+        value = values.get(key, "").strip()
+        return value or None
+
+    recipients = tuple(r.strip() for r in (get("ALERT_EMAIL") or "").split(",") if r.strip())
+    for address in recipients:
+        if "@" not in address:
+            raise ConfigError(
+                f"ALERT_EMAIL ({src('ALERT_EMAIL')}) has {address!r}, which is not an email address: "
+                "use one address or several separated by commas"
+            )
+    sendgrid, smtp = get("SENDGRID_API_KEY"), get("SMTP_URL")
+    if (sendgrid or smtp) and not recipients:
+        key = "SENDGRID_API_KEY" if sendgrid else "SMTP_URL"
+        raise ConfigError(f"{key} is set but ALERT_EMAIL is not: set ALERT_EMAIL to the address(es) to alert")
+    if recipients and not (sendgrid or smtp):
+        raise ConfigError(
+            "ALERT_EMAIL is set but no way to send email is: set SENDGRID_API_KEY, or SMTP_URL "
+            "(smtp://user:pass@host:587 or smtps://user:pass@host:465)"
+        )
+    if smtp:
+        _url("SMTP_URL", smtp, src, ("smtp", "smtps"), "smtp://user:pass@mail.example.com:587")
+    slack, webhook, ping = get("SLACK_WEBHOOK_URL"), get("ALERT_WEBHOOK_URL"), get("FNF_PING_URL")
+    if slack:
+        _url("SLACK_WEBHOOK_URL", slack, src, ("https", "http"), "https://hooks.slack.com/services/...")
+    if webhook:
+        _url("ALERT_WEBHOOK_URL", webhook, src, ("https", "http"), "https://ops.example.com/fnf-alerts")
+    if ping:
+        _url("FNF_PING_URL", ping, src, ("https", "http"), "https://hc-ping.com/<uuid> or .../{type}-{stream}")
+    secret = get("ALERT_WEBHOOK_SECRET")
+    if secret and not webhook:
+        raise ConfigError("ALERT_WEBHOOK_SECRET is set but ALERT_WEBHOOK_URL is not: set the URL it signs for")
+    sendgrid_url = _url("SENDGRID_API_URL", values["SENDGRID_API_URL"].strip(), src, ("https", "http"), "the default")
+    quiet = 60 * _number(
+        "FNF_ALERT_QUIET_MINUTES",
+        values["FNF_ALERT_QUIET_MINUTES"],
+        src("FNF_ALERT_QUIET_MINUTES"),
+        unit="minutes",
+        allow_zero=True,
+    )
+    timeout = _number(
+        "FNF_ALERT_TIMEOUT_SECONDS",
+        values["FNF_ALERT_TIMEOUT_SECONDS"],
+        src("FNF_ALERT_TIMEOUT_SECONDS"),
+        unit="seconds",
+    )
+    return AlertSettings(
+        recipients=recipients,
+        sender=get("ALERT_FROM") or "fnf@localhost",
+        sendgrid_key=sendgrid,
+        sendgrid_url=sendgrid_url,
+        smtp_url=smtp,
+        slack_url=slack,
+        webhook_url=webhook,
+        webhook_secret=secret,
+        ping_url=ping,
+        quiet_period=quiet,
+        timeout=timeout,
     )
 
 

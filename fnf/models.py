@@ -112,6 +112,13 @@ class JobState:
     count: int | None = None
     message: str | None = None
     """Why it failed or was killed, or a warning about a completed run."""
+    timeouts_in_row: int = 0
+    """Consecutive attempts that hit the client's own limit; quarantine counts these."""
+    quarantined_at: datetime | None = None
+    """Set when the client is quarantined: later sweeps skip it until an operator releases it."""
+    alert_kind: str | None = None
+    """The last alert fnf sent about this client and job type (Last Alert Type)."""
+    alert_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,8 @@ class RunRecord:
     stopped_at: str | None = None
     """The client the run stopped at (deadline, signal), where the next run resumes."""
     message: str | None = None
+    alerts: str | None = None
+    """The alerts the run sent, such as ``client_timeout x3, job_deadline``."""
 
 
 def job_id_for(job_type: JobType | str, stream: int, started: datetime) -> str:

@@ -36,6 +36,7 @@ from fnf.models import (
     Client,
     JobState,
     JobType,
+    Lease,
     Outcome,
     RunCounts,
     RunRecord,
@@ -128,6 +129,33 @@ class _Progress:
     done_ids: set[str] = field(default_factory=set)
 
 
+class RunObserver(Protocol):
+    """Told what happens in a run (alerts and pings); may annotate a client's recorded state."""
+
+    def run_started(self, record: RunRecord) -> None: ...
+    def took_over(self, lease: Lease) -> None: ...
+    def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState: ...
+    def run_ending(self, outcome: Outcome, message: str, stopped_at: str | None, remaining: int) -> str | None: ...
+    def run_ended(self, outcome: Outcome, summary: str) -> None: ...
+
+
+class SilentObserver:
+    def run_started(self, record: RunRecord) -> None:
+        pass
+
+    def took_over(self, lease: Lease) -> None:
+        pass
+
+    def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState:
+        return state
+
+    def run_ending(self, outcome: Outcome, message: str, stopped_at: str | None, remaining: int) -> str | None:
+        return None
+
+    def run_ended(self, outcome: Outcome, summary: str) -> None:
+        pass
+
+
 class Runner:
     def __init__(
         self,
@@ -137,6 +165,7 @@ class Runner:
         executor: Executor,
         clock: Clock,
         stop: StopFlag,
+        observer: RunObserver | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -144,6 +173,8 @@ class Runner:
         self.executor = executor
         self.clock = clock
         self.stop = stop
+        self.observer: RunObserver = observer or SilentObserver()
+        self._known: dict[JobType, dict[str, JobState]] = {}
 
     # -- planning ------------------------------------------------------------------------
     def members(self, request: RunRequest) -> list[Client]:
@@ -187,10 +218,17 @@ class Runner:
         return tasks
 
     def _states(self, job_types: Sequence[JobType], stream: int) -> dict[JobType, dict[str, JobState]]:
-        return {t: self.store.job_states(t, stream) for t in job_types}
+        states = {t: self.store.job_states(t, stream) for t in job_types}
+        self._known.update(states)
+        return states
 
     # -- running -------------------------------------------------------------------------
     def run(self, request: RunRequest) -> RunReport:
+        report = self._run(request)
+        self.observer.run_ended(report.outcome, _summary(report))
+        return report
+
+    def _run(self, request: RunRequest) -> RunReport:
         job_types = job_types_of(request.run_type)
         members = self.members(request)  # validates --client before anything is written
         started = self.clock.now()
@@ -200,6 +238,7 @@ class Runner:
         job_id = job_id_for(short, request.stream, started)
         holder = procs.this_holder(run_id)
         record = RunRecord(run_id, request.run_type, request.stream, job_id, holder, started, started)
+        self.observer.run_started(record)
         acquired = self.store.acquire(
             record,
             job_types,
@@ -215,6 +254,7 @@ class Runner:
                 dead.stream,
                 leases.describe(dead, self.clock.now()),
             )
+            self.observer.took_over(dead)
             if procs.kill_holder(dead.holder):
                 log.warning("killed hung run %s (pid %d)", dead.holder.run_id, dead.holder.pid)
         self._ctx = _RunContext(request, record)
@@ -367,7 +407,16 @@ class Runner:
         binding = "job" if left < limit else "client"
         deadline = started + min(limit, left)
         job_id = self._job_ids[job_type]
+        known = self._known.get(job_type, {}).get(client.id)
         base = JobState(Status.STARTED, job_id, ctx.record.run_id, sweep_id, started_wall)
+        if known is not None:  # what outlives an attempt: the timeout streak, quarantine, the last alert
+            base = replace(
+                base,
+                timeouts_in_row=known.timeouts_in_row,
+                quarantined_at=known.quarantined_at,
+                alert_kind=known.alert_kind,
+                alert_at=known.alert_at,
+            )
         self._save([StateUpdate(client.id, job_type, base)], remaining)
         log.info(
             "%s: %s (%s) started, deadline in %s",
@@ -395,6 +444,9 @@ class Runner:
         seconds = self.clock.monotonic() - started
         status, message = self._classify(result, reason)
         state = replace(base, status=status, last_run_seconds=seconds, count=result.count, message=message)
+        state, quarantined = self._streak(client, state)
+        state = self.observer.client_ended(client, job_type, state, quarantined)
+        self._known.setdefault(job_type, {})[client.id] = state
         self._record(client, job_type, state)
         self._current = None
 
@@ -430,6 +482,24 @@ class Runner:
             result = running.wait(min(deadline, self._next_beat) - now)
             if result is not None:
                 return result, None
+
+    def _streak(self, client: Client, state: JobState) -> tuple[JobState, bool]:
+        """Count consecutive client timeouts; quarantine at FNF_QUARANTINE_AFTER. True if newly quarantined."""
+        if state.status in (Status.COMPLETED, Status.FAILED):
+            return replace(state, timeouts_in_row=0), False
+        if state.status is not Status.CLIENT_TIMEOUT_KILLED:
+            return state, False
+        streak = state.timeouts_in_row + 1
+        state = replace(state, timeouts_in_row=streak)
+        limit = self.settings.quarantine_after
+        if not limit or streak < limit or state.quarantined_at is not None:
+            return state, False
+        note = (
+            f"quarantined after {streak} timeouts in a row: skipped by every sweep until "
+            f"fnf clients release {client.id}"
+        )
+        message = f"{state.message}; {note}" if state.message else note
+        return replace(state, quarantined_at=self.clock.now(), message=message), True
 
     def _classify(self, result: ChildResult, reason: str | None) -> tuple[Status, str | None]:
         if reason is None:
@@ -522,6 +592,7 @@ class Runner:
         if outcome is Outcome.COMPLETED:
             self._progress.counts = replace(self._progress.counts, remaining=0)
         progress = self._progress
+        alerts = self.observer.run_ending(outcome, message, progress.stopped_at, progress.counts.remaining)
         self.store.finish_run(
             RunFinish(
                 self._ctx.record.run_id,
@@ -530,6 +601,7 @@ class Runner:
                 progress.counts,
                 progress.stopped_at,
                 message,
+                alerts,
             )
         )
         log.info("run %s %s: %s", self._ctx.record.job_id, outcome.value, message)
@@ -560,6 +632,16 @@ class Runner:
 class _RunContext:
     request: RunRequest
     record: RunRecord
+
+
+def _summary(report: RunReport) -> str:
+    counts = report.counts
+    return (
+        f"{report.job_id} {report.outcome.value}: {counts.completed} completed, {counts.failed} failed, "
+        f"{counts.timed_out} timed out, {counts.remaining} remaining"
+        + (f", stopped at {report.stopped_at}" if report.stopped_at else "")
+        + (f". {report.message}" if report.message else "")
+    )
 
 
 def _progress_note(progress: dict[str, Any] | None) -> str | None:

@@ -29,6 +29,11 @@ def job_entry(state: JobState | None) -> dict[str, Any]:
             "last_run_time": None,
             "count": None,
             "message": None,
+            "timeouts_in_row": 0,
+            "quarantined": False,
+            "quarantined_at": None,
+            "last_alert_type": None,
+            "last_alert_time": None,
         }
     seconds = None if state.last_run_seconds is None else round(state.last_run_seconds, 3)
     return {
@@ -39,6 +44,11 @@ def job_entry(state: JobState | None) -> dict[str, Any]:
         "last_run_time": human_duration(state.last_run_seconds) or None,
         "count": state.count,
         "message": state.message,
+        "timeouts_in_row": state.timeouts_in_row,
+        "quarantined": state.quarantined_at is not None,
+        "quarantined_at": iso(state.quarantined_at),
+        "last_alert_type": state.alert_kind,
+        "last_alert_time": iso(state.alert_at),
     }
 
 
@@ -67,6 +77,7 @@ def run_entry(run: RunRecord, held: dict[str, Lease], now: datetime) -> dict[str
         "remaining": run.counts.remaining,
         "stopped_at": run.stopped_at,
         "message": run.message,
+        "alerts": run.alerts,
     }
 
 
@@ -133,6 +144,9 @@ def _streams(
                     "sweep": sweep.number if sweep else None,
                     "sweep_open": sweep is not None,
                     "remaining": remaining,
+                    "quarantined": sum(
+                        1 for c in members if (s := type_states.get(c.id)) is not None and s.quarantined_at is not None
+                    ),
                     "live_run": _live(live, now),
                     "last_outcome": last.outcome.value if last and last.outcome else None,
                 }

@@ -6,8 +6,9 @@ rule can be read in one place and tested exhaustively.
 Within a sweep each client is attempted once. A client whose attempt in this sweep was cut
 short by the job deadline, a signal or a dead runner (JOB_TIMEOUT_KILLED, or STARTED/RUNNING
 left behind) comes first in the next run. FAILED and CLIENT_TIMEOUT_KILLED count as attempted
-unless ``retry_failed``. Membership is the stream's clients *now*: a client added mid-sweep is
-in, one removed or moved out is not, and neither changes whether any other client is done.
+unless ``retry_failed``. A quarantined client is skipped until an operator releases it.
+Membership is the stream's clients *now*: a client added mid-sweep is in, one removed or moved
+out is not, and neither changes whether any other client is done.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def pending(
     retry_failed: bool = False,
     live_runs: Collection[str] = (),
 ) -> str | None:
-    """``"resume"``, ``"new"`` or None (done in this sweep, or being run by a live run)."""
+    """``"resume"``, ``"new"`` or None (done in this sweep, being run by a live run, or quarantined)."""
+    if state is not None and state.quarantined_at is not None:
+        return None
     if state is None or state.sweep_id != sweep_id:
         return "new"
     if state.status in _CUT_SHORT:

@@ -116,6 +116,11 @@ class MemoryStore(Store):
         run = self._runs[progress.run_id]
         self._runs[progress.run_id] = replace(run, counts=progress.counts, stopped_at=progress.stopped_at)
 
+    def put_states(self, updates: Sequence[StateUpdate]) -> None:
+        for update in updates:
+            if update.client_id in self.clients:
+                self.states[(update.client_id, update.job_type)] = update.state
+
     def open_sweep(self, job_type: JobType, stream: int) -> Sweep | None:
         open_ = [
             s for s in self.sweeps.values() if s.job_type == job_type and s.stream == stream and s.closed_at is None
@@ -189,6 +194,7 @@ class MemoryStore(Store):
                 counts=finish.counts,
                 stopped_at=finish.stopped_at,
                 message=finish.message,
+                alerts=finish.alerts,
             )
         for key, lease in list(self._leases.items()):
             if lease.holder.run_id == finish.run_id:

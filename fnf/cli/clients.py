@@ -72,3 +72,28 @@ def remove(
     removed = app.remove_clients(settings(Overrides(db=db)), client_ids)
     typer.echo(f"removed {removed} client(s)")
     return EXIT_OK
+
+
+@clients_app.command("release")
+def release(
+    client_ids: Annotated[list[str], typer.Argument(help="Client ids to release from quarantine.")],
+    type_: Annotated[
+        str | None,
+        typer.Option("--type", "-t", metavar="TYPE", help="Only this job type (default: every type)."),
+    ] = None,
+    db: DbOption = None,
+) -> int:
+    """Release quarantined clients: later sweeps process them again, their timeout count starts over.
+
+    Example: fnf clients release rec42 --type lead_scoring
+    """
+    from fnf import app
+
+    if type_ is not None:
+        app.check_run_type(type_)
+    released = app.release_clients(settings(Overrides(db=db)), client_ids, type_)
+    if released:
+        typer.echo("released: " + ", ".join(released))
+    else:
+        typer.echo("none of these clients was quarantined; nothing changed")
+    return EXIT_OK

@@ -14,6 +14,7 @@ except ImportError:  # pragma: no cover
     from click.exceptions import ClickException as ClickError  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 from fnf import __version__
+from fnf.cli.alerts import alerts_app
 from fnf.cli.clients import clients_app
 from fnf.cli.common import setup_logging
 from fnf.cli.run import run
@@ -61,6 +62,7 @@ app.command("run", epilog=EXIT_CODES_HELP)(run)
 app.command("status")(status)
 app.add_typer(clients_app, name="clients")
 app.add_typer(schema_app, name="schema")
+app.add_typer(alerts_app, name="alerts")
 
 
 @app.command("demo")

@@ -79,8 +79,18 @@ def print_status(doc: dict[str, Any]) -> None:
 
 def _print_overview(rows: list[dict[str, Any]], out: Console) -> None:
     table = Table(title="Streams", title_justify="left")
-    for column in ("type", "stream", "clients", "sweep", "left", "live run", "heartbeat", "last outcome"):
-        table.add_column(column, justify="right" if column in ("stream", "clients", "left") else "left")
+    for column in (
+        "type",
+        "stream",
+        "clients",
+        "sweep",
+        "left",
+        "quarantined",
+        "live run",
+        "heartbeat",
+        "last outcome",
+    ):
+        table.add_column(column, justify="right" if column in ("stream", "clients", "left", "quarantined") else "left")
     for row in rows:
         live = row["live_run"]
         table.add_row(
@@ -89,6 +99,7 @@ def _print_overview(rows: list[dict[str, Any]], out: Console) -> None:
             str(row["clients"]),
             f"#{row['sweep']} open" if row["sweep_open"] else "next: new",
             str(row["remaining"]),
+            f"[magenta]{row['quarantined']}[/]" if row.get("quarantined") else "0",
             (_t(live["run_id"][:8]) + (" [red](stale)[/]" if live["stale"] else "")) if live else "-",
             f"{live['heartbeat_age_seconds']:.0f} s ago" if live else "-",
             _styled(row["last_outcome"], OUTCOME_STYLE),
@@ -117,10 +128,13 @@ def _print_stream_table(
         )
     for client in members:
         job = client["jobs"][job_type]
+        status = _styled(job["status"], STATUS_STYLE)
+        if job.get("quarantined"):
+            status += " [magenta]QUARANTINED[/]"
         table.add_row(
             _t(client["id"]),
             _t(client["name"]),
-            _styled(job["status"], STATUS_STYLE),
+            status,
             _t(job["job_id"] or "-"),
             _when(job["last_run_date"]),
             job["last_run_time"] or "-",

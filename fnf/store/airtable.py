@@ -336,6 +336,10 @@ class AirtableStore(Store):
             last_run_seconds=float(seconds) if isinstance(seconds, int | float) else None,
             count=int(count) if isinstance(count, int | float) else None,
             message=values.get(names["message"]) or None,
+            timeouts_in_row=int(values.get(names["timeouts_in_row"]) or 0),
+            quarantined_at=_date(values.get(names["quarantined_at"])),
+            alert_kind=values.get(names["alert_kind"]) or None,
+            alert_at=_date(values.get(names["alert_at"])),
         )
 
     def _state_fields(self, job_type: JobType, state: JobState) -> dict[str, Any]:
@@ -350,11 +354,18 @@ class AirtableStore(Store):
             name(job_type, "sweep_id"): state.sweep_id,
             name(job_type, "seconds"): state.last_run_seconds,
             name(job_type, "message"): state.message,
+            name(job_type, "timeouts_in_row"): state.timeouts_in_row,
+            name(job_type, "quarantined_at"): iso(state.quarantined_at),
+            name(job_type, "alert_kind"): state.alert_kind,
+            name(job_type, "alert_at"): iso(state.alert_at),
         }
 
     def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:
         self._check_lease(progress.run_id)
         self._progress[progress.run_id] = progress
+        self.put_states(updates)
+
+    def put_states(self, updates: Sequence[StateUpdate]) -> None:
         merged: dict[str, dict[str, Any]] = {}
         for update in updates:
             merged.setdefault(update.client_id, {}).update(self._state_fields(update.job_type, update.state))
@@ -548,6 +559,7 @@ class AirtableStore(Store):
             f(sc.REMAINING): counts.remaining,
             f(sc.STOPPED_AT): run.stopped_at,
             f(sc.RUN_MESSAGE): run.message,
+            f(sc.RUN_ALERTS): run.alerts,
         }
 
     def _upsert_run(self, run: RunRecord, leases: str | None, stale_after: float | None) -> None:
@@ -619,6 +631,7 @@ class AirtableStore(Store):
             self._f(sc.REMAINING): counts.remaining,
             self._f(sc.STOPPED_AT): finish.stopped_at,
             self._f(sc.RUN_MESSAGE): finish.message,
+            self._f(sc.RUN_ALERTS): finish.alerts,
             self._f(sc.LEASES): None,
         }
         self._runs.update(record_id, fields)
@@ -681,6 +694,7 @@ class AirtableStore(Store):
             ),
             stopped_at=values.get(f(sc.STOPPED_AT)),
             message=values.get(f(sc.RUN_MESSAGE)),
+            alerts=values.get(f(sc.RUN_ALERTS)),
         )
 
     def _leases_of(self, record: Rec) -> list[Lease]:

@@ -69,7 +69,21 @@ STREAM = _number("Processing Stream")
 ORDER = _number("Sweep Order")
 CLIENT_DATA = _text("Client Fields", long=True)
 
-ROLES = ("status", "job_id", "date", "time", "count", "run_id", "sweep_id", "seconds", "message")
+ROLES = (
+    "status",
+    "job_id",
+    "date",
+    "time",
+    "count",
+    "run_id",
+    "sweep_id",
+    "seconds",
+    "message",
+    "timeouts_in_row",
+    "quarantined_at",
+    "alert_kind",
+    "alert_at",
+)
 
 
 def _job_fields(job_type: JobType) -> dict[str, FieldSpec]:
@@ -84,6 +98,10 @@ def _job_fields(job_type: JobType) -> dict[str, FieldSpec]:
         "sweep_id": _text(f"{label} Sweep ID"),
         "seconds": _number(f"{label} Last Run Seconds", precision=3),
         "message": _text(f"{label} Message", long=True),
+        "timeouts_in_row": _number(f"{label} Timeouts In A Row"),
+        "quarantined_at": _date(f"{label} Quarantined At"),
+        "alert_kind": _text(f"{label} Last Alert Type"),
+        "alert_at": _date(f"{label} Last Alert Time"),
     }
 
 
@@ -119,6 +137,7 @@ STOPPED_AT = _text("Stopped At", R)
 RUN_MESSAGE = _text("Message", R, long=True)
 LEASES = _text("Leases", R)
 STALE_AFTER = _number("Stale After Seconds", R, precision=3)
+RUN_ALERTS = _text("Alerts", R)
 RUN_FIELDS: tuple[FieldSpec, ...] = (
     RUN_ID,
     RUN_JOB_ID,
@@ -140,6 +159,7 @@ RUN_FIELDS: tuple[FieldSpec, ...] = (
     RUN_MESSAGE,
     LEASES,
     STALE_AFTER,
+    RUN_ALERTS,
 )
 
 # -- the Sweeps table -------------------------------------------------------------------------

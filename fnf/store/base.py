@@ -68,6 +68,7 @@ class RunFinish:
     counts: RunCounts = field(default_factory=RunCounts)
     stopped_at: str | None = None
     message: str | None = None
+    alerts: str | None = None
 
 
 class Store(ABC):
@@ -101,6 +102,10 @@ class Store(ABC):
         that pays per request, at the latest with the next ``heartbeat`` or ``finish_run``.
         Raises ``LeaseLostError`` (writing nothing) if the run no longer holds its leases.
         """
+
+    @abstractmethod
+    def put_states(self, updates: Sequence[StateUpdate]) -> None:
+        """Write client states outside a run (an operator releasing a quarantined client)."""
 
     # -- sweeps --------------------------------------------------------------------------
     @abstractmethod

@@ -40,10 +40,21 @@ from fnf.store.base import (
     Store,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _LEASES = """SELECT l.*, r.host, r.pid, r.boot_id, r.pid_start FROM leases l
              LEFT JOIN runs r ON r.run_id = l.run_id"""
+
+_ADDED_COLUMNS = {
+    "client_jobs": {
+        "timeouts_in_row": "INTEGER NOT NULL DEFAULT 0",
+        "quarantined_at": "TEXT",
+        "alert_kind": "TEXT",
+        "alert_at": "TEXT",
+    },
+    "runs": {"alerts": "TEXT"},
+}
+"""Columns added since schema version 1, added in place to an older store when it is opened."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,6 +77,10 @@ CREATE TABLE IF NOT EXISTS client_jobs (
     last_run_seconds REAL,
     count INTEGER,
     message TEXT,
+    timeouts_in_row INTEGER NOT NULL DEFAULT 0,
+    quarantined_at TEXT,
+    alert_kind TEXT,
+    alert_at TEXT,
     PRIMARY KEY (client_id, job_type)
 );
 CREATE TABLE IF NOT EXISTS sweeps (
@@ -97,7 +112,8 @@ CREATE TABLE IF NOT EXISTS runs (
     timed_out INTEGER NOT NULL DEFAULT 0,
     remaining INTEGER NOT NULL DEFAULT 0,
     stopped_at TEXT,
-    message TEXT
+    message TEXT,
+    alerts TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 CREATE TABLE IF NOT EXISTS leases (
@@ -138,8 +154,13 @@ class SQLiteStore(Store):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
+                for table, columns in _ADDED_COLUMNS.items():
+                    have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                    for column, kind in columns.items():
+                        if column not in have:
+                            self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 self._db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
         except sqlite3.DatabaseError as exc:
@@ -232,32 +253,7 @@ class SQLiteStore(Store):
                     f"run {progress.run_id} no longer holds its stream (another run took over); "
                     "stopping without writing"
                 )
-            for update in updates:
-                state = update.state
-                db.execute(
-                    """INSERT INTO client_jobs (client_id, job_type, status, job_id, run_id,
-                           sweep_id, last_run_date, last_run_seconds, count, message)
-                       SELECT ?,?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM clients WHERE id = ?)
-                       ON CONFLICT (client_id, job_type) DO UPDATE SET
-                           status = excluded.status, job_id = excluded.job_id,
-                           run_id = excluded.run_id, sweep_id = excluded.sweep_id,
-                           last_run_date = excluded.last_run_date,
-                           last_run_seconds = excluded.last_run_seconds,
-                           count = excluded.count, message = excluded.message""",
-                    (
-                        update.client_id,
-                        update.job_type.value,
-                        state.status.value,
-                        state.job_id,
-                        state.run_id,
-                        state.sweep_id,
-                        iso(state.last_run_date),
-                        state.last_run_seconds,
-                        state.count,
-                        state.message,
-                        update.client_id,
-                    ),
-                )
+            _write_states(db, updates)
             counts = progress.counts
             db.execute(
                 """UPDATE runs SET completed = ?, failed = ?, timed_out = ?, remaining = ?,
@@ -271,6 +267,10 @@ class SQLiteStore(Store):
                     progress.run_id,
                 ),
             )
+
+    def put_states(self, updates: Sequence[StateUpdate]) -> None:
+        with self._tx() as db:
+            _write_states(db, updates)
 
     # -- sweeps --------------------------------------------------------------------------
     def open_sweep(self, job_type: JobType, stream: int) -> Sweep | None:
@@ -366,7 +366,7 @@ class SQLiteStore(Store):
         with self._tx() as db:
             db.execute(
                 """UPDATE runs SET ended_at = ?, outcome = ?, completed = ?, failed = ?,
-                       timed_out = ?, remaining = ?, stopped_at = ?, message = ?
+                       timed_out = ?, remaining = ?, stopped_at = ?, message = ?, alerts = ?
                    WHERE run_id = ? AND (outcome IS NULL OR outcome = ?)""",
                 (
                     iso(finish.ended_at),
@@ -377,6 +377,7 @@ class SQLiteStore(Store):
                     counts.remaining,
                     finish.stopped_at,
                     finish.message,
+                    finish.alerts,
                     finish.run_id,
                     finish.outcome.value,
                 ),
@@ -407,13 +408,50 @@ class SQLiteStore(Store):
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
+def _write_states(db: sqlite3.Connection, updates: Sequence[StateUpdate]) -> None:
+    for update in updates:
+        state = update.state
+        db.execute(
+            """INSERT INTO client_jobs (client_id, job_type, status, job_id, run_id, sweep_id,
+                   last_run_date, last_run_seconds, count, message, timeouts_in_row,
+                   quarantined_at, alert_kind, alert_at)
+               SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM clients WHERE id = ?)
+               ON CONFLICT (client_id, job_type) DO UPDATE SET
+                   status = excluded.status, job_id = excluded.job_id,
+                   run_id = excluded.run_id, sweep_id = excluded.sweep_id,
+                   last_run_date = excluded.last_run_date,
+                   last_run_seconds = excluded.last_run_seconds,
+                   count = excluded.count, message = excluded.message,
+                   timeouts_in_row = excluded.timeouts_in_row,
+                   quarantined_at = excluded.quarantined_at,
+                   alert_kind = excluded.alert_kind, alert_at = excluded.alert_at""",
+            (
+                update.client_id,
+                update.job_type.value,
+                state.status.value,
+                state.job_id,
+                state.run_id,
+                state.sweep_id,
+                iso(state.last_run_date),
+                state.last_run_seconds,
+                state.count,
+                state.message,
+                state.timeouts_in_row,
+                iso(state.quarantined_at),
+                state.alert_kind,
+                iso(state.alert_at),
+                update.client_id,
+            ),
+        )
+
+
 def _insert_run(db: sqlite3.Connection, run: RunRecord) -> None:
     holder, counts = run.holder, run.counts
     db.execute(
         """INSERT INTO runs (run_id, run_type, stream, job_id, host, pid, boot_id, pid_start,
                started_at, heartbeat_at, ended_at, outcome, completed, failed, timed_out,
-               remaining, stopped_at, message)
-           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               remaining, stopped_at, message, alerts)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
         (
             run.run_id,
             run.run_type,
@@ -433,6 +471,7 @@ def _insert_run(db: sqlite3.Connection, run: RunRecord) -> None:
             counts.remaining,
             run.stopped_at,
             run.message,
+            run.alerts,
         ),
     )
 
@@ -457,6 +496,10 @@ def _state(row: sqlite3.Row) -> JobState:
         last_run_seconds=row["last_run_seconds"],
         count=row["count"],
         message=row["message"],
+        timeouts_in_row=row["timeouts_in_row"],
+        quarantined_at=parse_iso(row["quarantined_at"]),
+        alert_kind=row["alert_kind"],
+        alert_at=parse_iso(row["alert_at"]),
     )
 
 
@@ -508,4 +551,5 @@ def _run(row: sqlite3.Row) -> RunRecord:
         counts=RunCounts(row["completed"], row["failed"], row["timed_out"], row["remaining"]),
         stopped_at=row["stopped_at"],
         message=row["message"],
+        alerts=row["alerts"],
     )

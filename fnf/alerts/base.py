@@ -1,0 +1,197 @@
+"""Alerts: what happened, to whom, and the fan-out that delivers them without hurting the run.
+
+A channel's ``send`` may raise or hang; :class:`Dispatcher` runs every channel in its own thread,
+retries each with backoff inside an overall time bound, logs what failed, and never raises: an
+alert that cannot be delivered must not delay a run by more than a few seconds or change its
+exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from tenacity import Retrying, stop_after_attempt, stop_after_delay, wait_exponential
+
+from fnf.clock import iso
+
+log = logging.getLogger("fnf.alerts")
+
+
+class AlertKind(StrEnum):
+    CLIENT_TIMEOUT = "client_timeout"
+    CLIENT_FAILED = "client_failed"
+    CLIENT_QUARANTINED = "client_quarantined"
+    JOB_DEADLINE = "job_deadline"
+    RUN_INTERRUPTED = "run_interrupted"
+    STALE_RUN_TAKEN_OVER = "stale_run_taken_over"
+    RUN_FAILED = "run_failed"
+    TEST = "test"
+
+    @property
+    def headline(self) -> str:
+        return _HEADLINES[self]
+
+
+_HEADLINES = {
+    AlertKind.CLIENT_TIMEOUT: "client timed out",
+    AlertKind.CLIENT_FAILED: "client failed",
+    AlertKind.CLIENT_QUARANTINED: "client quarantined",
+    AlertKind.JOB_DEADLINE: "job deadline reached",
+    AlertKind.RUN_INTERRUPTED: "run interrupted",
+    AlertKind.STALE_RUN_TAKEN_OVER: "stale run taken over",
+    AlertKind.RUN_FAILED: "run failed",
+    AlertKind.TEST: "test alert",
+}
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    run_type: str
+    stream: int
+    run_id: str
+    job_id: str
+    at: datetime
+    client_id: str | None = None
+    client_name: str | None = None
+    limit: str | None = None
+    """The limit that was hit, such as "client limit of 10 minutes"."""
+    detail: str = ""
+    next_step: str = ""
+    """What happens next, such as "resumes from this client on the next run"."""
+
+    def who(self) -> str:
+        return f"{self.client_name} ({self.client_id})" if self.client_id else ""
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "type": self.run_type,
+            "stream": self.stream,
+            "run_id": self.run_id,
+            "job_id": self.job_id,
+            "at": iso(self.at),
+            "client_id": self.client_id,
+            "client_name": self.client_name,
+            "limit": self.limit,
+            "detail": self.detail,
+            "next": self.next_step,
+        }
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification, rendered once and sent on every channel."""
+
+    subject: str
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def alert_message(alert: Alert) -> Message:
+    who = f": {alert.who()}" if alert.client_id else ""
+    subject = f"[fnf] {alert.run_type} stream {alert.stream}: {alert.kind.headline}{who}"
+    lines = [f"{alert.kind.headline.capitalize()}{who}."]
+    if alert.detail:
+        lines.append(alert.detail)
+    if alert.limit:
+        lines.append(f"Limit: {alert.limit}.")
+    if alert.next_step:
+        lines.append(f"Next: {alert.next_step}.")
+    lines.append(f"Job {alert.job_id}, run {alert.run_id}, at {iso(alert.at)}.")
+    return Message(subject, "\n".join(lines), {"event": "alert", **alert.data()})
+
+
+def summary_message(alerts: Sequence[Alert], *, run_type: str, stream: int, job_id: str, outcome: str) -> Message:
+    """The end-of-run summary: every affected client, grouped by what happened to it."""
+    by_kind: dict[AlertKind, list[Alert]] = {}
+    for alert in alerts:
+        by_kind.setdefault(alert.kind, []).append(alert)
+    counts = ", ".join(f"{len(items)} {kind.headline}" for kind, items in by_kind.items())
+    subject = f"[fnf] {run_type} stream {stream}: run {outcome} ({counts})"
+    lines = [f"Run {job_id} ended: {outcome}. {counts}."]
+    for kind, items in by_kind.items():
+        lines.append("")
+        lines.append(f"{kind.headline.capitalize()} ({len(items)}):")
+        for alert in items:
+            target = alert.who() or "the run"
+            lines.append(f"  - {target}: {alert.detail}" + (f" Next: {alert.next_step}." if alert.next_step else ""))
+    data = {
+        "event": "summary",
+        "type": run_type,
+        "stream": stream,
+        "job_id": job_id,
+        "outcome": outcome,
+        "alerts": [a.data() for a in alerts],
+    }
+    return Message(subject, "\n".join(lines), data)
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, message: Message, timeout: float) -> None:
+        """Deliver or raise; must give up after about ``timeout`` seconds."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str
+    ok: bool
+    error: str | None = None
+
+
+class Dispatcher:
+    """Sends a message on every channel at once; bounded in time, retried, never raising."""
+
+    def __init__(self, channels: Sequence[Channel], *, budget: float = 5.0) -> None:
+        self.channels = list(channels)
+        self.budget = budget
+
+    def send(self, message: Message) -> list[Delivery]:
+        if not self.channels:
+            return []
+        results: dict[str, Delivery] = {}
+        threads = [
+            threading.Thread(target=self._deliver, args=(c, message, results), name=f"alert-{c.name}", daemon=True)
+            for c in self.channels
+        ]
+        deadline = time.monotonic() + self.budget
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        out = []
+        for channel in self.channels:
+            delivery = results.get(channel.name) or Delivery(channel.name, False, f"no answer within {self.budget:g} s")
+            if not delivery.ok:
+                log.warning("alert not delivered on %s: %s", channel.name, delivery.error)
+            out.append(delivery)
+        return out
+
+    def _deliver(self, channel: Channel, message: Message, results: dict[str, Delivery]) -> None:
+        started = time.monotonic()
+        try:
+            for attempt in Retrying(
+                stop=stop_after_attempt(3) | stop_after_delay(self.budget * 0.6),
+                wait=wait_exponential(multiplier=0.2, max=1.0),
+                reraise=True,
+            ):
+                with attempt:
+                    left = max(0.5, self.budget - (time.monotonic() - started))
+                    channel.send(message, left)
+            results[channel.name] = Delivery(channel.name, True)
+        except Exception as exc:  # a channel failing is reported, never raised
+            results[channel.name] = Delivery(channel.name, False, _describe(exc))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:300]
