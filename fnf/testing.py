@@ -272,3 +272,18 @@ class ScriptedRunning:
 
     def progress(self) -> dict[str, Any] | None:
         return self.script.progress
+
+
+class RecordingChannel:
+    """An alert channel that keeps what it is sent (``fnf.alerts.Dispatcher`` accepts it)."""
+
+    def __init__(self, name: str = "recording") -> None:
+        self.name = name
+        self.messages: list[Any] = []
+
+    def send(self, message: Any, timeout: float) -> None:
+        self.messages.append(message)
+
+    @property
+    def subjects(self) -> list[str]:
+        return [m.subject for m in self.messages]

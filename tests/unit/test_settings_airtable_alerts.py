@@ -83,3 +83,46 @@ def test_bad_airtable_settings_name_the_variable_and_never_the_token(change: dic
         load_settings(environ={**BASE, **change})
     assert fragment in str(info.value)
     assert "secret-value" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("environ", "fragment"),
+    [
+        ({"ALERT_EMAIL": "ops@example.com"}, "no way to send email is"),
+        ({"SENDGRID_API_KEY": "SG.x"}, "ALERT_EMAIL is not"),
+        ({"ALERT_EMAIL": "not-an-address", "SMTP_URL": "smtp://h:25"}, "'not-an-address', which is not an email"),
+        (
+            {"ALERT_EMAIL": "a@b.c", "SMTP_URL": "http://h:25"},
+            "SMTP_URL (from the environment) is not a smtp/smtps URL",
+        ),
+        ({"SLACK_WEBHOOK_URL": "hooks.slack.com/x"}, "SLACK_WEBHOOK_URL (from the environment) is not"),
+        ({"ALERT_WEBHOOK_SECRET": "s"}, "ALERT_WEBHOOK_URL is not"),
+        ({"FNF_PING_URL": "ftp://x"}, "FNF_PING_URL"),
+        ({"FNF_QUARANTINE_AFTER": "two"}, "FNF_QUARANTINE_AFTER='two'"),
+        ({"FNF_ALERT_QUIET_MINUTES": "-1"}, "FNF_ALERT_QUIET_MINUTES='-1'"),
+        ({"FNF_ALERT_TIMEOUT_SECONDS": "0"}, "FNF_ALERT_TIMEOUT_SECONDS='0'"),
+    ],
+)
+def test_bad_alert_settings_are_named_without_their_secret_values(environ: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ=environ)
+    assert fragment in str(info.value)
+    for key in ("SENDGRID_API_KEY", "SMTP_URL", "SLACK_WEBHOOK_URL", "FNF_PING_URL", "ALERT_WEBHOOK_SECRET"):
+        if key in environ:
+            assert environ[key] not in str(info.value), f"{key}'s value leaked into the message"
+
+
+def test_alert_settings_parse_and_hide_their_secrets() -> None:
+    settings = load_settings(
+        environ={
+            "ALERT_EMAIL": "a@x.com, b@x.com",
+            "SMTP_URL": "smtps://u:pw-secret@mail.x.com:465",
+            "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/slack-secret",
+            "FNF_QUARANTINE_AFTER": "0",
+        }
+    )
+    alerts = settings.alerts
+    assert alerts.recipients == ("a@x.com", "b@x.com")
+    assert alerts.channel_names == ("smtp", "slack")
+    assert settings.quarantine_after == 0
+    assert "pw-secret" not in repr(settings) and "slack-secret" not in repr(settings)
