@@ -96,7 +96,7 @@ def test_bad_airtable_settings_name_the_variable_and_never_the_token(change: dic
             "SMTP_URL (from the environment) is not a smtp/smtps URL",
         ),
         ({"SLACK_WEBHOOK_URL": "hooks.slack.com/x"}, "SLACK_WEBHOOK_URL (from the environment) is not"),
-        ({"ALERT_WEBHOOK_SECRET": "s"}, "ALERT_WEBHOOK_URL is not"),
+        ({"ALERT_WEBHOOK_SECRET": "whsec-123"}, "ALERT_WEBHOOK_URL is not"),
         ({"FNF_PING_URL": "ftp://x"}, "FNF_PING_URL"),
         ({"FNF_QUARANTINE_AFTER": "two"}, "FNF_QUARANTINE_AFTER='two'"),
         ({"FNF_ALERT_QUIET_MINUTES": "-1"}, "FNF_ALERT_QUIET_MINUTES='-1'"),
