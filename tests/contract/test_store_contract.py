@@ -248,3 +248,25 @@ def test_awkward_ids_and_names_are_found_exactly(store: Store, client_id: str) -
     assert [c.name for c in store.list_clients(1)] == ["decoy", client_id + " ünïcødé"]
     assert store.remove_clients([client_id]) == 1
     assert [c.id for c in store.list_clients()] == [decoy]
+
+
+def test_streaks_quarantine_and_alerts_round_trip_and_operators_can_write_without_a_run(store: Store) -> None:
+    clock = FakeClock()
+    store.import_clients([Client("a", "A", 1)])
+    record = started(store, clock)
+    state = replace(
+        st(Status.CLIENT_TIMEOUT_KILLED, clock),
+        timeouts_in_row=3,
+        quarantined_at=clock.now(),
+        alert_kind="client_quarantined",
+        alert_at=clock.now(),
+    )
+    store.save([StateUpdate("a", LEAD, state)], RunProgress(record.run_id, RunCounts(timed_out=1)))
+    assert store.job_states(LEAD)["a"] == state
+    store.finish_run(
+        RunFinish(record.run_id, Outcome.COMPLETED, clock.now(), alerts="client_quarantined (1 sent at once)")
+    )
+    assert store.runs()[0].alerts == "client_quarantined (1 sent at once)"
+    released = replace(state, quarantined_at=None, timeouts_in_row=0, message="released")
+    store.put_states([StateUpdate("a", LEAD, released), StateUpdate("gone", LEAD, released)])
+    assert store.job_states(LEAD) == {"a": released}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from fnf.errors import StoreError, UsageError
-from fnf.models import Client
+from fnf.models import Client, JobType
 from fnf.store.sqlite import SQLiteStore
 
 
@@ -32,3 +33,35 @@ def test_a_file_that_is_not_sqlite_is_a_store_error(tmp_path: Path) -> None:
     junk.write_bytes(b"not a database" * 200)
     with pytest.raises(StoreError, match="cannot open the SQLite store"):
         SQLiteStore(junk)
+
+
+def test_a_store_from_the_first_schema_gains_the_new_columns_and_keeps_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            INSERT INTO meta VALUES ('schema_version', '1');
+            CREATE TABLE clients (id TEXT PRIMARY KEY, name TEXT NOT NULL, stream INTEGER,
+                                  position INTEGER NOT NULL, fields TEXT NOT NULL DEFAULT '{}');
+            INSERT INTO clients VALUES ('a', 'A', 1, 1, '{}');
+            CREATE TABLE client_jobs (client_id TEXT NOT NULL, job_type TEXT NOT NULL, status TEXT NOT NULL,
+                job_id TEXT NOT NULL, run_id TEXT NOT NULL, sweep_id TEXT NOT NULL, last_run_date TEXT NOT NULL,
+                last_run_seconds REAL, count INTEGER, message TEXT, PRIMARY KEY (client_id, job_type));
+            INSERT INTO client_jobs VALUES ('a', 'lead_scoring', 'COMPLETED', 'j', 'r', 's',
+                                            '2025-09-20T14:30:22.000Z', 1.5, 3, NULL);
+            CREATE TABLE runs (run_id TEXT PRIMARY KEY, run_type TEXT NOT NULL, stream INTEGER NOT NULL,
+                job_id TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, boot_id TEXT NOT NULL,
+                pid_start TEXT NOT NULL, started_at TEXT NOT NULL, heartbeat_at TEXT NOT NULL, ended_at TEXT,
+                outcome TEXT, completed INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+                timed_out INTEGER NOT NULL DEFAULT 0, remaining INTEGER NOT NULL DEFAULT 0, stopped_at TEXT,
+                message TEXT);
+            """
+        )
+    store = SQLiteStore(path, create=False)
+    state = store.job_states(JobType.LEAD_SCORING)["a"]
+    assert (state.status.value, state.count, state.timeouts_in_row, state.quarantined_at) == ("COMPLETED", 3, 0, None)
+    assert store.runs() == []
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+    store.close()
