@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 from acceptance.conftest import Project
 from alert_servers import Receiver, SmtpServer, http_receiver, smtp_server
+from processes import wait_until
 
 from fnf.alerts.channels import SIGNATURE_HEADER
 
@@ -157,3 +159,16 @@ def test_quarantine_after_consecutive_timeouts_then_release_shown_in_status(proj
     assert again["last_run_date"] != before and again["timeouts_in_row"] == 1 and not again["quarantined"]
     unknown = project.fnf("clients", "release", "nope")
     assert unknown.returncode == 2 and "no client has id 'nope'" in unknown.stderr
+
+
+def test_an_interrupted_run_pings_fail_with_its_run_id(project: Project) -> None:
+    project.clients([{"id": "long", "name": "Long", "stream": 1, "mode": "ok", "seconds": 30}])
+    with http_receiver() as monitor:
+        proc = project.popen("run", "-t", "lead_scoring", "-s", "1", "--json", env={"FNF_PING_URL": monitor.url + "/p"})
+        wait_until(lambda: project.pids(), 20)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    rid = json.loads(out)["run_id"]
+    assert [(r.path, r.query["rid"][0]) for r in monitor.requests] == [("/p/start", rid), ("/p/fail", rid)]
+    assert "interrupted" in monitor.requests[1].body.decode()

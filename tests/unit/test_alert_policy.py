@@ -154,3 +154,19 @@ def test_taking_over_a_stale_run_is_alerted() -> None:
     world.run()
     assert any("stale run taken over" in s for s in world.channel.subjects)
     assert "dead-run" in world.channel.messages[0].text
+
+
+def test_fifty_timeouts_reach_a_real_smtp_server_as_two_emails() -> None:
+    from alert_servers import smtp_server
+
+    from fnf.alerts.channels import Smtp
+
+    world = World(50)
+    for i in range(50):
+        world.script(f"c{i:02d}", HANG)
+    with smtp_server() as server:
+        world.channel = Smtp(server.url, ["ops@example.com"], "fnf@example.com")  # type: ignore[assignment]
+        world.run()
+    assert len(server.inbox.messages) == 2
+    summary = server.inbox.messages[1].get_payload()
+    assert all(f"Client {i} (c{i:02d})" in summary for i in range(50))
