@@ -190,3 +190,45 @@ def send_test_alerts(settings: Settings) -> list[Any]:
         ok = Pinger(config.ping_url, timeout=config.timeout).ping("success", "test", 0, "test", "fnf alerts test")
         results.append(Delivery("ping", ok, None if ok else "no 2xx answer"))
     return results
+
+
+def history(
+    settings: Settings, *, run_type: str | None = None, stream: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Past runs, newest first, as status-document run entries with their duration."""
+    now = SystemClock().now()
+    with store_for(settings) as store:
+        held = {lease.holder.run_id: lease for lease in store.leases()}
+        runs = store.runs(limit=limit, run_type=run_type, stream=stream)
+    entries = []
+    for run in runs:
+        entry = status_doc.run_entry(run, held, now)
+        end = run.ended_at or (now if entry["state"] == "running" else run.heartbeat_at)
+        entry["duration_seconds"] = round((end - run.started_at).total_seconds(), 1)
+        entries.append(entry)
+    return entries
+
+
+def prune_history(settings: Settings, older_than: str) -> int:
+    """Delete the records of runs that ended more than ``older_than`` ago (``30d``, ``12h``)."""
+    from datetime import timedelta
+
+    seconds = parse_age(older_than, flag="--older-than")
+    with store_for(settings) as store:
+        return store.prune_runs(SystemClock().now() - timedelta(seconds=seconds))
+
+
+def parse_age(text: str, *, flag: str) -> float:
+    """``30d``, ``12h``, ``90m`` (days allowed, unlike durations of a run)."""
+    from fnf.config import parse_duration
+
+    cleaned = text.strip().lower()
+    if cleaned.endswith("d") and cleaned[:-1].replace(".", "", 1).isdigit():
+        days = float(cleaned[:-1])
+        if days <= 0:
+            raise UsageError(f"{flag} {text!r} must be longer than zero: use, for example, 30d or 12h")
+        return days * 86400
+    try:
+        return parse_duration(text, name=flag)
+    except UsageError as exc:
+        raise UsageError(f"{exc}; days are written like 30d") from None

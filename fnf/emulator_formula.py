@@ -2,7 +2,7 @@
 
 Literals (``'text'``, ``"text"`` with backslash escapes, numbers), field references ``{Name}``,
 comparisons (``= != <> < > <= >=``), ``&`` concatenation, and the functions AND, OR, NOT,
-BLANK, TRUE, FALSE, IF, RECORD_ID, LOWER, UPPER, LEN and FIND. As in Airtable, an empty cell
+BLANK, TRUE, FALSE, IF, RECORD_ID, LOWER, UPPER, LEN, FIND, IS_BEFORE and IS_AFTER. As in Airtable, an empty cell
 equals ``''`` and ``BLANK()``. Anything else is a :class:`FormulaError`, answered with 422.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 _TOKEN = re.compile(
@@ -170,9 +171,24 @@ def _call(name: str, args: list[Any], record_id: str) -> Any:
         return text.lower() if name == "LOWER" else text.upper()
     if name == "LEN" and len(args) == 1:
         return len("" if args[0] is None else str(args[0]))
+    if name in ("IS_BEFORE", "IS_AFTER") and len(args) == 2:
+        first, second = (_moment(a) for a in args)
+        if first is None or second is None:
+            return False
+        return first < second if name == "IS_BEFORE" else first > second
     if name == "FIND" and len(args) in (2, 3):
         return str(args[1] or "").find(str(args[0] or "")) + 1
     raise FormulaError(f"unknown function {name} with {len(args)} argument(s)")
+
+
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise FormulaError(f"{value!r} is not a date") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def evaluate(text: str, row: Mapping[str, Any], known: set[str], record_id: str = "") -> bool:

@@ -203,6 +203,13 @@ class MemoryStore(Store):
     def record_run(self, run: RunRecord) -> None:
         self._runs[run.run_id] = run
 
+    def prune_runs(self, before: datetime) -> int:
+        held = {lease.holder.run_id for lease in self._leases.values()}
+        old = [r.run_id for r in self._runs.values() if r.ended_at and r.ended_at < before and r.run_id not in held]
+        for run_id in old:
+            del self._runs[run_id]
+        return len(old)
+
     def runs(self, *, limit: int = 50, run_type: str | None = None, stream: int | None = None) -> list[RunRecord]:
         found = [
             r

@@ -17,6 +17,8 @@ from fnf import __version__
 from fnf.cli.alerts import alerts_app
 from fnf.cli.clients import clients_app
 from fnf.cli.common import setup_logging
+from fnf.cli.history import history_app
+from fnf.cli.ops import doctor, health, reset
 from fnf.cli.run import run
 from fnf.cli.schema import schema_app
 from fnf.cli.status import status
@@ -63,6 +65,10 @@ app.command("status")(status)
 app.add_typer(clients_app, name="clients")
 app.add_typer(schema_app, name="schema")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(history_app, name="history")
+app.command("reset")(reset)
+app.command("doctor")(doctor)
+app.command("health")(health)
 
 
 @app.command("demo")

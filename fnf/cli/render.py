@@ -164,6 +164,50 @@ def print_runs(runs: list[dict[str, Any]], out: Console | None = None) -> None:
     out.print(table)
 
 
+_HISTORY_COLUMNS: list[tuple[str, str, bool]] = [
+    # (header, justify, shown on a narrow terminal)
+    ("started (UTC)", "left", True),
+    ("type", "left", True),
+    ("s", "right", True),
+    ("took", "left", False),
+    ("outcome", "left", True),
+    ("ok/fail/t.o.", "right", True),
+    ("left", "right", True),
+    ("stopped at", "left", False),
+    ("alerts", "left", False),
+]
+
+
+def print_history(entries: list[dict[str, Any]]) -> None:
+    out = console()
+    if not entries:
+        out.print("no runs recorded yet")
+        return
+    width = out.width
+    shown = [
+        (header, justify)
+        for header, justify, narrow in _HISTORY_COLUMNS
+        if narrow or width >= (140 if header == "alerts" else 100)
+    ]
+    table = Table(title=f"Runs ({len(entries)}, newest first)", title_justify="left")
+    for header, justify in shown:
+        table.add_column(header, justify=justify, no_wrap=header != "alerts", overflow="fold")  # type: ignore[arg-type]
+    for entry in entries:
+        cells = {
+            "started (UTC)": (entry["started_at"] or "")[5:16].replace("T", " "),
+            "type": entry["type"],
+            "s": str(entry["stream"]),
+            "took": human_duration(entry["duration_seconds"]),
+            "outcome": _styled(entry["outcome"] or entry["state"], OUTCOME_STYLE),
+            "ok/fail/t.o.": f"{entry['completed']}/{entry['failed']}/{entry['timed_out']}",
+            "left": str(entry["remaining"]),
+            "stopped at": _t(entry["stopped_at"] or "-"),
+            "alerts": _t(entry["alerts"] or ""),
+        }
+        table.add_row(*(cells[header] for header, _ in shown))
+    out.print(table)
+
+
 def report_document(report: RunReport) -> dict[str, Any]:
     return {
         "run_id": report.run_id,

@@ -656,6 +656,18 @@ class AirtableStore(Store):
         )
         return [self._run(record) for record in records]
 
+    def prune_runs(self, before: datetime) -> int:
+        formula = fx.all_of(
+            [
+                fx.not_blank(self._f(sc.ENDED_AT)),
+                f"IS_BEFORE({fx.field(self._f(sc.ENDED_AT))},{fx.quoted(iso(before) or '')})",
+                fx.blank(self._f(sc.LEASES)),
+            ]
+        )
+        records = self._all(self._runs, formula=formula, fields=[self._f(sc.RUN_ID)])
+        self._runs.batch_delete([r["id"] for r in records])
+        return len(records)
+
     def leases(self) -> list[Lease]:
         records = self._all(self._runs, formula=fx.not_blank(self._f(sc.LEASES)))
         found = [held for record in records for held in self._leases_of(record)]

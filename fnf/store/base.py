@@ -156,6 +156,10 @@ class Store(ABC):
     def leases(self) -> list[Lease]:
         """Every lease currently held."""
 
+    @abstractmethod
+    def prune_runs(self, before: datetime) -> int:
+        """Delete the records of runs that ended before ``before``; returns how many. Never a live run."""
+
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections; the store is unusable afterwards."""
 

@@ -404,6 +404,16 @@ class SQLiteStore(Store):
         rows = self._query(f"{_LEASES} ORDER BY l.job_type, l.stream")
         return [_lease(row) for row in rows]
 
+    def prune_runs(self, before: datetime) -> int:
+        with self._tx() as db:
+            return int(
+                db.execute(
+                    """DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?
+                       AND run_id NOT IN (SELECT run_id FROM leases)""",
+                    (iso(before),),
+                ).rowcount
+            )
+
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 

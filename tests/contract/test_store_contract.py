@@ -270,3 +270,17 @@ def test_streaks_quarantine_and_alerts_round_trip_and_operators_can_write_withou
     released = replace(state, quarantined_at=None, timeouts_in_row=0, message="released")
     store.put_states([StateUpdate("a", LEAD, released), StateUpdate("gone", LEAD, released)])
     assert store.job_states(LEAD) == {"a": released}
+
+
+def test_prune_deletes_old_ended_runs_only(store: Store) -> None:
+    clock = FakeClock()
+    old = replace(run_record(clock, "old"), ended_at=clock.now(), outcome=Outcome.COMPLETED)
+    store.record_run(old)
+    live = started(store, clock, "live")  # started long ago, still holding its stream
+    clock.advance(40 * 86400)
+    recent = replace(run_record(clock, "recent", stream=2), ended_at=clock.now(), outcome=Outcome.BUSY)
+    store.record_run(recent)
+    assert store.prune_runs(clock.now() - timedelta(days=30)) == 1
+    assert {r.run_id for r in store.runs()} == {"live", "recent"}
+    assert store.prune_runs(clock.now() - timedelta(days=30)) == 0
+    assert live.run_id in {lease.holder.run_id for lease in store.leases()}

@@ -1,0 +1,92 @@
+"""``fnf reset``, ``fnf doctor`` and ``fnf health``: repair, check, and report to monitors."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from fnf.cli.common import DbOption, JsonOption, settings
+from fnf.config import Overrides
+from fnf.errors import EXIT_OK, EXIT_RUN_FAILED
+
+
+def reset(
+    type_: Annotated[str, typer.Option("--type", "-t", metavar="TYPE", help="Job type. Example: --type lead_scoring")],
+    stream: Annotated[str, typer.Option("--stream", "-s", metavar="N", help="Stream. Example: --stream 2")],
+    client: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--client", "-c", metavar="ID", help="Only this stuck client (repeatable). Example: --client rec42"
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Release even if the holder looks alive (it will find out and stop).")
+    ] = False,
+    db: DbOption = None,
+) -> int:
+    """Release a stuck lease and mark stuck STARTED/RUNNING clients as cut short (resumed first next run).
+
+    Refuses while the run holding the stream is alive, unless --force. What it did is recorded on the
+    run (abandoned, "released by fnf reset") and on each client.
+
+    Example: fnf reset --type lead_scoring --stream 2
+    """
+    from fnf import app, operations
+
+    app.check_run_type(type_)
+    number = app.check_stream(stream)
+    done = operations.reset(settings(Overrides(db=db)), type_, number, client or (), force=force)
+    for line in done:
+        typer.echo(line)
+    if not done:
+        typer.echo(f"nothing to reset: {type_} stream {number} has no lease and no stuck client")
+    return EXIT_OK
+
+
+def doctor(as_json: JsonOption = False) -> int:
+    """Check configuration, store, schema, handlers and alert channels; one line per check, exit 1 if any fails.
+
+    Example: fnf doctor
+    """
+    from fnf import operations
+
+    checks = operations.doctor()
+    if as_json:
+        typer.echo(json.dumps([{"check": c.name, "state": c.state, "detail": c.detail} for c in checks], indent=2))
+    else:
+        for check in checks:
+            typer.echo(f"{check.state.upper():<5} {check.name:<26} {check.detail}")
+    return EXIT_RUN_FAILED if any(c.state == "fail" for c in checks) else EXIT_OK
+
+
+def health(
+    max_age: Annotated[
+        str,
+        typer.Option("--max-age", metavar="AGE", help="Longest acceptable time since a stream's last finished sweep."),
+    ] = "26h",
+    window: Annotated[
+        str, typer.Option("--window", metavar="AGE", help="Only (type, stream) pairs that ran within this age.")
+    ] = "7d",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> int:
+    """For monitors: exit 0 if every (type, stream) that ran recently finished a sweep within --max-age and
+    no run is stale; else exit 1 with one line per problem.
+
+    Example: fnf health --max-age 3h
+    """
+    from fnf import app, operations
+
+    oldest = app.parse_age(max_age, flag="--max-age")
+    recent = app.parse_age(window, flag="--window")
+    checked, problems = operations.health(settings(Overrides(db=db)), max_age=oldest, window=recent)
+    if as_json:
+        typer.echo(json.dumps({"healthy": not problems, "checked": checked, "problems": problems}, indent=2))
+    elif problems:
+        for problem in problems:
+            typer.echo(problem)
+    else:
+        typer.echo(f"healthy: {checked} (type, stream) pair(s) finished a sweep within {max_age}; no stale run")
+    return EXIT_RUN_FAILED if problems else EXIT_OK

@@ -1,0 +1,105 @@
+"""history, reset, doctor and health through the real CLI (history and reset on both stores)."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+from acceptance.conftest import Project
+from processes import wait_until
+
+
+@pytest.fixture
+def project(any_project: Project) -> Project:
+    return any_project
+
+
+def rows(count: int, seconds: float = 0.3) -> list[dict[str, object]]:
+    return [{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": seconds} for i in range(count)]
+
+
+def test_history_lists_runs_newest_first_and_prune_removes_ended_ones(project: Project) -> None:
+    project.clients(rows(6))
+    assert project.fnf("run", "-t", "lead_scoring", "-s", "1", "--job-timeout", "1s").returncode == 0
+    assert project.fnf("run", "-t", "lead_scoring", "-s", "1").returncode == 0
+    result = project.fnf("history", "--json")
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(result.stdout)
+    assert [r["outcome"] for r in runs] == ["completed", "stopped_at_deadline"]
+    assert runs[1]["stopped_at"] is not None and runs[1]["duration_seconds"] >= 1.0
+    assert runs[0]["completed"] + runs[1]["completed"] == 6
+    assert json.loads(project.fnf("history", "--json", "--stream", "2").stdout) == []
+    assert len(json.loads(project.fnf("history", "--json", "-n", "1").stdout)) == 1
+    table = project.fnf("history")
+    assert "stopped_at_deadline" in table.stdout and "completed" in table.stdout
+    kept = project.fnf("history", "prune", "--older-than", "30d")
+    assert kept.returncode == 0 and "pruned 0 run record(s)" in kept.stdout
+    pruned = project.fnf("history", "prune", "--older-than", "1ms")
+    assert "pruned 2 run record(s)" in pruned.stdout
+    assert json.loads(project.fnf("history", "--json").stdout) == []
+    bad = project.fnf("history", "prune", "--older-than", "a while")
+    assert bad.returncode == 2 and "--older-than 'a while'" in bad.stderr
+
+
+def test_reset_releases_a_dead_runs_lease_and_its_stuck_client(project: Project) -> None:
+    project.clients([{"id": "stuck", "name": "S", "stream": 1, "mode": "hang"}, *rows(1)])
+    holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "60s")
+    wait_until(project.pids)
+    refused = project.fnf("reset", "-t", "lead_scoring", "-s", "1")
+    assert refused.returncode == 2 and "looks alive" in refused.stderr and "--force" in refused.stderr
+    holder.send_signal(signal.SIGKILL)
+    holder.communicate()
+    assert project.job("stuck")["status"] in ("STARTED", "RUNNING")
+    result = project.fnf("reset", "-t", "lead_scoring", "-s", "1")
+    assert result.returncode == 0, result.stderr
+    assert "released the lease of run" in result.stdout
+    assert "reset stuck (lead_scoring) from" in result.stdout
+    job = project.job("stuck")
+    assert job["status"] == "JOB_TIMEOUT_KILLED" and "reset by an operator" in job["message"]
+    run = project.status()["runs"][0]
+    assert run["outcome"] == "abandoned" and "released by fnf reset" in run["message"]
+    assert project.status()["streams"][0]["live_run"] is None
+    again = project.fnf("reset", "-t", "lead_scoring", "-s", "1")
+    assert "nothing to reset" in again.stdout
+
+
+def test_a_forced_reset_of_a_live_run_makes_it_stop(project: Project) -> None:
+    project.clients([{"id": "slow", "name": "S", "stream": 1, "mode": "ok", "seconds": 30}])
+    holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--json")
+    wait_until(project.pids)
+    forced = project.fnf("reset", "-t", "lead_scoring", "-s", "1", "--force")
+    assert forced.returncode == 0, forced.stderr
+    _, err = holder.communicate(timeout=60)
+    assert holder.returncode == 1, err
+    assert "lost its stream" in err or "no longer holds" in err
+
+
+def test_doctor_reports_each_check(project: Project) -> None:
+    if project.kind == "sqlite":
+        missing = project.fnf("doctor")
+        assert missing.returncode == 1 and "FAIL  store" in missing.stdout and "no fnf store at" in missing.stdout
+    project.clients(rows(1))
+    ok = project.fnf("doctor", "--json")
+    assert ok.returncode == 0, ok.stdout
+    checks = {c["check"]: c["state"] for c in json.loads(ok.stdout)}
+    assert checks["config"] == checks["store"] == checks["schema"] == checks["handler lead_scoring"] == "ok"
+    assert checks["alerts"] == "warn"
+    bad = project.fnf("doctor", env={"FNF_HANDLER_POST_SCORING": "no_such_module:run"})
+    assert bad.returncode == 1
+    assert any(line.startswith("FAIL  handler post_scoring") for line in bad.stdout.splitlines())
+    config = project.fnf("doctor", env={"MAX_CLIENT_PROCESSING_MINUTES": "ten"})
+    assert config.returncode == 1 and "FAIL  config" in config.stdout and "'ten'" in config.stdout
+
+
+def test_health_for_monitors(project: Project) -> None:
+    project.clients(rows(4))
+    assert project.fnf("run", "-t", "lead_scoring", "-s", "1", "--job-timeout", "0.5s").returncode == 0
+    unfinished = project.fnf("health")
+    assert unfinished.returncode == 1
+    assert "lead_scoring stream 1: has run recently but never finished a sweep" in unfinished.stdout
+    assert project.fnf("run", "-t", "lead_scoring", "-s", "1").returncode == 0
+    healthy = project.fnf("health", "--json")
+    assert healthy.returncode == 0 and json.loads(healthy.stdout) == {"healthy": True, "checked": 1, "problems": []}
+    old = project.fnf("health", "--max-age", "1ms")
+    assert old.returncode == 1 and "last finished sweep" in old.stdout
