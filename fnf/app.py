@@ -232,3 +232,29 @@ def parse_age(text: str, *, flag: str) -> float:
         return parse_duration(text, name=flag)
     except UsageError as exc:
         raise UsageError(f"{exc}; days are written like 30d") from None
+
+
+def stream_loads(settings: Settings) -> list[Any]:
+    """Clients and measured work per stream now (unassigned clients under ``None``)."""
+    from fnf import streams
+
+    with store_for(settings) as store:
+        clients = store.list_clients()
+        work = streams.measured_work({t: store.job_states(t) for t in JobType})
+    return streams.loads(clients, work, {c.id: c.stream for c in clients})
+
+
+def assign_streams(settings: Settings, count: int, *, balance: bool, write: bool) -> tuple[list[Any], int]:
+    """(loads after assignment, clients that change stream); writes only when ``write``."""
+    from fnf import streams
+
+    if count < 1:
+        raise UsageError(f"--streams {count} is not a number of streams: use 1 or more")
+    with store_for(settings) as store:
+        clients = store.list_clients()
+        work = streams.measured_work({t: store.job_states(t) for t in JobType})
+        plan = streams.balanced(clients, work, count) if balance else streams.round_robin(clients, count)
+        moved = [replace(c, stream=plan[c.id]) for c in clients if c.stream != plan[c.id]]
+        if write and moved:
+            store.import_clients(moved)
+    return streams.loads(clients, work, dict(plan)), len(moved)

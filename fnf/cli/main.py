@@ -22,6 +22,7 @@ from fnf.cli.ops import doctor, health, reset
 from fnf.cli.run import run
 from fnf.cli.schema import schema_app
 from fnf.cli.status import status
+from fnf.cli.streams import streams_app
 from fnf.errors import EXIT_OK, EXIT_SIGINT, EXIT_USAGE, FnfError
 
 EXIT_CODES_HELP = """Exit codes: 0 the run did its work or stopped as planned (deadline reached, stream
@@ -66,6 +67,7 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(schema_app, name="schema")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(history_app, name="history")
+app.add_typer(streams_app, name="streams")
 app.command("reset")(reset)
 app.command("doctor")(doctor)
 app.command("health")(health)

@@ -103,3 +103,22 @@ def test_health_for_monitors(project: Project) -> None:
     assert healthy.returncode == 0 and json.loads(healthy.stdout) == {"healthy": True, "checked": 1, "problems": []}
     old = project.fnf("health", "--max-age", "1ms")
     assert old.returncode == 1 and "last finished sweep" in old.stdout
+
+
+def test_streams_show_and_assign_preview_then_write(project: Project) -> None:
+    project.clients(
+        [{"id": f"c{i:02d}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 0.05 * i} for i in range(1, 11)]
+    )
+    assert project.fnf("run", "-t", "lead_scoring", "-s", "1").returncode == 0
+    shown = json.loads(project.fnf("streams", "show", "--json").stdout)
+    assert [(s["stream"], s["clients"], s["unmeasured"]) for s in shown] == [(1, 10, 0)]
+    preview = project.fnf("streams", "assign", "--streams", "3")
+    assert "preview only: 6 client(s) would move" in preview.stdout
+    assert {c["stream"] for c in project.status()["clients"]} == {1}
+    written = json.loads(project.fnf("streams", "assign", "--streams", "3", "--yes", "--json").stdout)
+    assert written["written"] and written["moved"] == 6
+    streams = {c["id"]: c["stream"] for c in project.status()["clients"]}
+    assert [cid for cid, s in sorted(streams.items()) if s == 1] == ["c01", "c04", "c07", "c10"]
+    balanced = json.loads(project.fnf("streams", "assign", "--streams", "3", "--balance", "--yes", "--json").stdout)
+    seconds = [s["seconds"] for s in balanced["streams"]]
+    assert max(seconds) - min(seconds) <= 0.5 + 0.2  # within the largest client (about 0.5 s)
