@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -30,11 +31,33 @@ class _UTCFormatter(logging.Formatter):
         return f"{stamp}.{int(record.msecs):03d}Z"
 
 
-def setup_logging(verbosity: int) -> None:
-    """Plain timestamped lines on stderr: stdout is kept for tables and JSON documents."""
+class _JSONFormatter(logging.Formatter):
+    """One JSON object per line, for log pipelines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        entry = {
+            "time": f"{stamp}.{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def setup_logging(verbosity: int, log_format: str = "text") -> None:
+    """Timestamped lines on stderr (plain text, or JSON objects): stdout is kept for tables and documents."""
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)-7s %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(_JSONFormatter())
+    else:
+        handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)-7s %(message)s"))
     root = logging.getLogger("fnf")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -16,14 +16,14 @@ except ImportError:  # pragma: no cover
 from fnf import __version__
 from fnf.cli.alerts import alerts_app
 from fnf.cli.clients import clients_app
-from fnf.cli.common import setup_logging
+from fnf.cli.common import LOG_FORMATS, setup_logging
 from fnf.cli.history import history_app
 from fnf.cli.ops import doctor, health, reset
 from fnf.cli.run import run
 from fnf.cli.schema import schema_app
 from fnf.cli.status import status
 from fnf.cli.streams import streams_app
-from fnf.errors import EXIT_OK, EXIT_SIGINT, EXIT_USAGE, FnfError
+from fnf.errors import EXIT_OK, EXIT_SIGINT, EXIT_USAGE, FnfError, UsageError
 
 EXIT_CODES_HELP = """Exit codes: 0 the run did its work or stopped as planned (deadline reached, stream
 busy, nothing to do; client failures are recorded, not exit codes); 1 the run itself failed
@@ -53,12 +53,23 @@ def _version(value: bool) -> None:
 def root(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log detail on stderr.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            envvar="FNF_LOG_FORMAT",
+            metavar="FORMAT",
+            help="text (timestamped lines) or json (one object per line). Example: --log-format json",
+        ),
+    ] = "text",
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     """fnf (fire-and-forget): resumable, deadline-bounded per-client batch runs for cron."""
-    setup_logging(-1 if quiet else verbose)
+    if log_format not in LOG_FORMATS:
+        raise UsageError(f"--log-format {log_format!r} is not a log format: use one of {', '.join(LOG_FORMATS)}")
+    setup_logging(-1 if quiet else verbose, log_format)
 
 
 app.command("run", epilog=EXIT_CODES_HELP)(run)

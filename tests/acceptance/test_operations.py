@@ -122,3 +122,15 @@ def test_streams_show_and_assign_preview_then_write(project: Project) -> None:
     balanced = json.loads(project.fnf("streams", "assign", "--streams", "3", "--balance", "--yes", "--json").stdout)
     seconds = [s["seconds"] for s in balanced["streams"]]
     assert max(seconds) - min(seconds) <= 0.5 + 0.2  # within the largest client (about 0.5 s)
+
+
+def test_log_format_json_prints_one_object_per_line_naming_the_client(project: Project) -> None:
+    project.clients(rows(2, seconds=0.0))
+    result = project.fnf("--log-format", "json", "run", "-t", "lead_scoring", "-s", "1")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert {"time", "level", "logger", "message"} <= set(lines[0])
+    assert any("c1 (C1) COMPLETED" in line["message"] for line in lines)
+    assert "\x1b[" not in result.stdout + result.stderr, "no escape codes without a terminal"
+    bad = project.fnf("--log-format", "xml", "status")
+    assert bad.returncode == 2 and "--log-format 'xml'" in bad.stderr
