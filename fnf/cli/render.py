@@ -78,32 +78,31 @@ def print_status(doc: dict[str, Any]) -> None:
 
 
 def _print_overview(rows: list[dict[str, Any]], out: Console) -> None:
+    wide = out.width >= 110
     table = Table(title="Streams", title_justify="left")
-    for column in (
-        "type",
-        "stream",
-        "clients",
-        "sweep",
-        "left",
-        "quarantined",
-        "live run",
-        "heartbeat",
-        "last outcome",
-    ):
-        table.add_column(column, justify="right" if column in ("stream", "clients", "left", "quarantined") else "left")
+    for column in ("type", "s", "clients", "sweep", "left", "quar."):
+        table.add_column(column, justify="left" if column in ("type", "sweep") else "right", no_wrap=True)
+    table.add_column("live run", no_wrap=True)
+    if wide:
+        table.add_column("heartbeat", no_wrap=True)
+    table.add_column("last outcome", no_wrap=True, overflow="ellipsis")
     for row in rows:
         live = row["live_run"]
-        table.add_row(
+        beat = f"{live['heartbeat_age_seconds']:.0f} s ago" if live else "-"
+        running = (_t(live["run_id"][:8]) + (" [red](stale)[/]" if live["stale"] else "")) if live else "-"
+        cells = [
             row["type"],
             str(row["stream"]),
             str(row["clients"]),
             f"#{row['sweep']} open" if row["sweep_open"] else "next: new",
             str(row["remaining"]),
             f"[magenta]{row['quarantined']}[/]" if row.get("quarantined") else "0",
-            (_t(live["run_id"][:8]) + (" [red](stale)[/]" if live["stale"] else "")) if live else "-",
-            f"{live['heartbeat_age_seconds']:.0f} s ago" if live else "-",
-            _styled(row["last_outcome"], OUTCOME_STYLE),
-        )
+            running if wide or not live else f"{running} {beat}",
+        ]
+        if wide:
+            cells.append(beat)
+        cells.append(_styled(row["last_outcome"], OUTCOME_STYLE))
+        table.add_row(*cells)
     out.print(table)
 
 
@@ -116,51 +115,67 @@ def _print_stream_table(
         if row["live_run"]:
             live = row["live_run"]
             title += f" · live run {_t(live['run_id'][:8])}, heartbeat {live['heartbeat_age_seconds']:.0f} s ago"
+    wide = out.width >= 140
     table = Table(title=title, title_justify="left")
-    for column in ("client", "name", "status", "job id", "last run", "time", "count", "note"):
-        table.add_column(
-            column,
-            justify="right" if column in ("time", "count") else "left",
-            overflow="fold" if column == "note" else "ellipsis",
-            max_width=28 if column == "name" else None,
-            no_wrap=column == "job id",
-            min_width=34 if column == "job id" else None,
-        )
+    table.add_column("client", no_wrap=True, overflow="ellipsis", min_width=6, max_width=24)
+    table.add_column("name", no_wrap=True, overflow="ellipsis", max_width=28 if wide else 16)
+    table.add_column("status", no_wrap=True, min_width=len("CLIENT_TIMEOUT_KILLED"))
+    if wide:
+        table.add_column("job id", no_wrap=True)
+    dated = out.width >= 100
+    if dated:
+        table.add_column("last run (UTC)", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    if wide:
+        table.add_column("note", overflow="fold")
     for client in members:
         job = client["jobs"][job_type]
         status = _styled(job["status"], STATUS_STYLE)
         if job.get("quarantined"):
             status += " [magenta]QUARANTINED[/]"
-        table.add_row(
-            _t(client["id"]),
-            _t(client["name"]),
-            status,
-            _t(job["job_id"] or "-"),
-            _when(job["last_run_date"]),
+        cells = [_t(client["id"]), _t(client["name"]), status]
+        if wide:
+            cells.append(_t(job["job_id"] or "-"))
+        if dated:
+            cells.append(_when(job["last_run_date"]) if wide else (job["last_run_date"] or "-")[5:16].replace("T", " "))
+        cells += [
             job["last_run_time"] or "-",
             "-" if job["count"] is None else str(job["count"]),
-            _t(job["message"] or ""),
-        )
+        ]
+        if wide:
+            cells.append(_t(job["message"] or ""))
+        table.add_row(*cells)
     out.print(table)
 
 
 def print_runs(runs: list[dict[str, Any]], out: Console | None = None) -> None:
     out = out or console()
+    wide = out.width >= 130
     table = Table(title="Recent runs", title_justify="left")
-    for column in ("job id", "state", "outcome", "done", "failed", "timed out", "left", "stopped at", "heartbeat"):
-        table.add_column(column)
+    headers = ["job id", "state"] if wide else ["started", "type", "s"]
+    headers += ["outcome", "ok/f/t", "left"]
+    if wide:
+        headers += ["stopped at", "heartbeat"]
+    for header in headers:
+        table.add_column(header, no_wrap=True, justify="right" if header in ("s", "ok/f/t", "left") else "left")
     for run in runs:
-        table.add_row(
-            _t(run["job_id"]),
-            run["state"],
-            _styled(run["outcome"], OUTCOME_STYLE),
-            str(run["completed"]),
-            str(run["failed"]),
-            str(run["timed_out"]),
-            str(run["remaining"]),
-            _t(run["stopped_at"] or "-"),
-            f"{run['heartbeat_age_seconds']:.0f} s ago" if run["state"] != "ended" else "-",
-        )
+        if wide:
+            cells = [_t(run["job_id"]), run["state"], _styled(run["outcome"], OUTCOME_STYLE)]
+        else:
+            cells = [
+                (run["started_at"] or "")[5:16].replace("T", " "),
+                run["type"],
+                str(run["stream"]),
+                _styled(run["outcome"] or run["state"], OUTCOME_STYLE),
+            ]
+        cells += [f"{run['completed']}/{run['failed']}/{run['timed_out']}", str(run["remaining"])]
+        if wide:
+            cells += [
+                _t(run["stopped_at"] or "-"),
+                f"{run['heartbeat_age_seconds']:.0f} s ago" if run["state"] != "ended" else "-",
+            ]
+        table.add_row(*cells)
     out.print(table)
 
 

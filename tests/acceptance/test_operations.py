@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 
 import pytest
@@ -134,3 +135,26 @@ def test_log_format_json_prints_one_object_per_line_naming_the_client(project: P
     assert "\x1b[" not in result.stdout + result.stderr, "no escape codes without a terminal"
     bad = project.fnf("--log-format", "xml", "status")
     assert bad.returncode == 2 and "--log-format 'xml'" in bad.stderr
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_status_reads_well_at_80_and_200_columns_with_and_without_colour(project: Project, columns: int) -> None:
+    project.clients(
+        [
+            {"id": "slow", "name": "Slow & Steady Holdings International", "stream": 1, "mode": "hang"},
+            *rows(3, seconds=0.0),
+        ]
+    )
+    project.fnf("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "0.5s")
+    plain = project.fnf("status", env={"COLUMNS": str(columns)})
+    assert plain.returncode == 0, plain.stderr
+    lines = plain.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    assert "\x1b[" not in plain.stdout
+    text = plain.stdout
+    assert "CLIENT_TIMEOUT_KILLED" in text and "COMPLETED" in text and "Slow & Steady" in text
+    assert ("job_lead_stream1_" in text) == (columns >= 140)
+    project.env.pop("NO_COLOR")
+    coloured = project.fnf("status", env={"COLUMNS": str(columns), "FORCE_COLOR": "1"})
+    assert "\x1b[" in coloured.stdout
+    assert max(len(line) for line in re.sub(r"\x1b\[[0-9;]*m", "", coloured.stdout).splitlines()) <= columns
