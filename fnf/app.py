@@ -258,3 +258,46 @@ def assign_streams(settings: Settings, count: int, *, balance: bool, write: bool
         if write and moved:
             store.import_clients(moved)
     return streams.loads(clients, work, dict(plan)), len(moved)
+
+
+def predict(settings: Settings, request: RunRequest) -> list[dict[str, Any]]:
+    """The next run's clients in order, with start and finish predicted from their recent runs
+    (p90), and whether each fits before the job deadline. Unmeasured clients are predicted at the
+    median of the measured ones and flagged ``estimated``."""
+    from datetime import timedelta
+
+    from fnf.models import p90
+
+    now = SystemClock().now()
+    tasks = plan(settings, request)
+    with store_for(settings) as store:
+        states = {t: store.job_states(t, request.stream) for t in job_types_of(request.run_type)}
+    typical: dict[str, float | None] = {}
+    for task in tasks:
+        parts = [states[t].get(task.client.id) for t in task.job_types]
+        known = [s.typical_seconds() for s in parts if s is not None and s.recent_seconds]
+        typical[task.client.id] = sum(k for k in known if k is not None) if known else None
+    measured = sorted(v for v in typical.values() if v is not None)
+    fallback = p90(measured[len(measured) // 2 : len(measured) // 2 + 1]) or 0.0
+    deadline = now + timedelta(seconds=settings.job_timeout)
+    clock = now
+    rows = []
+    for task in tasks:
+        seconds = typical[task.client.id]
+        estimate = seconds if seconds is not None else fallback
+        finish = clock + timedelta(seconds=estimate)
+        rows.append(
+            {
+                "id": task.client.id,
+                "name": task.client.name,
+                "job_types": [t.value for t in task.job_types],
+                "resumed": task.resumed,
+                "typical_seconds": None if seconds is None else round(seconds, 3),
+                "estimated": seconds is None,
+                "start": iso(clock),
+                "finish": iso(finish),
+                "fits": finish <= deadline,
+            }
+        )
+        clock = finish
+    return rows

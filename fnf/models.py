@@ -6,6 +6,7 @@ mutation that could be half-applied.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -119,6 +120,22 @@ class JobState:
     alert_kind: str | None = None
     """The last alert fnf sent about this client and job type (Last Alert Type)."""
     alert_at: datetime | None = None
+    recent_seconds: tuple[float, ...] = ()
+    """Durations of the last attempts that ran to an end (at most ``RECENT_RUNS``), oldest first."""
+
+    def typical_seconds(self) -> float | None:
+        """The p90 of the recent durations: what a plan expects this client to take."""
+        return p90(self.recent_seconds)
+
+
+RECENT_RUNS = 10
+
+
+def p90(values: tuple[float, ...] | list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]  # nearest rank
 
 
 @dataclass(frozen=True)
@@ -189,6 +206,21 @@ class RunRecord:
     message: str | None = None
     alerts: str | None = None
     """The alerts the run sent, such as ``client_timeout x3, job_deadline``."""
+
+
+def format_seconds(values: tuple[float, ...]) -> str:
+    """``"12.5 13.1 9"``: how recent durations are kept in a text column or field."""
+    return " ".join(f"{v:.3f}".rstrip("0").rstrip(".") for v in values)
+
+
+def parse_seconds(text: str | None) -> tuple[float, ...]:
+    values = []
+    for part in (text or "").split():
+        try:
+            values.append(float(part))
+        except ValueError:
+            continue
+    return tuple(values[-RECENT_RUNS:])
 
 
 def job_id_for(job_type: JobType | str, stream: int, started: datetime) -> str:

@@ -33,6 +33,7 @@ from fnf.errors import (
 from fnf.handlers import Handler
 from fnf.models import (
     ALL,
+    RECENT_RUNS,
     Client,
     JobState,
     JobType,
@@ -78,6 +79,8 @@ class RunRequest:
     retry_failed: bool = False
     new_sweep: bool = False
     dry_run: bool = False
+    admit_by_history: bool = False
+    """Do not start a client whose typical duration (p90 of recent runs) cannot fit in the time left."""
 
 
 @dataclass(frozen=True)
@@ -326,7 +329,7 @@ class Runner:
             for index, task in enumerate(tasks):
                 remaining = len(tasks) - index
                 for job_type in task.job_types:
-                    stopped = self._stop_reason()
+                    stopped = self._stop_reason() or self._admission(request, task, job_type)
                     if stopped:
                         return self._stopped(stopped, task, remaining)
                     self._process(task.client, job_type, sweeps[job_type], remaining)
@@ -384,6 +387,22 @@ class Runner:
             return "job"
         return None
 
+    def _admission(self, request: RunRequest, task: Task, job_type: JobType) -> str | None:
+        if not request.admit_by_history:
+            return None
+        known = self._known.get(job_type, {}).get(task.client.id)
+        typical = known.typical_seconds() if known else None
+        left = self._deadline - self.clock.monotonic()
+        if typical is None or typical <= left:
+            return None
+        self._admission_note = (
+            f"not starting {task.client.id} ({task.client.name}): its typical {job_type.value} run "
+            f"(p90 of its last {len(known.recent_seconds) if known else 0}: {human_duration(typical)}) does not fit "
+            f"in the {human_duration(left)} left before the job deadline"
+        )
+        log.warning("%s", self._admission_note)
+        return "admission"
+
     def _stopped(self, reason: str, task: Task, remaining: int) -> tuple[Outcome, str]:
         progress = self._progress
         if progress.stopped_at is None:
@@ -393,6 +412,8 @@ class Runner:
         where = f"stopped at client {progress.stopped_at} with {remaining} client(s) left in the sweep"
         if reason == "signal":
             return Outcome.INTERRUPTED, f"interrupted by {self.stop.reason}; {where}"
+        if reason == "admission":
+            return Outcome.STOPPED_AT_DEADLINE, f"{self._admission_note}; {where}"
         limit = human_duration(self.settings.job_timeout)
         return Outcome.STOPPED_AT_DEADLINE, f"job deadline ({limit}) reached; {where}"
 
@@ -416,6 +437,7 @@ class Runner:
                 quarantined_at=known.quarantined_at,
                 alert_kind=known.alert_kind,
                 alert_at=known.alert_at,
+                recent_seconds=known.recent_seconds,
             )
         self._save([StateUpdate(client.id, job_type, base)], remaining)
         log.info(
@@ -444,6 +466,8 @@ class Runner:
         seconds = self.clock.monotonic() - started
         status, message = self._classify(result, reason)
         state = replace(base, status=status, last_run_seconds=seconds, count=result.count, message=message)
+        if status is not Status.JOB_TIMEOUT_KILLED:  # a run cut short by us says nothing about the client
+            state = replace(state, recent_seconds=(*base.recent_seconds, round(seconds, 3))[-RECENT_RUNS:])
         state, quarantined = self._streak(client, state)
         state = self.observer.client_ended(client, job_type, state, quarantined)
         self._known.setdefault(job_type, {})[client.id] = state

@@ -18,7 +18,7 @@ from fnf.cli.alerts import alerts_app
 from fnf.cli.clients import clients_app
 from fnf.cli.common import LOG_FORMATS, setup_logging
 from fnf.cli.history import history_app
-from fnf.cli.ops import doctor, health, reset
+from fnf.cli.ops import doctor, health, plan, reset
 from fnf.cli.run import run
 from fnf.cli.schema import schema_app
 from fnf.cli.status import status
@@ -82,6 +82,7 @@ app.add_typer(streams_app, name="streams")
 app.command("reset")(reset)
 app.command("doctor")(doctor)
 app.command("health")(health)
+app.command("plan")(plan)
 
 
 @app.command("demo")

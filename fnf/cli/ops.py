@@ -90,3 +90,44 @@ def health(
     else:
         typer.echo(f"healthy: {checked} (type, stream) pair(s) finished a sweep within {max_age}; no stale run")
     return EXIT_RUN_FAILED if problems else EXIT_OK
+
+
+def plan(
+    type_: Annotated[str, typer.Option("--type", "-t", metavar="TYPE", help="Job type. Example: --type lead_scoring")],
+    stream: Annotated[str, typer.Option("--stream", "-s", metavar="N", help="Stream. Example: --stream 2")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> int:
+    """The clients the next run would process, in order, with predicted start and finish times from
+    their recent runs (p90), and which would not fit before the job deadline. Changes nothing.
+
+    Example: fnf plan --type lead_scoring --stream 2
+    """
+    from fnf import app
+    from fnf.models import human_duration
+    from fnf.runner import RunRequest
+
+    app.check_run_type(type_)
+    number = app.check_stream(stream)
+    rows = app.predict(settings(Overrides(db=db)), RunRequest(type_, number))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        typer.echo(f"nothing to do: {type_} stream {number} has no client left in its sweep")
+        return EXIT_OK
+    late = sum(1 for r in rows if not r["fits"])
+    for index, row in enumerate(rows, 1):
+        took = human_duration(row["typical_seconds"]) if row["typical_seconds"] is not None else "unknown"
+        mark = "" if row["fits"] else "  (after the job deadline)"
+        note = " resumed" if row["resumed"] else ""
+        typer.echo(
+            f"{index:>4}. {row['id']} ({row['name']}){note}: {row['start'][11:19]} -> {row['finish'][11:19]} UTC,"
+            f" typical {took}{' (estimated)' if row['estimated'] else ''}{mark}"
+        )
+    typer.echo(
+        f"{len(rows)} client(s); {late} would not fit before the job deadline"
+        if late
+        else f"{len(rows)} client(s), all fit"
+    )
+    return EXIT_OK

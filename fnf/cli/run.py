@@ -42,6 +42,14 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the clients the run would process, in order; change nothing.")
     ] = False,
+    admit_by_history: Annotated[
+        bool,
+        typer.Option(
+            "--admit-by-history",
+            help="Do not start a client whose typical duration (p90 of its recent runs) cannot fit in the time "
+            "left; stop there, and the next run starts with it.",
+        ),
+    ] = False,
     client_timeout: Annotated[
         str | None,
         typer.Option(
@@ -87,6 +95,7 @@ def run(
         retry_failed=retry_failed,
         new_sweep=new_sweep,
         dry_run=dry_run,
+        admit_by_history=admit_by_history,
     )
     if dry_run:
         tasks = app.plan(config, request)

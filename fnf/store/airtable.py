@@ -47,7 +47,9 @@ from fnf.models import (
     StateUpdate,
     Status,
     Sweep,
+    format_seconds,
     human_duration,
+    parse_seconds,
 )
 from fnf.signals import StopFlag
 from fnf.store import airtable_schema as sc
@@ -340,6 +342,7 @@ class AirtableStore(Store):
             quarantined_at=_date(values.get(names["quarantined_at"])),
             alert_kind=values.get(names["alert_kind"]) or None,
             alert_at=_date(values.get(names["alert_at"])),
+            recent_seconds=parse_seconds(values.get(names["recent_seconds"])),
         )
 
     def _state_fields(self, job_type: JobType, state: JobState) -> dict[str, Any]:
@@ -358,6 +361,7 @@ class AirtableStore(Store):
             name(job_type, "quarantined_at"): iso(state.quarantined_at),
             name(job_type, "alert_kind"): state.alert_kind,
             name(job_type, "alert_at"): iso(state.alert_at),
+            name(job_type, "recent_seconds"): format_seconds(state.recent_seconds) or None,
         }
 
     def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:

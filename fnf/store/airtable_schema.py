@@ -83,6 +83,7 @@ ROLES = (
     "quarantined_at",
     "alert_kind",
     "alert_at",
+    "recent_seconds",
 )
 
 
@@ -102,6 +103,7 @@ def _job_fields(job_type: JobType) -> dict[str, FieldSpec]:
         "quarantined_at": _date(f"{label} Quarantined At"),
         "alert_kind": _text(f"{label} Last Alert Type"),
         "alert_at": _date(f"{label} Last Alert Time"),
+        "recent_seconds": _text(f"{label} Recent Run Seconds"),
     }
 
 

@@ -29,6 +29,8 @@ from fnf.models import (
     StateUpdate,
     Status,
     Sweep,
+    format_seconds,
+    parse_seconds,
 )
 from fnf.store.base import (
     Acquired,
@@ -51,6 +53,7 @@ _ADDED_COLUMNS = {
         "quarantined_at": "TEXT",
         "alert_kind": "TEXT",
         "alert_at": "TEXT",
+        "recent_seconds": "TEXT NOT NULL DEFAULT ''",
     },
     "runs": {"alerts": "TEXT"},
 }
@@ -81,6 +84,7 @@ CREATE TABLE IF NOT EXISTS client_jobs (
     quarantined_at TEXT,
     alert_kind TEXT,
     alert_at TEXT,
+    recent_seconds TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (client_id, job_type)
 );
 CREATE TABLE IF NOT EXISTS sweeps (
@@ -424,8 +428,8 @@ def _write_states(db: sqlite3.Connection, updates: Sequence[StateUpdate]) -> Non
         db.execute(
             """INSERT INTO client_jobs (client_id, job_type, status, job_id, run_id, sweep_id,
                    last_run_date, last_run_seconds, count, message, timeouts_in_row,
-                   quarantined_at, alert_kind, alert_at)
-               SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM clients WHERE id = ?)
+                   quarantined_at, alert_kind, alert_at, recent_seconds)
+               SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM clients WHERE id = ?)
                ON CONFLICT (client_id, job_type) DO UPDATE SET
                    status = excluded.status, job_id = excluded.job_id,
                    run_id = excluded.run_id, sweep_id = excluded.sweep_id,
@@ -434,7 +438,8 @@ def _write_states(db: sqlite3.Connection, updates: Sequence[StateUpdate]) -> Non
                    count = excluded.count, message = excluded.message,
                    timeouts_in_row = excluded.timeouts_in_row,
                    quarantined_at = excluded.quarantined_at,
-                   alert_kind = excluded.alert_kind, alert_at = excluded.alert_at""",
+                   alert_kind = excluded.alert_kind, alert_at = excluded.alert_at,
+                   recent_seconds = excluded.recent_seconds""",
             (
                 update.client_id,
                 update.job_type.value,
@@ -450,6 +455,7 @@ def _write_states(db: sqlite3.Connection, updates: Sequence[StateUpdate]) -> Non
                 iso(state.quarantined_at),
                 state.alert_kind,
                 iso(state.alert_at),
+                format_seconds(state.recent_seconds),
                 update.client_id,
             ),
         )
@@ -510,6 +516,7 @@ def _state(row: sqlite3.Row) -> JobState:
         quarantined_at=parse_iso(row["quarantined_at"]),
         alert_kind=row["alert_kind"],
         alert_at=parse_iso(row["alert_at"]),
+        recent_seconds=parse_seconds(row["recent_seconds"]),
     )
 
 

@@ -158,3 +158,17 @@ def test_status_reads_well_at_80_and_200_columns_with_and_without_colour(project
     coloured = project.fnf("status", env={"COLUMNS": str(columns), "FORCE_COLOR": "1"})
     assert "\x1b[" in coloured.stdout
     assert max(len(line) for line in re.sub(r"\x1b\[[0-9;]*m", "", coloured.stdout).splitlines()) <= columns
+
+
+def test_plan_predicts_from_history_and_flags_what_would_not_fit(project: Project) -> None:
+    project.clients([{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 0.4} for i in range(4)])
+    assert project.fnf("run", "-t", "lead_scoring", "-s", "1").returncode == 0
+    unknown = project.fnf("plan", "-t", "lead_scoring", "-s", "1", "--json", env={"MAX_JOB_PROCESSING_HOURS": "1"})
+    rows = json.loads(unknown.stdout)
+    assert [r["id"] for r in rows] == ["c0", "c1", "c2", "c3"] and all(r["fits"] for r in rows)
+    assert all(0.3 < r["typical_seconds"] < 2.0 and not r["estimated"] for r in rows)
+    tight = project.fnf("plan", "-t", "lead_scoring", "-s", "1", "--json", env={"MAX_JOB_PROCESSING_HOURS": "0.0003"})
+    fits = [r["fits"] for r in json.loads(tight.stdout)]
+    assert fits[0] and not fits[-1], fits
+    text = project.fnf("plan", "-t", "lead_scoring", "-s", "1", env={"MAX_JOB_PROCESSING_HOURS": "0.0003"})
+    assert "would not fit before the job deadline" in text.stdout and "(after the job deadline)" in text.stdout

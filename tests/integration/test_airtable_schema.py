@@ -20,7 +20,7 @@ def test_apply_on_an_empty_base_then_check_is_clean_and_apply_again_does_nothing
     assert {p.what for p in problems} == {"missing table"} and len(problems) == 3
     done = store.apply_schema()
     assert done == [
-        "created table 'Clients' with 44 fields",
+        "created table 'Clients' with 47 fields",
         "created table 'Job Runs' with 21 fields",
         "created table 'Sweeps' with 8 fields",
     ]

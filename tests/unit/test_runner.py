@@ -424,3 +424,44 @@ def test_a_store_that_goes_down_between_clients_keeps_the_resume_point() -> None
     again = world.run()
     assert again.outcome is Outcome.COMPLETED
     assert world.processed() == ["c0", "c1", "c1", "c2"]
+
+
+def test_admit_by_history_stops_before_a_client_that_cannot_fit_instead_of_killing_it() -> None:
+    store = MemoryStore()
+    store.import_clients([Client(f"c{i}", f"C{i}", 1) for i in range(5)])
+    clock = FakeClock()
+    executor = ScriptedExecutor(clock, default=Script(seconds=100))
+    world = World(store, clock, executor, StopFlag(), settings(client_minutes=10, job_seconds=3600))
+    world.run()  # builds the history: each client took 100 s
+    assert world.store.job_states(LEAD)["c3"].recent_seconds == (100.0,)
+    world.config = settings(client_minutes=10, job_seconds=250)
+    plain = world.run(new_sweep=True)
+    assert plain.outcome is Outcome.STOPPED_AT_DEADLINE
+    assert world.status("c2") is Status.JOB_TIMEOUT_KILLED
+    world.clock.advance(10)
+    world.processed()
+    admitted = world.run(new_sweep=True, admit_by_history=True)
+    assert admitted.outcome is Outcome.STOPPED_AT_DEADLINE
+    assert world.processed() == ["c0", "c1"]
+    assert {c.status for c in admitted.clients} == {Status.COMPLETED}
+    assert admitted.stopped_at == "c2" and "does not fit" in (admitted.message or "")
+    assert "p90 of its last" in (admitted.message or "")
+    nxt = world.run(admit_by_history=True)
+    assert world.processed()[:1] == ["c2"], "the next run starts with the client not started"
+    assert nxt.counts.completed == 2
+
+
+def test_durations_are_kept_for_the_last_ten_attempts_that_ran_to_an_end() -> None:
+    from fnf.models import p90
+
+    store = MemoryStore()
+    store.import_clients([Client("c0", "C0", 1)])
+    clock = FakeClock()
+    world = World(store, clock, ScriptedExecutor(clock, default=Script(seconds=7)), StopFlag(), settings())
+    for _ in range(12):
+        world.run(new_sweep=True)
+        world.clock.advance(60)
+    assert world.store.job_states(LEAD)["c0"].recent_seconds == (7.0,) * 10
+    assert p90((1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 100.0)) == 9.0
+    assert p90((5.0, 1.0, 3.0)) == 5.0
+    assert p90(()) is None
