@@ -56,8 +56,10 @@ def _when(text: str | None) -> str:
     return text.replace("T", " ")[:16] + " UTC"
 
 
-def print_status(doc: dict[str, Any]) -> None:
+def print_status(doc: dict[str, Any], *, clear: bool = False) -> None:
     out = console()
+    if clear and out.is_terminal:
+        out.clear()
     _print_overview(doc["streams"], out)
     overview = {(row["stream"], row["type"]): row for row in doc["streams"]}
     streams = sorted({c["stream"] for c in doc["clients"] if c["stream"] is not None})

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+import time
+from typing import Annotated, Any
 
 import typer
 
 from fnf.cli.common import DbOption, JsonOption, settings
 from fnf.config import Overrides
-from fnf.errors import EXIT_OK
+from fnf.errors import EXIT_OK, UsageError
+from fnf.models import Status
 
 
 def status(
@@ -19,6 +21,21 @@ def status(
     ] = None,
     stream: Annotated[
         str | None, typer.Option("--stream", "-s", metavar="N", help="Only this stream. Example: --stream 1")
+    ] = None,
+    status_: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help="Only clients with this status (or QUARANTINED). Example: --status FAILED",
+        ),
+    ] = None,
+    client: Annotated[
+        list[str] | None, typer.Option("--client", "-c", metavar="ID", help="Only this client (repeatable).")
+    ] = None,
+    watch: Annotated[
+        float | None,
+        typer.Option("--watch", "-w", metavar="SECONDS", help="Refresh every SECONDS until Ctrl-C. Example: -w 5"),
     ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -37,9 +54,40 @@ def status(
     if type_ is not None:
         app.check_run_type(type_)
     stream_number = app.check_stream(stream) if stream is not None else None
-    document = app.status(settings(Overrides(db=db)), run_type=type_, stream=stream_number)
-    if as_json:
-        typer.echo(json.dumps(document, indent=2))
-    else:
-        render.print_status(document)
-    return EXIT_OK
+    wanted = _check_status(status_)
+    config = settings(Overrides(db=db))
+    if watch is not None and watch <= 0:
+        raise UsageError(f"--watch {watch:g} is not a refresh interval: use a number of seconds above zero, such as 5")
+    try:
+        while True:
+            document = app.status(config, run_type=type_, stream=stream_number)
+            document["clients"] = [c for c in document["clients"] if _keep(c, wanted, client)]
+            if as_json:
+                typer.echo(json.dumps(document, indent=2))
+            else:
+                render.print_status(document, clear=watch is not None)
+            if watch is None:
+                return EXIT_OK
+            time.sleep(watch)
+    except KeyboardInterrupt:  # the way out of --watch
+        return EXIT_OK
+
+
+def _check_status(value: str | None) -> str | None:
+    if value is None:
+        return None
+    choices = [s.value for s in Status] + ["QUARANTINED"]
+    if value.upper() not in choices:
+        raise UsageError(f"--status {value!r} is not a status: use one of {', '.join(choices)}")
+    return value.upper()
+
+
+def _keep(client: dict[str, Any], status: str | None, ids: list[str] | None) -> bool:
+    if ids and client["id"] not in ids:
+        return False
+    if status is None:
+        return True
+    jobs = client["jobs"].values()
+    if status == "QUARANTINED":
+        return any(job["quarantined"] for job in jobs)
+    return any(job["status"] == status for job in jobs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import time
 
 import pytest
 from acceptance.conftest import Project
@@ -172,3 +173,26 @@ def test_plan_predicts_from_history_and_flags_what_would_not_fit(project: Projec
     assert fits[0] and not fits[-1], fits
     text = project.fnf("plan", "-t", "lead_scoring", "-s", "1", env={"MAX_JOB_PROCESSING_HOURS": "0.0003"})
     assert "would not fit before the job deadline" in text.stdout and "(after the job deadline)" in text.stdout
+
+
+def test_status_filters_and_watch(project: Project) -> None:
+    project.clients(
+        [
+            {"id": "bad", "name": "B", "stream": 1, "mode": "fail"},
+            {"id": "good", "name": "G", "stream": 1, "mode": "ok"},
+            {"id": "other", "name": "O", "stream": 2, "mode": "ok"},
+        ]
+    )
+    project.fnf("run", "-t", "lead_scoring", "-s", "1")
+    failed = project.status("--status", "failed")
+    assert [c["id"] for c in failed["clients"]] == ["bad"]
+    assert [c["id"] for c in project.status("--client", "good", "--client", "other")["clients"]] == ["good", "other"]
+    assert [c["id"] for c in project.status("--stream", "2")["clients"]] == ["other"]
+    bad = project.fnf("status", "--status", "LATE")
+    assert bad.returncode == 2 and "--status 'LATE' is not a status" in bad.stderr
+    watcher = project.popen("status", "--watch", "0.2", "--client", "good")
+    time.sleep(4 if project.kind == "airtable" else 1.5)  # long enough for two refreshes
+    watcher.send_signal(signal.SIGINT)
+    out, _ = watcher.communicate(timeout=20)
+    assert watcher.returncode == 0
+    assert out.count("Stream 1 · lead_scoring") >= 2
