@@ -20,7 +20,7 @@ from fnf.config import Settings
 from fnf.errors import UsageError
 from fnf.handlers import resolve_all
 from fnf.models import RUN_TYPES, Client, JobType, StateUpdate, job_types_of
-from fnf.runner import Runner, RunReport, RunRequest
+from fnf.runner import Observers, Runner, RunObserver, RunReport, RunRequest
 from fnf.signals import SignalGuard, StopFlag
 from fnf.store import Store, open_store
 from fnf.store.base import ImportReport
@@ -56,7 +56,9 @@ def store_for(
         store.close()
 
 
-def run(settings: Settings, request: RunRequest, *, clock: Clock | None = None) -> RunReport:
+def run(
+    settings: Settings, request: RunRequest, *, clock: Clock | None = None, progress: RunObserver | None = None
+) -> RunReport:
     """Run (type, stream) to completion, deadline or signal, with real watched processes."""
     handlers = resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
     stop = StopFlag()
@@ -69,7 +71,10 @@ def run(settings: Settings, request: RunRequest, *, clock: Clock | None = None) 
         from fnf.alerts import alerter_for
 
         clock = clock or SystemClock()
-        runner = Runner(store, settings, handlers, executor, clock, stop, alerter_for(settings, clock))
+        observer: RunObserver = alerter_for(settings, clock)
+        if progress is not None:
+            observer = Observers(observer, progress)
+        runner = Runner(store, settings, handlers, executor, clock, stop, observer)
         return runner.run(request)
 
 

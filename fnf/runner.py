@@ -137,6 +137,8 @@ class RunObserver(Protocol):
 
     def run_started(self, record: RunRecord) -> None: ...
     def took_over(self, lease: Lease) -> None: ...
+    def sweep_planned(self, total: int) -> None: ...
+    def client_started(self, client: Client, job_type: JobType, allowed_seconds: float) -> None: ...
     def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState: ...
     def run_ending(self, outcome: Outcome, message: str, stopped_at: str | None, remaining: int) -> str | None: ...
     def run_ended(self, outcome: Outcome, summary: str) -> None: ...
@@ -149,6 +151,12 @@ class SilentObserver:
     def took_over(self, lease: Lease) -> None:
         pass
 
+    def sweep_planned(self, total: int) -> None:
+        pass
+
+    def client_started(self, client: Client, job_type: JobType, allowed_seconds: float) -> None:
+        pass
+
     def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState:
         return state
 
@@ -157,6 +165,42 @@ class SilentObserver:
 
     def run_ended(self, outcome: Outcome, summary: str) -> None:
         pass
+
+
+class Observers(SilentObserver):
+    """Several observers as one (alerts and a progress bar); a client's state passes through each."""
+
+    def __init__(self, *observers: RunObserver) -> None:
+        self.observers = observers
+
+    def run_started(self, record: RunRecord) -> None:
+        for observer in self.observers:
+            observer.run_started(record)
+
+    def took_over(self, lease: Lease) -> None:
+        for observer in self.observers:
+            observer.took_over(lease)
+
+    def sweep_planned(self, total: int) -> None:
+        for observer in self.observers:
+            observer.sweep_planned(total)
+
+    def client_started(self, client: Client, job_type: JobType, allowed_seconds: float) -> None:
+        for observer in self.observers:
+            observer.client_started(client, job_type, allowed_seconds)
+
+    def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState:
+        for observer in self.observers:
+            state = observer.client_ended(client, job_type, state, newly_quarantined)
+        return state
+
+    def run_ending(self, outcome: Outcome, message: str, stopped_at: str | None, remaining: int) -> str | None:
+        notes = [observer.run_ending(outcome, message, stopped_at, remaining) for observer in self.observers]
+        return next((n for n in notes if n), None)
+
+    def run_ended(self, outcome: Outcome, summary: str) -> None:
+        for observer in self.observers:
+            observer.run_ended(outcome, summary)
 
 
 class Runner:
@@ -325,6 +369,7 @@ class Runner:
                 log.info("%s sweep of stream %d was already complete", job_type.value, request.stream)
             sweeps = {t: self._new_sweep(t).id for t in job_types}
             tasks = self._select(request, sweeps, live)
+        self.observer.sweep_planned(len(tasks))
         while tasks:
             for index, task in enumerate(tasks):
                 remaining = len(tasks) - index
@@ -440,6 +485,7 @@ class Runner:
                 recent_seconds=known.recent_seconds,
             )
         self._save([StateUpdate(client.id, job_type, base)], remaining)
+        self.observer.client_started(client, job_type, deadline - started)
         log.info(
             "%s: %s (%s) started, deadline in %s",
             job_type.value,

@@ -119,12 +119,13 @@ class ProcessExecutor:
             procs.become_subreaper()
 
     def start(self, work: Work) -> WatchedChild:
-        if threading.active_count() > 1 and not self._warned_threads:
+        foreign = _foreign_threads()
+        if foreign and not self._warned_threads:
             self._warned_threads = True
             log.warning(
                 "%d threads are running in the runner (started by a handler module at import?); "
                 "forking with threads can deadlock the child; start threads inside the handler instead",
-                threading.active_count() - 1,
+                foreign,
             )
         self._seq += 1
         files = _Files.in_dir(self.workdir, self._seq)
@@ -581,3 +582,15 @@ def _close_quietly(fd: int) -> None:
         os.close(fd)
     except OSError:
         pass
+
+
+OWN_THREAD_PREFIX = "fnf-"
+"""fnf's own threads (the progress display, alert delivery) hold no lock a forked child needs."""
+
+
+def _foreign_threads() -> int:
+    return sum(
+        1
+        for thread in threading.enumerate()
+        if thread is not threading.main_thread() and not thread.name.startswith(OWN_THREAD_PREFIX)
+    )

@@ -160,7 +160,7 @@ class Dispatcher:
             return []
         results: dict[str, Delivery] = {}
         threads = [
-            threading.Thread(target=self._deliver, args=(c, message, results), name=f"alert-{c.name}", daemon=True)
+            threading.Thread(target=self._deliver, args=(c, message, results), name=f"fnf-alert-{c.name}", daemon=True)
             for c in self.channels
         ]
         deadline = time.monotonic() + self.budget

@@ -45,6 +45,12 @@ class Alerter:
             next_step="this run takes over its sweep and resumes where it stopped",
         )
 
+    def sweep_planned(self, total: int) -> None:
+        pass
+
+    def client_started(self, client: Client, job_type: JobType, allowed_seconds: float) -> None:
+        self._names[client.id] = client.name
+
     def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState:
         """Alert about a client's end if it warrants one; returns the state to record."""
         self._names[client.id] = client.name

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,10 +50,25 @@ class _JSONFormatter(logging.Formatter):
 LOG_FORMATS = ("text", "json")
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now, so a live progress bar can keep log lines above it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def setup_logging(verbosity: int, log_format: str = "text") -> None:
     """Timestamped lines on stderr (plain text, or JSON objects): stdout is kept for tables and documents."""
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     if log_format == "json":
         handler.setFormatter(_JSONFormatter())
     else:

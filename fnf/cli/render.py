@@ -6,14 +6,18 @@ and Rich drops them when NO_COLOR is set or stdout is not a terminal.
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import ProgressColumn
 from rich.table import Table
+from rich.text import Text
 
-from fnf.models import Client, human_duration
-from fnf.runner import RunReport, RunRequest
+from fnf.models import Client, JobState, JobType, Outcome, RunRecord, human_duration
+from fnf.runner import RunReport, RunRequest, SilentObserver
 from fnf.sweep import Task
 
 STATUS_STYLE = {
@@ -333,3 +337,62 @@ def print_clients(clients: list[Client]) -> None:
 
 def echo(text: str) -> None:
     console().print(_t(text))
+
+
+def progress_wanted(as_json: bool) -> bool:
+    """A live bar only for a person at a terminal: not for --json, -q, cron or Render."""
+    import logging
+    import sys
+
+    quiet = logging.getLogger("fnf").level > logging.INFO
+    return not as_json and not quiet and sys.stderr.isatty() and os.environ.get("TERM", "") != "dumb"
+
+
+class RunProgressView(SilentObserver):
+    """A live progress bar on a terminal: clients done / total, the current client, its elapsed
+    time against its deadline. Log lines keep scrolling above it."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _CurrentClientColumn(),
+            console=Console(stderr=True, highlight=False),
+            transient=True,
+        )
+        self._task: Any = None
+
+    def run_started(self, record: RunRecord) -> None:
+        self._progress.start()
+        refresher = getattr(self._progress.live, "_refresh_thread", None)
+        if refresher is not None:
+            refresher.name = "fnf-progress"  # known to the watchdog's fork-with-threads check
+        self._task = self._progress.add_task(f"{record.run_type} stream {record.stream}", total=None)
+
+    def sweep_planned(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def client_started(self, client: Client, job_type: JobType, allowed_seconds: float) -> None:
+        self._progress.update(
+            self._task, current=f"{client.id} ({client.name})", started=time.monotonic(), allowed=allowed_seconds
+        )
+
+    def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState:
+        self._progress.update(self._task, advance=1, current=None)
+        return state
+
+    def run_ended(self, outcome: Outcome, summary: str) -> None:
+        self._progress.stop()
+
+
+class _CurrentClientColumn(ProgressColumn):
+    def render(self, task: Any) -> Text:
+        current = task.fields.get("current")
+        if not current:
+            return Text("")
+        elapsed = time.monotonic() - task.fields.get("started", time.monotonic())
+        allowed = task.fields.get("allowed") or 0.0
+        return Text(f"{current}: {human_duration(elapsed)} of {human_duration(allowed)}", style="cyan")

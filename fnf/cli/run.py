@@ -104,7 +104,8 @@ def run(
         else:
             render.print_plan(request, tasks)
         return EXIT_OK
-    report = app.run(config, request)
+    progress = render.RunProgressView() if render.progress_wanted(as_json) else None
+    report = app.run(config, request, progress=progress)
     if as_json:
         typer.echo(json.dumps(render.report_document(report), indent=2))
     else:

@@ -196,3 +196,39 @@ def test_status_filters_and_watch(project: Project) -> None:
     out, _ = watcher.communicate(timeout=20)
     assert watcher.returncode == 0
     assert out.count("Stream 1 · lead_scoring") >= 2
+
+
+def test_on_a_terminal_run_shows_a_progress_bar_with_the_current_client(project: Project) -> None:
+    import os
+    import pty
+    import subprocess
+
+    project.clients(rows(3, seconds=0.4))
+    master, slave = pty.openpty()
+    env = {**project.env, "COLUMNS": "120", "TERM": "xterm"}
+    proc = subprocess.Popen(
+        project.command("run", "-t", "lead_scoring", "-s", "1"),
+        cwd=project.path,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "0/3" in screen and "3/3" in screen, "clients done / total"
+    assert "c1 (C1):" in screen and "of 10 minutes" in screen, "the current client against its deadline"
+    assert "threads are running" not in screen
+    assert "completed" in screen
