@@ -12,7 +12,7 @@ from typing import Any
 
 from fnf import lease as leases
 from fnf.clock import iso
-from fnf.models import Client, JobState, JobType, Lease, RunRecord, human_duration
+from fnf.models import Client, JobState, JobType, Lease, RunRecord, Status, human_duration
 from fnf.store.base import Store
 from fnf.sweep import pending
 
@@ -129,11 +129,9 @@ def _streams(
         members = by_stream[number]
         for job_type, type_states in states.items():
             sweep = store.open_sweep(job_type, number)
-            remaining = (
-                sum(1 for c in members if pending(type_states.get(c.id), sweep.id) is not None)
-                if sweep
-                else len(members)
-            )
+            left = [c for c in members if sweep is None or pending(type_states.get(c.id), sweep.id) is not None]
+            remaining = len(left)
+            in_sweep = [s for c in members if sweep and (s := type_states.get(c.id)) and s.sweep_id == sweep.id]
             live = next((held for held in held.values() if held.job_type == job_type and held.stream == number), None)
             last = next((r for r in runs if r.stream == number and r.run_type in (job_type.value, "all")), None)
             result.append(
@@ -144,6 +142,10 @@ def _streams(
                     "sweep": sweep.number if sweep else None,
                     "sweep_open": sweep is not None,
                     "remaining": remaining,
+                    "done": len(members) - remaining,
+                    "failed": sum(1 for s in in_sweep if s.status is Status.FAILED),
+                    "timed_out": sum(1 for s in in_sweep if s.status is Status.CLIENT_TIMEOUT_KILLED),
+                    "eta_seconds": _eta(left, type_states),
                     "quarantined": sum(
                         1 for c in members if (s := type_states.get(c.id)) is not None and s.quarantined_at is not None
                     ),
@@ -152,6 +154,18 @@ def _streams(
                 }
             )
     return result
+
+
+def _eta(left: list[Client], states: dict[str, JobState]) -> float | None:
+    """Seconds the clients left should take, from their recent runs (p90); None without any history."""
+    typical = {c.id: s.typical_seconds() for c in left if (s := states.get(c.id)) is not None}
+    known = sorted(v for v in typical.values() if v is not None)
+    if not left:
+        return 0.0
+    if not known:
+        return None
+    fallback = known[len(known) // 2]
+    return round(sum(typical.get(c.id) or fallback for c in left), 1)
 
 
 def _live(lease: Lease | None, now: datetime) -> dict[str, Any] | None:

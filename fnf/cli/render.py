@@ -86,30 +86,40 @@ def print_status(doc: dict[str, Any], *, clear: bool = False) -> None:
 def _print_overview(rows: list[dict[str, Any]], out: Console) -> None:
     wide = out.width >= 110
     table = Table(title="Streams", title_justify="left")
-    for column in ("type", "s", "clients", "sweep", "left", "quar."):
-        table.add_column(column, justify="left" if column in ("type", "sweep") else "right", no_wrap=True)
-    table.add_column("live run", no_wrap=True)
-    if wide:
-        table.add_column("heartbeat", no_wrap=True)
-    table.add_column("last outcome", no_wrap=True, overflow="ellipsis")
+    headers = ["type", "s", "sweep", "done", "ETA"]
+    headers += ["failed", "timed out", "quarantined", "live run", "heartbeat"] if wide else ["f/t/q", "live"]
+    headers += ["last outcome" if wide else "last"]
+    for header in headers:
+        right = header in ("s", "done", "failed", "timed out", "quarantined", "f/t/q")
+        table.add_column(header, justify="right" if right else "left", no_wrap=True, overflow="ellipsis")
     for row in rows:
         live = row["live_run"]
         beat = f"{live['heartbeat_age_seconds']:.0f} s ago" if live else "-"
         running = (_t(live["run_id"][:8]) + (" [red](stale)[/]" if live["stale"] else "")) if live else "-"
+        eta = row.get("eta_seconds")
         cells = [
             row["type"],
             str(row["stream"]),
-            str(row["clients"]),
-            f"#{row['sweep']} open" if row["sweep_open"] else "next: new",
-            str(row["remaining"]),
-            f"[magenta]{row['quarantined']}[/]" if row.get("quarantined") else "0",
-            running if wide or not live else f"{running} {beat}",
+            f"#{row['sweep']}" if row["sweep_open"] else "new",
+            f"{row.get('done', 0)}/{row['clients']}",
+            "-" if eta is None else human_duration(eta) or "0",
+        ]
+        counts = [
+            _count(row.get("failed", 0), "red"),
+            _count(row.get("timed_out", 0), "yellow"),
+            _count(row.get("quarantined", 0), "magenta"),
         ]
         if wide:
-            cells.append(beat)
+            cells += [*counts, running, beat]
+        else:
+            cells += ["/".join(counts), "[green]yes[/]" if live and not live["stale"] else ("stale" if live else "-")]
         cells.append(_styled(row["last_outcome"], OUTCOME_STYLE))
         table.add_row(*cells)
     out.print(table)
+
+
+def _count(value: int, colour: str) -> str:
+    return f"[{colour}]{value}[/]" if value else "0"
 
 
 def _print_stream_table(

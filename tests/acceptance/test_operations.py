@@ -232,3 +232,18 @@ def test_on_a_terminal_run_shows_a_progress_bar_with_the_current_client(project:
     assert "c1 (C1):" in screen and "of 10 minutes" in screen, "the current client against its deadline"
     assert "threads are running" not in screen
     assert "completed" in screen
+
+
+def test_the_stream_overview_counts_the_open_sweep_and_estimates_what_is_left(project: Project) -> None:
+    project.clients(
+        [
+            {"id": "bad", "name": "B", "stream": 1, "mode": "fail"},
+            {"id": "slow", "name": "S", "stream": 1, "mode": "hang"},
+            *rows(4, seconds=0.8),
+        ]
+    )
+    project.fnf("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "0.5s", "--job-timeout", "2.5s")
+    (row,) = [r for r in project.status("--type", "lead_scoring")["streams"] if r["stream"] == 1]
+    assert row["sweep_open"] and row["done"] + row["remaining"] == row["clients"] == 6
+    assert (row["failed"], row["timed_out"]) == (1, 1)
+    assert row["remaining"] >= 1 and row["eta_seconds"] is not None and row["eta_seconds"] > 0
