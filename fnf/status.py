@@ -145,7 +145,7 @@ def _streams(
                     "done": len(members) - remaining,
                     "failed": sum(1 for s in in_sweep if s.status is Status.FAILED),
                     "timed_out": sum(1 for s in in_sweep if s.status is Status.CLIENT_TIMEOUT_KILLED),
-                    "eta_seconds": _eta(left, type_states),
+                    "eta_seconds": _eta(left, members, type_states),
                     "quarantined": sum(
                         1 for c in members if (s := type_states.get(c.id)) is not None and s.quarantined_at is not None
                     ),
@@ -156,12 +156,13 @@ def _streams(
     return result
 
 
-def _eta(left: list[Client], states: dict[str, JobState]) -> float | None:
-    """Seconds the clients left should take, from their recent runs (p90); None without any history."""
-    typical = {c.id: s.typical_seconds() for c in left if (s := states.get(c.id)) is not None}
-    known = sorted(v for v in typical.values() if v is not None)
+def _eta(left: list[Client], members: list[Client], states: dict[str, JobState]) -> float | None:
+    """Seconds the clients left should take, from their recent runs (p90); a client never measured
+    counts as the stream's median. None when no client of the stream has any history yet."""
     if not left:
         return 0.0
+    typical = {c.id: s.typical_seconds() for c in members if (s := states.get(c.id)) is not None}
+    known = sorted(v for v in typical.values() if v is not None)
     if not known:
         return None
     fallback = known[len(known) // 2]

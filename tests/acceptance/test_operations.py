@@ -239,10 +239,10 @@ def test_the_stream_overview_counts_the_open_sweep_and_estimates_what_is_left(pr
         [
             {"id": "bad", "name": "B", "stream": 1, "mode": "fail"},
             {"id": "slow", "name": "S", "stream": 1, "mode": "hang"},
-            *rows(4, seconds=0.8),
+            *rows(4, seconds=0.5),
         ]
     )
-    project.fnf("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "0.5s", "--job-timeout", "2.5s")
+    project.fnf("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "1s", "--job-timeout", "3s")
     (row,) = [r for r in project.status("--type", "lead_scoring")["streams"] if r["stream"] == 1]
     assert row["sweep_open"] and row["done"] + row["remaining"] == row["clients"] == 6
     assert (row["failed"], row["timed_out"]) == (1, 1)
