@@ -17,6 +17,7 @@ from fnf import __version__
 from fnf.cli.alerts import alerts_app
 from fnf.cli.clients import clients_app
 from fnf.cli.common import LOG_FORMATS, setup_logging
+from fnf.cli.deploy import deploy
 from fnf.cli.history import history_app
 from fnf.cli.ops import doctor, health, plan, reset
 from fnf.cli.run import run
@@ -83,6 +84,7 @@ app.command("reset")(reset)
 app.command("doctor")(doctor)
 app.command("health")(health)
 app.command("plan")(plan)
+app.command("deploy")(deploy)
 
 
 @app.command("demo")

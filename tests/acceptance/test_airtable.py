@@ -113,7 +113,11 @@ def strict_emulator() -> Iterator[Emulator]:
         yield running
 
 
-@pytest.mark.parametrize("split", [False, True], ids=["each-at-5rps", "budget-split"])
+@pytest.mark.parametrize(
+    "split",
+    [pytest.param(False, marks=pytest.mark.slow), True],  # unsplit: 429 penalties make it the slow one
+    ids=["each-at-5rps", "budget-split"],
+)
 def test_three_streams_share_one_rate_limited_base(tmp_path: Path, strict_emulator: Emulator, split: bool) -> None:
     project = make_project(tmp_path, "airtable", strict_emulator, rate_limit=5)
     project.env["AIRTABLE_RATE_LIMIT_WAIT_SECONDS"] = "2"
