@@ -306,3 +306,8 @@ def predict(settings: Settings, request: RunRequest) -> list[dict[str, Any]]:
         )
         clock = finish
     return rows
+
+
+def check_handlers(settings: Settings, run_type: str) -> None:
+    """Resolve the run type's handlers now: a usage error before anything starts in the background."""
+    resolve_all(job_types_of(run_type), settings.handlers, settings.environ)

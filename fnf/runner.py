@@ -81,6 +81,9 @@ class RunRequest:
     dry_run: bool = False
     admit_by_history: bool = False
     """Do not start a client whose typical duration (p90 of recent runs) cannot fit in the time left."""
+    run_id: str | None = None
+    """Chosen by whoever started the run in the background (--detach, fnf serve), so it can report it."""
+    job_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -280,9 +283,9 @@ class Runner:
         members = self.members(request)  # validates --client before anything is written
         started = self.clock.now()
         self._mono_start = self.clock.monotonic()
-        run_id = uuid.uuid4().hex
+        run_id = request.run_id or uuid.uuid4().hex
         short = "all" if request.run_type == ALL else JobType(request.run_type).short
-        job_id = job_id_for(short, request.stream, started)
+        job_id = request.job_id or job_id_for(short, request.stream, started)
         holder = procs.this_holder(run_id)
         record = RunRecord(run_id, request.run_type, request.stream, job_id, holder, started, started)
         self.observer.run_started(record)

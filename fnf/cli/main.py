@@ -19,8 +19,8 @@ from fnf.cli.clients import clients_app
 from fnf.cli.common import LOG_FORMATS, setup_logging
 from fnf.cli.deploy import deploy
 from fnf.cli.history import history_app
-from fnf.cli.ops import doctor, health, plan, reset
-from fnf.cli.run import run
+from fnf.cli.ops import doctor, health, plan, reset, serve
+from fnf.cli.run import run, stop
 from fnf.cli.schema import schema_app
 from fnf.cli.status import status
 from fnf.cli.streams import streams_app
@@ -85,6 +85,8 @@ app.command("doctor")(doctor)
 app.command("health")(health)
 app.command("plan")(plan)
 app.command("deploy")(deploy)
+app.command("stop")(stop)
+app.command("serve")(serve)
 
 
 @app.command("demo")

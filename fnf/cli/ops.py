@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -130,4 +131,31 @@ def plan(
         if late
         else f"{len(rows)} client(s), all fit"
     )
+    return EXIT_OK
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", envvar="PORT", help="Port to listen on (PORT on Render); 0 picks a free one.")
+    ] = 8080,
+) -> int:
+    """HTTP trigger for schedulers that can only call a URL: POST /api/batch-process-v2?type=T&stream=N
+    starts a background run and answers 202 {"jobId", "runId", "message"}; GET /api/runs/ID; GET /health.
+    Requires CRON_SECRET (callers send Authorization: Bearer <CRON_SECRET>).
+
+    Example: CRON_SECRET=... fnf serve --host 0.0.0.0 --port 8080
+    """
+    from fnf.serve import make_server
+
+    server = make_server(settings(), host, port)
+    bound_host, bound_port = server.server_address[:2]
+    typer.echo(f"fnf serve: listening on http://{bound_host!s}:{bound_port}")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
     return EXIT_OK

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -74,6 +75,15 @@ def run(
             help="Time between SIGTERM and SIGKILL (overrides FNF_KILL_GRACE_SECONDS). Example: 10s",
         ),
     ] = None,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="Start the run in the background, detached from the terminal; print its run id and log, return.",
+        ),
+    ] = False,
+    run_id: Annotated[str | None, typer.Option("--run-id", hidden=True)] = None,
+    job_id: Annotated[str | None, typer.Option("--job-id", hidden=True)] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> int:
@@ -96,7 +106,11 @@ def run(
         new_sweep=new_sweep,
         dry_run=dry_run,
         admit_by_history=admit_by_history,
+        run_id=run_id,
+        job_id=job_id,
     )
+    if detach and not dry_run:
+        return _detach(config, request, client_timeout, job_timeout, grace, db, as_json)
     if dry_run:
         tasks = app.plan(config, request)
         if as_json:
@@ -111,3 +125,58 @@ def run(
     else:
         render.print_report(report)
     return report.exit_code
+
+
+def _detach(
+    config: Any,
+    request: Any,
+    client_timeout: str | None,
+    job_timeout: str | None,
+    grace: str | None,
+    db: str | None,
+    as_json: bool,
+) -> int:
+    from fnf import app, background
+
+    app.check_handlers(config, request.run_type)  # a bad handler fails here, not in a log nobody reads
+    args: list[str] = []
+    for client_id in request.client_ids:
+        args += ["--client", client_id]
+    for flag, on in (
+        ("--retry-failed", request.retry_failed),
+        ("--new-sweep", request.new_sweep),
+        ("--admit-by-history", request.admit_by_history),
+    ):
+        if on:
+            args.append(flag)
+    for flag, value in (("--client-timeout", client_timeout), ("--job-timeout", job_timeout), ("--grace", grace)):
+        if value is not None:
+            args += [flag, value]
+    if db is not None:
+        args += ["--db", str(Path(db).resolve())]
+    started = background.start(request.run_type, request.stream, args)
+    if as_json:
+        document = {"run_id": started.run_id, "job_id": started.job_id, "pid": started.pid, "log": str(started.log)}
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        typer.echo(f"started run {started.run_id} ({started.job_id}) in the background, pid {started.pid}")
+        typer.echo(f"log: {started.log}")
+        typer.echo(f"follow it with: fnf status --stream {request.stream}; stop it with: fnf stop {started.run_id}")
+    return EXIT_OK
+
+
+def stop(
+    run: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run id (or job id, or an 8+ character prefix).")],
+    wait: Annotated[
+        float, typer.Option("--wait", metavar="SECONDS", help="Wait up to SECONDS for the run to end.")
+    ] = 0.0,
+    db: DbOption = None,
+) -> int:
+    """Ask a running run to stop cleanly (SIGTERM: it records where it stopped; the next run resumes there).
+
+    Example: fnf stop 3f2a9c1e --wait 30
+    """
+    from fnf import background
+
+    typer.echo(background.stop(settings(Overrides(db=db)), run, wait=wait))
+    return EXIT_OK
