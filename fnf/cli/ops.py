@@ -144,7 +144,7 @@ def serve(
     starts a background run and answers 202 {"jobId", "runId", "message"}; GET /api/runs/ID; GET /health.
     Requires CRON_SECRET (callers send Authorization: Bearer <CRON_SECRET>).
 
-    Example: CRON_SECRET=... fnf serve --host 0.0.0.0 --port 8080
+    Example: fnf serve --host 0.0.0.0 --port 8080   (with CRON_SECRET set)
     """
     from fnf.serve import make_server
 
