@@ -58,7 +58,10 @@ from fnf.store.base import Acquired, Busy, ImportReport, LeaseJudge, RunFinish, 
 
 log = logging.getLogger("fnf.airtable")
 
-ACQUIRE_ATTEMPTS = 6
+ACQUIRE_ATTEMPTS = 10
+SETTLE_LOOKS = 3
+CLAIM_SETTLE_SECONDS = 10.0
+"""A claim younger than this may still be withdrawn by its run (compared across hosts, so generous)."""
 HEARTBEAT_BUDGET_SECONDS = 5.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Rec = dict[str, Any]
@@ -494,9 +497,16 @@ class AirtableStore(Store):
         wanted = set(job_types)
         self._stale_after[run.run_id] = stale_after
         rivals: list[Lease] = []
+        settles = 0
         for attempt in range(ACQUIRE_ATTEMPTS):
             blocking = [held for held, _ in self._live(run.stream, wanted) if not is_dead(held)]
             if blocking:
+                # A claim made a moment ago may still withdraw (it may itself have met a rival):
+                # look again shortly before calling the stream busy, or nobody might run this tick.
+                if settles < SETTLE_LOOKS and any(_settling(held, run) for held in blocking):
+                    settles += 1
+                    self._sleep(random.uniform(0.2, 0.5))
+                    continue
                 return Busy(blocking[0])
             self._upsert_run(run, " ".join(t.value for t in job_types), stale_after)
             live = self._live(run.stream, wanted)
@@ -721,6 +731,10 @@ class AirtableStore(Store):
         types = [JobType(t) for t in str(values.get(f(sc.LEASES)) or "").split() if t in JobType.__members__.values()]
         stale = values.get(f(sc.STALE_AFTER))
         return [Lease(t, run.stream, run.holder, run.started_at, run.heartbeat_at, float(stale or 0.0)) for t in types]
+
+
+def _settling(held: Lease, run: RunRecord) -> bool:
+    return abs((run.started_at - held.acquired_at).total_seconds()) < CLAIM_SETTLE_SECONDS
 
 
 def _holds(values: Mapping[str, Any], layout: sc.Layout) -> bool:

@@ -61,6 +61,7 @@ def test_second_run_on_a_busy_stream_touches_nothing_then_takes_over_after_kill(
     )
     holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "60s")
     wait_until(project.pids)
+    wait_until(lambda: project.job("slow")["status"] == "RUNNING")  # the holder's own write is done
     before = project.dump()
     second = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--json")
     assert second.returncode == 0, second.stderr
