@@ -498,6 +498,7 @@ class AirtableStore(Store):
         self._stale_after[run.run_id] = stale_after
         rivals: list[Lease] = []
         settles = 0
+        seen: dict[str, Lease] = {}
         for attempt in range(ACQUIRE_ATTEMPTS):
             blocking = [held for held, _ in self._live(run.stream, wanted) if not is_dead(held)]
             if blocking:
@@ -505,9 +506,15 @@ class AirtableStore(Store):
                 # look again shortly before calling the stream busy, or nobody might run this tick.
                 if settles < SETTLE_LOOKS and any(_settling(held, run) for held in blocking):
                     settles += 1
+                    seen.update((held.holder.run_id, held) for held in blocking)
                     self._sleep(random.uniform(0.2, 0.5))
                     continue
                 return Busy(blocking[0])
+            finished = self._still_recorded(seen)
+            if finished is not None:
+                # the claim we waited on was a real run that has already ended: this tick coincided
+                # with it, and must not start the stream over right after it
+                return Busy(finished)
             self._upsert_run(run, " ".join(t.value for t in job_types), stale_after)
             live = self._live(run.stream, wanted)
             rivals = [held for held, _ in live if held.holder.run_id != run.run_id and not is_dead(held)]
@@ -525,6 +532,13 @@ class AirtableStore(Store):
             self._runs.delete(self._run_recs.pop(run.run_id))
             self._sleep(random.uniform(0.1, 0.6) * (attempt + 1))
         return Busy(rivals[0])
+
+    def _still_recorded(self, seen: Mapping[str, Lease]) -> Lease | None:
+        """The first of ``seen`` whose run record still exists (it ran and ended, not withdrew)."""
+        for run_id, held in seen.items():
+            if self._all(self._runs, formula=fx.eq(self._f(sc.RUN_ID), run_id), fields=[self._f(sc.RUN_ID)]):
+                return held
+        return None
 
     def _live(self, stream: int, wanted: set[JobType]) -> list[tuple[Lease, Rec]]:
         formula = fx.all_of([fx.eq(self._f(sc.RUN_STREAM), stream), fx.not_blank(self._f(sc.LEASES))])
