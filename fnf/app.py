@@ -271,7 +271,7 @@ def predict(settings: Settings, request: RunRequest) -> list[dict[str, Any]]:
     median of the measured ones and flagged ``estimated``."""
     from datetime import timedelta
 
-    from fnf.models import p90
+    from fnf.models import median
 
     now = SystemClock().now()
     tasks = plan(settings, request)
@@ -282,8 +282,7 @@ def predict(settings: Settings, request: RunRequest) -> list[dict[str, Any]]:
         parts = [states[t].get(task.client.id) for t in task.job_types]
         known = [s.typical_seconds() for s in parts if s is not None and s.recent_seconds]
         typical[task.client.id] = sum(k for k in known if k is not None) if known else None
-    measured = sorted(v for v in typical.values() if v is not None)
-    fallback = p90(measured[len(measured) // 2 : len(measured) // 2 + 1]) or 0.0
+    fallback = median([v for v in typical.values() if v is not None]) or 0.0
     deadline = now + timedelta(seconds=settings.job_timeout)
     clock = now
     rows = []

@@ -131,6 +131,15 @@ class JobState:
 RECENT_RUNS = 10
 
 
+def median(values: tuple[float, ...] | list[float]) -> float | None:
+    """The middle value (mean of the two middle ones for an even count); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def p90(values: tuple[float, ...] | list[float]) -> float | None:
     if not values:
         return None

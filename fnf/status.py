@@ -12,7 +12,7 @@ from typing import Any
 
 from fnf import lease as leases
 from fnf.clock import iso
-from fnf.models import Client, JobState, JobType, Lease, RunRecord, Status, human_duration
+from fnf.models import Client, JobState, JobType, Lease, RunRecord, Status, human_duration, median
 from fnf.store.base import Store
 from fnf.sweep import pending
 
@@ -162,10 +162,9 @@ def _eta(left: list[Client], members: list[Client], states: dict[str, JobState])
     if not left:
         return 0.0
     typical = {c.id: s.typical_seconds() for c in members if (s := states.get(c.id)) is not None}
-    known = sorted(v for v in typical.values() if v is not None)
-    if not known:
+    fallback = median([v for v in typical.values() if v is not None])
+    if fallback is None:
         return None
-    fallback = known[len(known) // 2]
     return round(sum(typical.get(c.id) or fallback for c in left), 1)
 
 

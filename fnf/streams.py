@@ -10,7 +10,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from fnf.models import Client, JobState, JobType
+from fnf.models import Client, JobState, JobType, median
 
 
 def round_robin(clients: Sequence[Client], streams: int) -> dict[str, int]:
@@ -24,7 +24,7 @@ def balanced(clients: Sequence[Client], work: Mapping[str, float], streams: int)
     The heaviest and lightest streams then differ by less than the largest single client.
     Clients never measured count as the median measured duration (or 1 s if none was).
     """
-    default = _median([w for w in work.values() if w > 0]) or 1.0
+    default = median([w for w in work.values() if w > 0]) or 1.0
     loads = [(0.0, number) for number in range(1, streams + 1)]
     heapq.heapify(loads)
     order = sorted(clients, key=lambda c: (-(work.get(c.id) or default), c.id))
@@ -72,11 +72,3 @@ def loads(
             )
         )
     return out
-
-
-def _median(values: list[float]) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
