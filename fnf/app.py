@@ -90,6 +90,9 @@ class _NoExecutor:
     def start(self, work: Any) -> Any:
         raise AssertionError("a plan never starts work")
 
+    def wait_any(self, children: Any, timeout: float) -> None:
+        raise AssertionError("a plan never waits for work")
+
 
 def status(settings: Settings, *, run_type: str | None = None, stream: int | None = None) -> dict[str, Any]:
     job_types = job_types_of(run_type) if run_type else tuple(JobType)

@@ -38,7 +38,11 @@ DEFAULTS: dict[str, str] = {
     "FNF_ALERT_QUIET_MINUTES": "360",
     "FNF_ALERT_TIMEOUT_SECONDS": "5",
     "FNF_QUARANTINE_AFTER": "3",
+    "FNF_CONCURRENCY": "1",
 }
+
+MAX_CONCURRENCY = 64
+"""More clients at once than this on one runner is a typo, not a plan: use more streams."""
 
 SECRET_SETTINGS = frozenset(
     {"AIRTABLE_API_KEY", "SENDGRID_API_KEY", "SMTP_URL", "SLACK_WEBHOOK_URL", "ALERT_WEBHOOK_SECRET", "FNF_PING_URL"}
@@ -128,6 +132,8 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     quarantine_after: int = 3
     """Consecutive client timeouts before a client is quarantined; 0 never quarantines."""
+    concurrency: int = 1
+    """Clients of the stream processed at once, each in its own watched process."""
 
     @property
     def stale_after(self) -> float:
@@ -147,6 +153,7 @@ class Overrides:
     client_timeout: str | None = None
     job_timeout: str | None = None
     kill_grace: str | None = None
+    concurrency: str | None = None
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -294,6 +301,7 @@ def load_settings(
             integer=True,
         )
     )
+    concurrency = _concurrency(overrides.concurrency, values["FNF_CONCURRENCY"], src("FNF_CONCURRENCY"))
     return Settings(
         store=store,
         db_path=Path(db).expanduser(),
@@ -307,7 +315,23 @@ def load_settings(
         airtable=airtable,
         alerts=_alerts(values, src),
         quarantine_after=quarantine_after,
+        concurrency=concurrency,
     )
+
+
+def _concurrency(flag: str | None, value: str, source: str) -> int:
+    name, raw = ("--concurrency", flag) if flag is not None else ("FNF_CONCURRENCY", value)
+    shown = f"{name} {raw!r}" if flag is not None else f"{name}={raw!r} ({source})"
+    try:
+        number = int(raw.strip())
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_CONCURRENCY:
+        raise ConfigError(
+            f"{shown} is not valid: use a whole number of clients at once from 1 to {MAX_CONCURRENCY}, "
+            "such as 1 (one after another) or 4; for more, split the clients into more streams"
+        )
+    return number
 
 
 def _url(key: str, value: str, src: Callable[[str], str], schemes: tuple[str, ...], example: str) -> str:

@@ -83,6 +83,8 @@ def render(settings: Settings, streams: int) -> str:
         "      - key: AIRTABLE_REQUESTS_PER_SECOND  # this run's share of the base's 5 requests/s",
         f'        value: "{requests_per_second(streams)}"',
     ]
+    if settings.concurrency > 1:
+        lines += ["      - key: FNF_CONCURRENCY", f'        value: "{settings.concurrency}"']
     for key, value in _handler_lines(settings):
         lines.append(f"      - key: {key}")
         lines.append(f'        value: "{value}"' if value else "        sync: false")
@@ -150,6 +152,7 @@ def kubernetes(settings: Settings, streams: int) -> str:
                 f'  MAX_JOB_PROCESSING_HOURS: "{settings.job_timeout / 3600:g}"',
                 f'  HEARTBEAT_INTERVAL_MINUTES: "{settings.heartbeat_interval / 60:g}"',
                 f'  AIRTABLE_REQUESTS_PER_SECOND: "{requests_per_second(streams)}"',
+                *([f'  FNF_CONCURRENCY: "{settings.concurrency}"'] if settings.concurrency > 1 else []),
                 *(f'  {key}: "{value}"' for key, value in _handler_lines(settings) if value),
             ]
         )

@@ -7,9 +7,11 @@ keeps the heartbeat, and writes every state change before moving on.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import signal
 import uuid
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -63,12 +65,14 @@ WATCH_STORE_SECONDS = 5.0
 
 class Running(Protocol):
     def wait(self, timeout: float) -> ChildResult | None: ...
-    def stop(self, grace: float) -> ChildResult: ...
+    def terminate(self) -> None: ...
+    def kill(self, how: str = ...) -> ChildResult: ...
     def progress(self) -> dict[str, Any] | None: ...
 
 
 class Executor(Protocol):
     def start(self, work: Work) -> Running: ...
+    def wait_any(self, children: Sequence[Running], timeout: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,6 @@ class _Progress:
     stopped_at: str | None = None
     pending: list[StateUpdate] = field(default_factory=list)
     reports: list[ClientReport] = field(default_factory=list)
-    done_ids: set[str] = field(default_factory=set)
 
 
 class RunObserver(Protocol):
@@ -312,7 +315,8 @@ class Runner:
         self._deadline = self._mono_start + self.settings.job_timeout
         self._next_beat = self._mono_start + self.settings.heartbeat_interval
         self._last_beat = self._mono_start
-        self._current: str | None = None
+        self._flight: list[_Slot] = []
+        self._done: set[str] = set()
         self._job_ids = {t: job_id_for(t, request.stream, started) for t in job_types}
         log.info(
             "run %s started: %s stream %d, job deadline %s, client limit %s",
@@ -344,7 +348,9 @@ class Runner:
     def _unreachable(self, exc: StoreUnavailableError) -> RunReport:
         progress = self._progress
         if progress.stopped_at is None:  # the first client whose end is not in the store
-            progress.stopped_at = progress.pending[0].client_id if progress.pending else self._current
+            in_flight = [slot.task.client.id for slot in sorted(self._flight, key=lambda slot: slot.order)]
+            unrecorded = [update.client_id for update in progress.pending] + in_flight
+            progress.stopped_at = unrecorded[0] if unrecorded else None
         where = f"the next run resumes at client {progress.stopped_at}" if progress.stopped_at else "nothing was lost"
         message = f"interrupted: the store is unreachable ({exc}); {where}"
         log.error("%s", message)
@@ -373,26 +379,87 @@ class Runner:
             sweeps = {t: self._new_sweep(t).id for t in job_types}
             tasks = self._select(request, sweeps, live)
         self.observer.sweep_planned(len(tasks))
-        while tasks:
-            for index, task in enumerate(tasks):
-                remaining = len(tasks) - index
-                for job_type in task.job_types:
-                    stopped = self._stop_reason() or self._admission(request, task, job_type)
-                    if stopped:
-                        return self._stopped(stopped, task, remaining)
-                    self._process(task.client, job_type, sweeps[job_type], remaining)
-                    if self._progress.stopped_at is not None:
-                        return self._stopped(self._stop_reason() or "job", task, remaining)
-                self._progress.done_ids.add(task.client.id)
-            if request.client_ids:
-                break
-            tasks = [t for t in self._select(request, sweeps, live) if t.client.id not in self._progress.done_ids]
+        stopped = self._fly(request, sweeps, live, tasks)
+        if stopped is not None:
+            return stopped
         if request.client_ids:
             return Outcome.COMPLETED, f"processed the {len(request.client_ids)} client(s) named with --client"
         self._flush()
         for job_type in job_types:
             self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
         return Outcome.COMPLETED, f"sweep of stream {request.stream} complete"
+
+    def _fly(
+        self, request: RunRequest, sweeps: Mapping[JobType, str], live: set[str], tasks: list[Task]
+    ) -> tuple[Outcome, str] | None:
+        """Run the tasks, up to ``concurrency`` clients at once. Returns how the run stopped, or
+        None once every task (and any client that joined the stream meanwhile) is done."""
+        queue = deque(tasks)
+        flight = self._flight = []
+        cut: list[_Slot] = []  # clients the stop left unfinished: the next run starts with them
+        halted: str | None = None
+        order = itertools.count()
+        try:
+            while True:
+                while halted is None and queue and len(flight) < self.settings.concurrency:
+                    slot = _Slot(next(order), queue[0], list(queue[0].job_types))
+                    halted = self._advance(slot, request, sweeps, len(queue) + len(flight))
+                    if halted is None:
+                        queue.popleft()
+                        flight.append(slot)
+                    else:
+                        self._halt(flight, halted)
+                if halted is None and (halted := self._stop_reason()) is not None:
+                    self._halt(flight, halted)
+                if not flight:
+                    if not queue and not cut and not request.client_ids:
+                        queue.extend(t for t in self._select(request, sweeps, live) if t.client.id not in self._done)
+                    if halted is not None and (cut or queue):
+                        return self._stopped(halted, cut, queue)
+                    if not queue:
+                        return None
+                    continue
+                for slot in self._tend(flight):
+                    reason = self._next_step(slot, request, sweeps, halted, len(queue) + len(flight))
+                    if reason is None:
+                        continue
+                    flight.remove(slot)
+                    if reason != "done":
+                        cut.append(slot)
+                        if halted is None:
+                            halted = reason
+                            self._halt(flight, reason)
+        except BaseException:
+            for slot in flight:  # never leave a client running behind a failed run
+                if slot.attempt is not None:
+                    slot.attempt.running.kill("killed by SIGKILL: the run failed")
+            raise
+
+    def _next_step(
+        self, slot: _Slot, request: RunRequest, sweeps: Mapping[JobType, str], halted: str | None, remaining: int
+    ) -> str | None:
+        """After a slot's attempt ended: None if it goes on with the client's next job type,
+        "done" if the client is finished, else why the client was left unfinished."""
+        ended = slot.ended
+        slot.ended = None
+        if ended is Status.JOB_TIMEOUT_KILLED:
+            return halted or self._stop_reason() or "job"
+        if not slot.todo:
+            self._done.add(slot.task.client.id)
+            return "done"
+        if halted is not None:
+            return halted
+        return self._advance(slot, request, sweeps, remaining)
+
+    def _advance(self, slot: _Slot, request: RunRequest, sweeps: Mapping[JobType, str], remaining: int) -> str | None:
+        """Start the slot's next job type, or say why not (a signal, the job deadline, admission)."""
+        job_type = slot.todo[0]
+        reason = self._stop_reason() or self._admission(request, slot.task, job_type)
+        if reason is not None:
+            return reason
+        slot.todo.pop(0)
+        slot.attempt = self._begin(slot.task.client, job_type, sweeps[job_type], remaining)
+        return None
 
     def _open_sweeps(self, request: RunRequest, job_types: Sequence[JobType]) -> dict[JobType, str]:
         sweeps: dict[JobType, str] = {}
@@ -451,10 +518,11 @@ class Runner:
         log.warning("%s", self._admission_note)
         return "admission"
 
-    def _stopped(self, reason: str, task: Task, remaining: int) -> tuple[Outcome, str]:
+    def _stopped(self, reason: str, cut: list[_Slot], queue: deque[Task]) -> tuple[Outcome, str]:
         progress = self._progress
-        if progress.stopped_at is None:
-            progress.stopped_at = task.client.id
+        first = min(cut, key=lambda slot: slot.order).task if cut else queue[0]
+        progress.stopped_at = first.client.id
+        remaining = len(cut) + len(queue)
         progress.counts = replace(progress.counts, remaining=remaining)
         self._flush()
         where = f"stopped at client {progress.stopped_at} with {remaining} client(s) left in the sweep"
@@ -465,10 +533,11 @@ class Runner:
         limit = human_duration(self.settings.job_timeout)
         return Outcome.STOPPED_AT_DEADLINE, f"job deadline ({limit}) reached; {where}"
 
-    # -- one client, one job type ----------------------------------------------------------
-    def _process(self, client: Client, job_type: JobType, sweep_id: str, remaining: int) -> None:
+    # -- clients in flight -----------------------------------------------------------------
+    def _begin(self, client: Client, job_type: JobType, sweep_id: str, remaining: int) -> _Attempt:
+        """Record the client as STARTED, then start its work. The write comes first: a crash
+        between the two leaves a STARTED client, which the next run resumes."""
         ctx = self._ctx
-        self._current = client.id
         started_wall = self.clock.now()
         started = self.clock.monotonic()
         left = self._deadline - started
@@ -490,11 +559,12 @@ class Runner:
         self._save([StateUpdate(client.id, job_type, base)], remaining)
         self.observer.client_started(client, job_type, deadline - started)
         log.info(
-            "%s: %s (%s) started, deadline in %s",
+            "%s: %s (%s) started, deadline in %s%s",
             job_type.value,
             client.id,
             client.name,
             human_duration(deadline - started),
+            f" ({len(self._flight) + 1} in flight)" if self.settings.concurrency > 1 else "",
         )
         work = Work(
             client=client,
@@ -506,55 +576,93 @@ class Runner:
             deadline_monotonic=deadline,
             handler=self.handlers[job_type],
         )
-        running = self.executor.start(work)
+        return _Attempt(client, job_type, self.executor.start(work), base, started, deadline, binding)
+
+    def _halt(self, flight: list[_Slot], reason: str) -> None:
+        """A signal or the job deadline: ask every client in flight to stop, each with its grace."""
+        if reason == "signal":
+            grace = 0.0 if self.stop.immediate else self.settings.signal_grace
+            log.warning(
+                "%s received: stopping %d client(s) in flight (grace %g s)", self.stop.reason, len(flight), grace
+            )
+        elif reason == "job":
+            grace = self.settings.kill_grace
+        else:
+            return  # admission: the clients in flight fit; they finish
+        for slot in flight:
+            if slot.attempt is not None and slot.attempt.reason is None:
+                slot.attempt.terminate(reason, grace, self.clock.monotonic())
+
+    def _tend(self, flight: list[_Slot]) -> list[_Slot]:
+        """Enforce deadlines, keep the heartbeat and wait; returns the slots whose attempt ended."""
+        now = self.clock.monotonic()
+        attempts = [slot.attempt for slot in flight if slot.attempt is not None]
+        for attempt in attempts:
+            if attempt.reason is None and now >= attempt.deadline:
+                attempt.terminate(attempt.binding, self.settings.kill_grace, now)
+            if attempt.kill_at is not None and self.stop.immediate:
+                attempt.kill_at = min(attempt.kill_at, now)
+        if now >= self._next_beat:
+            self._beat()
+            self._show_running(attempts)
+        ended = [slot for slot in flight if slot.attempt is not None and self._reap(slot.attempt, now)]
+        if not ended:
+            wake = min([self._next_beat, *(a.wake_at() for a in attempts)])
+            self.executor.wait_any([a.running for a in attempts], wake - now)
+            now = self.clock.monotonic()
+            ended = [slot for slot in flight if slot.attempt is not None and self._reap(slot.attempt, now)]
+        for slot in ended:
+            assert slot.attempt is not None
+            slot.ended = self._end(slot.attempt)
+            slot.attempt = None
+        return ended
+
+    def _reap(self, attempt: _Attempt, now: float) -> bool:
+        """True when the attempt has ended: by itself, or killed at the end of its grace."""
+        if attempt.kill_at is not None and now >= attempt.kill_at:
+            how = f"killed by SIGKILL after {attempt.grace:g} s grace" if attempt.grace else "killed by SIGKILL"
+            attempt.result = attempt.running.kill(how)
+        elif attempt.result is None:
+            attempt.result = attempt.running.wait(0.0)
+        return attempt.result is not None
+
+    def _show_running(self, attempts: list[_Attempt]) -> None:
+        """Alive past a heartbeat: shown as RUNNING, with progress; one write for all in flight."""
+        updates = []
+        for attempt in attempts:
+            note = _progress_note(attempt.running.progress())
+            if attempt.reason is None and attempt.shown != (Status.RUNNING, note):
+                updates.append((attempt, note))
+        if not updates:
+            return
         try:
-            result, reason = self._watch(running, deadline, binding, client, job_type, base)
-        except BaseException:
-            running.stop(0.0)  # never leave a client running behind a failed run
-            raise
-        seconds = self.clock.monotonic() - started
-        status, message = self._classify(result, reason)
-        state = replace(base, status=status, last_run_seconds=seconds, count=result.count, message=message)
+            with self.store.bounded(WATCH_STORE_SECONDS):  # the clients' deadlines come first
+                self._save(
+                    [
+                        StateUpdate(a.client.id, a.job_type, replace(a.base, status=Status.RUNNING, message=note))
+                        for a, note in updates
+                    ],
+                    None,
+                )
+        except StoreUnavailableError as exc:  # only a display; the clients keep running
+            log.warning("could not show %d client(s) as RUNNING: %s", len(updates), exc)
+            return
+        for attempt, note in updates:
+            attempt.shown = (Status.RUNNING, note)
+
+    def _end(self, attempt: _Attempt) -> Status:
+        client, job_type, base = attempt.client, attempt.job_type, attempt.base
+        assert attempt.result is not None
+        seconds = self.clock.monotonic() - attempt.started
+        status, message = self._classify(attempt.result, attempt.reason)
+        state = replace(base, status=status, last_run_seconds=seconds, count=attempt.result.count, message=message)
         if status is not Status.JOB_TIMEOUT_KILLED:  # a run cut short by us says nothing about the client
             state = replace(state, recent_seconds=(*base.recent_seconds, round(seconds, 3))[-RECENT_RUNS:])
         state, quarantined = self._streak(client, state)
         state = self.observer.client_ended(client, job_type, state, quarantined)
         self._known.setdefault(job_type, {})[client.id] = state
         self._record(client, job_type, state)
-        self._current = None
-
-    def _watch(
-        self,
-        running: Running,
-        deadline: float,
-        binding: str,
-        client: Client,
-        job_type: JobType,
-        base: JobState,
-    ) -> tuple[ChildResult, str | None]:
-        shown: tuple[Status, str | None] = (Status.STARTED, None)
-        while True:
-            if self.stop.requested:
-                grace = 0.0 if self.stop.immediate else self.settings.signal_grace
-                log.warning("%s received: stopping %s (grace %g s)", self.stop.reason, client.id, grace)
-                return running.stop(grace), "signal"
-            now = self.clock.monotonic()
-            if now >= deadline:
-                return running.stop(self.settings.kill_grace), binding
-            if now >= self._next_beat:
-                self._beat()
-                note = _progress_note(running.progress())
-                if shown != (Status.RUNNING, note):  # alive past a heartbeat: RUNNING, with progress
-                    update = replace(base, status=Status.RUNNING, message=note)
-                    try:
-                        with self.store.bounded(WATCH_STORE_SECONDS):  # the client's deadline comes first
-                            self._save([StateUpdate(client.id, job_type, update)], None)
-                        shown = (Status.RUNNING, note)
-                    except StoreUnavailableError as exc:  # only a display; the client keeps running
-                        log.warning("could not show %s as RUNNING: %s", client.id, exc)
-            result = running.wait(min(deadline, self._next_beat) - now)
-            if result is not None:
-                return result, None
+        return status
 
     def _streak(self, client: Client, state: JobState) -> tuple[JobState, bool]:
         """Count consecutive client timeouts; quarantine at FNF_QUARANTINE_AFTER. True if newly quarantined."""
@@ -598,8 +706,6 @@ class Runner:
             counts = replace(counts, failed=counts.failed + 1)
         elif state.status is Status.CLIENT_TIMEOUT_KILLED:
             counts = replace(counts, timed_out=counts.timed_out + 1)
-        else:
-            progress.stopped_at = client.id
         progress.counts = counts
         progress.pending.append(StateUpdate(client.id, job_type, state))
         progress.reports.append(
@@ -699,6 +805,45 @@ class Runner:
             tuple(progress.reports),
             signum=self.stop.signum,
         )
+
+
+@dataclass
+class _Attempt:
+    """One client's work for one job type, in flight."""
+
+    client: Client
+    job_type: JobType
+    running: Running
+    base: JobState
+    started: float
+    deadline: float
+    binding: str
+    """Which limit the deadline is: "client" or "job"."""
+    shown: tuple[Status, str | None] = (Status.STARTED, None)
+    reason: str | None = None
+    """Why fnf is stopping it ("client", "job", "signal"); None while it may run on."""
+    grace: float = 0.0
+    kill_at: float | None = None
+    result: ChildResult | None = None
+
+    def terminate(self, reason: str, grace: float, now: float) -> None:
+        self.reason, self.grace, self.kill_at = reason, grace, now + grace
+        self.running.terminate()
+
+    def wake_at(self) -> float:
+        return self.kill_at if self.kill_at is not None else self.deadline
+
+
+@dataclass
+class _Slot:
+    """A client being processed: its job types run one after another in one slot."""
+
+    order: int
+    """The client's place in this run's order: the first one left unfinished is where the run stopped."""
+    task: Task
+    todo: list[JobType]
+    attempt: _Attempt | None = None
+    ended: Status | None = None
 
 
 @dataclass(frozen=True)

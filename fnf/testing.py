@@ -243,13 +243,27 @@ class ScriptedExecutor:
     scripts: Mapping[str, Script] = field(default_factory=dict)
     default: Script = Script()
     started: list[tuple[str, JobType]] = field(default_factory=list)
+    starts: list[tuple[str, JobType, float]] = field(default_factory=list)
+    """Each start with the fake monotonic time it happened at (to check what ran side by side)."""
+    most_at_once: int = 0
+    _running: list[ScriptedRunning] = field(default_factory=list)
 
     def start(self, work: Work) -> ScriptedRunning:
         script = self.scripts.get(work.client.id, self.default)
         self.started.append((work.client.id, work.job_type))
+        self.starts.append((work.client.id, work.job_type, self.clock.monotonic()))
         if script.on_start is not None:
             script.on_start()
-        return ScriptedRunning(self.clock, script, self.clock.monotonic())
+        running = ScriptedRunning(self.clock, script, self.clock.monotonic())
+        self._running = [r for r in self._running if r.result is None] + [running]
+        self.most_at_once = max(self.most_at_once, len(self._running))
+        return running
+
+    def wait_any(self, children: Sequence[object], timeout: float) -> None:
+        """Move the clock to the first scripted end among ``children``, or by ``timeout``."""
+        now = self.clock.monotonic()
+        ends = [child.end_at() for child in children if isinstance(child, ScriptedRunning)]
+        self.clock.advance(max(0.0, min([now + max(0.0, timeout), *ends]) - now))
 
 
 @dataclass
@@ -257,17 +271,46 @@ class ScriptedRunning:
     clock: FakeClock
     script: Script
     t0: float
+    terminated_at: float | None = None
+    result: ChildResult | None = None
+
+    def end_at(self) -> float:
+        """When this client ends by itself: its scripted time, or at once if asked to stop and it obeys."""
+        if self.result is not None:
+            return self.clock.monotonic()
+        if self.terminated_at is not None:
+            return float("inf") if self.script.ignores_term else self.terminated_at
+        return self.t0 + self.script.seconds
 
     def wait(self, timeout: float) -> ChildResult | None:
-        end = self.t0 + self.script.seconds
         now = self.clock.monotonic()
+        end = self.end_at()
         if end <= now + timeout:
             self.clock.advance(max(0.0, end - now))
-            if self.script.error is not None:
-                return ChildResult(ResultKind.FAILED, message=self.script.error, seconds=self.script.seconds)
-            return ChildResult(ResultKind.SUCCEEDED, count=self.script.count, seconds=self.script.seconds)
+            return self._ended()
         self.clock.advance(max(0.0, timeout))
         return None
+
+    def _ended(self) -> ChildResult:
+        if self.result is None:
+            seconds = self.clock.monotonic() - self.t0
+            if self.terminated_at is not None:
+                self.result = ChildResult(ResultKind.STOPPED, message="stopped by SIGTERM", seconds=seconds)
+            elif self.script.error is not None:
+                self.result = ChildResult(ResultKind.FAILED, message=self.script.error, seconds=self.script.seconds)
+            else:
+                self.result = ChildResult(ResultKind.SUCCEEDED, count=self.script.count, seconds=self.script.seconds)
+        return self.result
+
+    def terminate(self) -> None:
+        if self.terminated_at is None and self.result is None:
+            self.terminated_at = self.clock.monotonic()
+
+    def kill(self, how: str = "killed by SIGKILL") -> ChildResult:
+        if self.result is None:
+            seconds = self.clock.monotonic() - self.t0
+            self.result = ChildResult(ResultKind.STOPPED, message=how, seconds=seconds)
+        return self.result
 
     def stop(self, grace: float) -> ChildResult:
         if self.script.ignores_term:
@@ -275,7 +318,8 @@ class ScriptedRunning:
             how = f"killed by SIGKILL after {grace:g} s grace"
         else:
             how = "stopped by SIGTERM"
-        return ChildResult(ResultKind.STOPPED, message=how, seconds=self.clock.monotonic() - self.t0)
+        self.result = ChildResult(ResultKind.STOPPED, message=how, seconds=self.clock.monotonic() - self.t0)
+        return self.result
 
     def progress(self) -> dict[str, Any] | None:
         return self.script.progress

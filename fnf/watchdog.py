@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -153,6 +154,24 @@ class ProcessExecutor:
         self._guards.add(pid)
         return WatchedChild(self, work, files, pid, write_end)
 
+    def wait_any(self, children: Sequence[object], timeout: float) -> None:
+        """Block until one of ``children`` exits, a signal reaches the runner, or ``timeout`` passes.
+
+        One ``select`` over every child's pidfd, so K clients in flight cost no polling.
+        """
+        watched = [child for child in children if isinstance(child, WatchedChild)]
+        if any(child._poll() for child in watched):
+            return
+        pidfds = [child._pidfd for child in watched]
+        fds = [fd for fd in (*pidfds, self.stop.fileno()) if fd is not None]
+        if None in pidfds:
+            timeout = min(timeout, 0.02)
+        try:
+            select.select(fds, [], [], max(0.0, timeout))
+        except InterruptedError:
+            pass
+        self.stop.drain()
+
     def _forget(self, child: WatchedChild) -> None:
         self._lifelines.discard(child.lifeline)
         self._guards.discard(child.pid)
@@ -189,6 +208,7 @@ class WatchedChild:
         self.lifeline = lifeline
         self.started = time.monotonic()
         self._exit_status: int | None = None
+        self._stopped_by: str | None = None
         self._pidfd: int | None = None
         try:
             self._pidfd = os.pidfd_open(pid)
@@ -202,7 +222,7 @@ class WatchedChild:
         Returns early, with None, when a signal reaches the runner.
         """
         if self._wait_exit(timeout):
-            return self._finish(stopped_by=None)
+            return self._finish(stopped_by=self._stopped_by)
         return None
 
     def _wait_exit(self, timeout: float) -> bool:
@@ -234,6 +254,16 @@ class WatchedChild:
         return True
 
     # -- stopping ------------------------------------------------------------------------
+    def terminate(self) -> None:
+        """SIGTERM to the group without waiting; the result then says the work was stopped.
+
+        The runner uses this with :meth:`kill` to stop several children at once, each on its
+        own grace period, instead of blocking on one.
+        """
+        if self._stopped_by is None:
+            self._stopped_by = "stopped by SIGTERM"
+            _killpg_quietly(self.pgid, signal.SIGTERM)
+
     def stop(self, grace: float) -> ChildResult:
         """SIGTERM to the group, up to ``grace`` seconds, then SIGKILL to the group."""
         _killpg_quietly(self.pgid, signal.SIGTERM)

@@ -32,12 +32,23 @@ def _ledger(client: Client) -> None:
         os.close(fd)
 
 
+def _span(client: Client, began: float) -> None:
+    """When the work ran (``FNF_TEST_SPANS``), so tests can count how many clients overlapped."""
+    path = os.environ.get("FNF_TEST_SPANS")
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.write(fd, f"{client.id} {began:.6f} {time.time():.6f}\n".encode())
+        os.close(fd)
+
+
 def work(client: Client, ctx: Context) -> int | None:
     mode = client.fields.get("mode", "ok")
     seconds = float(client.fields.get("seconds", "0") or 0)
     _note_pid(client)
     if mode == "ok":
+        began = time.time()
         time.sleep(seconds)
+        _span(client, began)
         _ledger(client)
         return int(client.fields.get("count", "3") or 3)
     if mode == "hang":

@@ -374,6 +374,8 @@ class RunProgressView(SilentObserver):
             transient=True,
         )
         self._task: Any = None
+        self._flight: dict[str, tuple[str, float, float]] = {}
+        """Clients in flight: label, start, seconds allowed (several with --concurrency)."""
 
     def run_started(self, record: RunRecord) -> None:
         self._progress.start()
@@ -386,12 +388,12 @@ class RunProgressView(SilentObserver):
         self._progress.update(self._task, total=total)
 
     def client_started(self, client: Client, job_type: JobType, allowed_seconds: float) -> None:
-        self._progress.update(
-            self._task, current=f"{client.id} ({client.name})", started=time.monotonic(), allowed=allowed_seconds
-        )
+        self._flight[client.id] = (f"{client.id} ({client.name})", time.monotonic(), allowed_seconds)
+        self._progress.update(self._task, flight=list(self._flight.values()))
 
     def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState:
-        self._progress.update(self._task, advance=1, current=None)
+        self._flight.pop(client.id, None)
+        self._progress.update(self._task, advance=1, flight=list(self._flight.values()))
         return state
 
     def run_ended(self, outcome: Outcome, summary: str) -> None:
@@ -400,9 +402,10 @@ class RunProgressView(SilentObserver):
 
 class _CurrentClientColumn(ProgressColumn):
     def render(self, task: Any) -> Text:
-        current = task.fields.get("current")
-        if not current:
+        flight = task.fields.get("flight") or []
+        if not flight:
             return Text("")
-        elapsed = time.monotonic() - task.fields.get("started", time.monotonic())
-        allowed = task.fields.get("allowed") or 0.0
-        return Text(f"{current}: {human_duration(elapsed)} of {human_duration(allowed)}", style="cyan")
+        current, started, allowed = flight[0]  # the longest-running one: the one to worry about
+        elapsed = time.monotonic() - started
+        more = f" (+{len(flight) - 1} more)" if len(flight) > 1 else ""
+        return Text(f"{current}: {human_duration(elapsed)} of {human_duration(allowed)}{more}", style="cyan")

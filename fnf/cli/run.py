@@ -75,6 +75,16 @@ def run(
             help="Time between SIGTERM and SIGKILL (overrides FNF_KILL_GRACE_SECONDS). Example: 10s",
         ),
     ] = None,
+    concurrency: Annotated[
+        str | None,
+        typer.Option(
+            "--concurrency",
+            "-k",
+            metavar="K",
+            help="Process up to K clients at once, each in its own watched process with its own deadline "
+            "(overrides FNF_CONCURRENCY, default 1). Example: --concurrency 4",
+        ),
+    ] = None,
     detach: Annotated[
         bool,
         typer.Option(
@@ -97,7 +107,11 @@ def run(
 
     app.check_run_type(type_)
     stream_number = app.check_stream(stream)
-    config = settings(Overrides(db=db, client_timeout=client_timeout, job_timeout=job_timeout, kill_grace=grace))
+    config = settings(
+        Overrides(
+            db=db, client_timeout=client_timeout, job_timeout=job_timeout, kill_grace=grace, concurrency=concurrency
+        )
+    )
     request = RunRequest(
         run_type=type_,
         stream=stream_number,
@@ -110,7 +124,7 @@ def run(
         job_id=job_id,
     )
     if detach and not dry_run:
-        return _detach(config, request, client_timeout, job_timeout, grace, db, as_json)
+        return _detach(config, request, client_timeout, job_timeout, grace, concurrency, db, as_json)
     if dry_run:
         tasks = app.plan(config, request)
         if as_json:
@@ -133,6 +147,7 @@ def _detach(
     client_timeout: str | None,
     job_timeout: str | None,
     grace: str | None,
+    concurrency: str | None,
     db: str | None,
     as_json: bool,
 ) -> int:
@@ -149,7 +164,12 @@ def _detach(
     ):
         if on:
             args.append(flag)
-    for flag, value in (("--client-timeout", client_timeout), ("--job-timeout", job_timeout), ("--grace", grace)):
+    for flag, value in (
+        ("--client-timeout", client_timeout),
+        ("--job-timeout", job_timeout),
+        ("--grace", grace),
+        ("--concurrency", concurrency),
+    ):
         if value is not None:
             args += [flag, value]
     if db is not None:

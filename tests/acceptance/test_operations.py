@@ -198,16 +198,15 @@ def test_status_filters_and_watch(project: Project) -> None:
     assert out.count("Stream 1 · lead_scoring") >= 2
 
 
-def test_on_a_terminal_run_shows_a_progress_bar_with_the_current_client(project: Project) -> None:
+def _run_on_a_terminal(project: Project, *args: str) -> tuple[int, str]:
     import os
     import pty
     import subprocess
 
-    project.clients(rows(3, seconds=0.4))
     master, slave = pty.openpty()
     env = {**project.env, "COLUMNS": "120", "TERM": "xterm"}
     proc = subprocess.Popen(
-        project.command("run", "-t", "lead_scoring", "-s", "1"),
+        project.command("run", "-t", "lead_scoring", "-s", "1", *args),
         cwd=project.path,
         env=env,
         stdin=slave,
@@ -226,12 +225,25 @@ def test_on_a_terminal_run_shows_a_progress_bar_with_the_current_client(project:
         chunks.append(data)
     proc.wait(timeout=60)
     os.close(master)
-    screen = b"".join(chunks).decode(errors="replace")
-    assert proc.returncode == 0
+    return proc.returncode, b"".join(chunks).decode(errors="replace")
+
+
+def test_on_a_terminal_run_shows_a_progress_bar_with_the_current_client(project: Project) -> None:
+    project.clients(rows(3, seconds=0.4))
+    code, screen = _run_on_a_terminal(project)
+    assert code == 0
     assert "0/3" in screen and "3/3" in screen, "clients done / total"
     assert "c1 (C1):" in screen and "of 10 minutes" in screen, "the current client against its deadline"
     assert "threads are running" not in screen
     assert "completed" in screen
+
+
+def test_with_concurrency_the_progress_bar_counts_the_clients_in_flight(project: Project) -> None:
+    project.clients(rows(4, seconds=1.0))
+    code, screen = _run_on_a_terminal(project, "--concurrency", "3")
+    assert code == 0
+    assert "c0 (C0):" in screen and "(+2 more)" in screen, "the longest-running client, and how many others"
+    assert "4/4" in screen
 
 
 def test_the_stream_overview_counts_the_open_sweep_and_estimates_what_is_left(project: Project) -> None:

@@ -117,3 +117,12 @@ def test_kubernetes_cronjobs(streams: int) -> None:
 )
 def test_cron_expressions(expression: str, ok: bool) -> None:
     assert deploy.cron_ok(expression) is ok
+
+
+def test_a_configured_concurrency_is_carried_into_render_and_kubernetes() -> None:
+    four = load_settings(environ={"FNF_CONCURRENCY": "4"})
+    (group,) = yaml.safe_load(deploy.render(four, 3))["envVarGroups"]
+    assert {"key": "FNF_CONCURRENCY", "value": "4"} in group["envVars"]
+    config_map = next(d for d in yaml.safe_load_all(deploy.generate("kubernetes", four, 3)) if d["kind"] == "ConfigMap")
+    assert config_map["data"]["FNF_CONCURRENCY"] == "4"
+    assert "FNF_CONCURRENCY" not in deploy.render(DEFAULTS, 3), "the default is not written out"
