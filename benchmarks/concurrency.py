@@ -59,7 +59,7 @@ def main() -> int:
         }
         rows = "".join(f"c{i:04d},Client {i},1\n" for i in range(args.clients))
         (directory / "c.csv").write_text("id,name,stream\n" + rows)
-        subprocess.run([sys.executable, "-m", "fnf", "-q", "clients", "import", "c.csv"], env=env, cwd=directory,
+        subprocess.run([sys.executable, "-m", "fnf", "-q", "clients", "import", "c.csv"], env=env, cwd=directory, stdout=subprocess.DEVNULL,
                        check=True)  # fmt: skip
         figures = {k: sweep_seconds(directory, env, k) for k in LEVELS}
     base = figures[1]

@@ -71,8 +71,28 @@ def _all_pids() -> list[int]:
 
 
 def children_of(pid: int) -> list[int]:
-    """Direct children of ``pid``; /proc/PID/task/*/children is not on every kernel, so scan."""
-    return [other for other in _all_pids() if parent_of(other) == pid]
+    """Direct children of ``pid``: one small read per thread where the kernel keeps a children
+    list (/proc/PID/task/TID/children), else a scan of every process's parent."""
+    if not _children_lists():
+        return [other for other in _all_pids() if parent_of(other) == pid]
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children", "rb") as handle:
+                found += [int(child) for child in handle.read().split()]
+        except OSError:  # the thread ended meanwhile
+            continue
+    return found
+
+
+@cache
+def _children_lists() -> bool:
+    me = os.getpid()
+    return os.path.exists(f"/proc/{me}/task/{me}/children")
 
 
 def descendants_of(pid: int) -> list[int]:
