@@ -94,10 +94,12 @@ class _NoExecutor:
         raise AssertionError("a plan never waits for work")
 
 
-def status(settings: Settings, *, run_type: str | None = None, stream: int | None = None) -> dict[str, Any]:
+def status(
+    settings: Settings, *, run_type: str | None = None, stream: int | None = None, clients: bool = True
+) -> dict[str, Any]:
     job_types = job_types_of(run_type) if run_type else tuple(JobType)
     with store_for(settings) as store:
-        return status_doc.build(store, SystemClock().now(), job_types=job_types, stream=stream)
+        return status_doc.build(store, SystemClock().now(), job_types=job_types, stream=stream, clients=clients)
 
 
 def import_clients(settings: Settings, path: Path) -> ImportReport:

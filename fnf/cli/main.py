@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -69,7 +70,9 @@ def root(
 ) -> None:
     """fnf (fire-and-forget): resumable, deadline-bounded per-client batch runs for cron."""
     if log_format not in LOG_FORMATS:
-        raise UsageError(f"--log-format {log_format!r} is not a log format: use one of {', '.join(LOG_FORMATS)}")
+        from_env = os.environ.get("FNF_LOG_FORMAT") == log_format and "--log-format" not in " ".join(sys.argv)
+        named = f"FNF_LOG_FORMAT={log_format!r} (from the environment)" if from_env else f"--log-format {log_format!r}"
+        raise UsageError(f"{named} is not a log format: use one of {', '.join(LOG_FORMATS)}")
     setup_logging(-1 if quiet else verbose, log_format)
 
 

@@ -60,18 +60,22 @@ def _when(text: str | None) -> str:
     return text.replace("T", " ")[:16] + " UTC"
 
 
-def print_status(doc: dict[str, Any], *, clear: bool = False) -> None:
+def print_status(doc: dict[str, Any], *, clear: bool = False, limit: int = 0) -> None:
     out = console()
     if clear and out.is_terminal:
         out.clear()
     _print_overview(doc["streams"], out)
     overview = {(row["stream"], row["type"]): row for row in doc["streams"]}
-    streams = sorted({c["stream"] for c in doc["clients"] if c["stream"] is not None})
-    for stream in streams:
-        members = [c for c in doc["clients"] if c["stream"] == stream]
+    clients = doc.get("clients", [])
+    by_stream: dict[int, list[dict[str, Any]]] = {}
+    for client in clients:
+        if client["stream"] is not None:
+            by_stream.setdefault(client["stream"], []).append(client)
+    for stream in sorted(by_stream):
+        members = by_stream[stream]
         for job_type in members[0]["jobs"]:
-            _print_stream_table(stream, job_type, members, overview.get((stream, job_type)), out)
-    unassigned = [c for c in doc["clients"] if c["stream"] is None]
+            _print_stream_table(stream, job_type, members, overview.get((stream, job_type)), out, limit)
+    unassigned = [c for c in clients if c["stream"] is None]
     if unassigned:
         table = Table(title=f"Not assigned to a stream ({len(unassigned)})", title_justify="left")
         table.add_column("client")
@@ -122,8 +126,29 @@ def _count(value: int, colour: str) -> str:
     return f"[{colour}]{value}[/]" if value else "0"
 
 
+_ATTENTION = {"STARTED": 0, "RUNNING": 0, "FAILED": 1, "CLIENT_TIMEOUT_KILLED": 1, "JOB_TIMEOUT_KILLED": 1}
+
+
+def _shown(members: list[dict[str, Any]], job_type: str, limit: int) -> list[dict[str, Any]]:
+    """At most ``limit`` clients, live and problem ones first, shown in stream order."""
+    if not limit or len(members) <= limit:
+        return members
+
+    def rank(item: tuple[int, dict[str, Any]]) -> tuple[int, int]:
+        job = item[1]["jobs"][job_type]
+        return (1 if job.get("quarantined") else _ATTENTION.get(job["status"] or "", 2), item[0])
+
+    chosen = sorted(sorted(enumerate(members), key=rank)[:limit], key=lambda item: item[0])
+    return [client for _, client in chosen]
+
+
 def _print_stream_table(
-    stream: int, job_type: str, members: list[dict[str, Any]], row: dict[str, Any] | None, out: Console
+    stream: int,
+    job_type: str,
+    members: list[dict[str, Any]],
+    row: dict[str, Any] | None,
+    out: Console,
+    limit: int = 0,
 ) -> None:
     title = f"Stream {stream} · {job_type} · {len(members)} clients"
     if row is not None:
@@ -145,7 +170,14 @@ def _print_stream_table(
     table.add_column("count", justify="right", no_wrap=True)
     if wide:
         table.add_column("note", overflow="fold")
-    for client in members:
+    shown = _shown(members, job_type, limit)
+    if len(shown) < len(members):
+        table.caption = (
+            f"{len(members) - len(shown)} more not shown (live and problem clients come first); "
+            "--limit 0 shows all, --status or --client narrows"
+        )
+        table.caption_justify = "left"
+    for client in shown:
         job = client["jobs"][job_type]
         status = _styled(job["status"], STATUS_STYLE)
         if job.get("quarantined"):

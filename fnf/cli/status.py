@@ -33,6 +33,19 @@ def status(
     client: Annotated[
         list[str] | None, typer.Option("--client", "-c", metavar="ID", help="Only this client (repeatable).")
     ] = None,
+    overview: Annotated[
+        bool,
+        typer.Option("--overview", help="Only the streams and recent runs, no client rows (fast on any store size)."),
+    ] = False,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            metavar="N",
+            help="Client rows per table (live and problem clients first when cut); 0 shows all. "
+            "--json always has every client. Example: --limit 200",
+        ),
+    ] = 50,
     watch: Annotated[
         float | None,
         typer.Option("--watch", "-w", metavar="SECONDS", help="Refresh every SECONDS until Ctrl-C. Example: -w 5"),
@@ -56,16 +69,19 @@ def status(
     stream_number = app.check_stream(stream) if stream is not None else None
     wanted = _check_status(status_)
     config = settings(Overrides(db=db))
+    if limit < 0:
+        raise UsageError(f"--limit {limit} is not a number of rows: use 0 (all) or more, such as 50")
     if watch is not None and watch <= 0:
         raise UsageError(f"--watch {watch:g} is not a refresh interval: use a number of seconds above zero, such as 5")
     try:
         while True:
-            document = app.status(config, run_type=type_, stream=stream_number)
-            document["clients"] = [c for c in document["clients"] if _keep(c, wanted, client)]
+            document = app.status(config, run_type=type_, stream=stream_number, clients=not overview)
+            if "clients" in document:
+                document["clients"] = [c for c in document["clients"] if _keep(c, wanted, client)]
             if as_json:
                 typer.echo(json.dumps(document, indent=2))
             else:
-                render.print_status(document, clear=watch is not None)
+                render.print_status(document, clear=watch is not None, limit=limit)
             if watch is None:
                 return EXIT_OK
             time.sleep(watch)

@@ -238,9 +238,20 @@ class AirtableStore(Store):
         if data:
             try:
                 loaded = json.loads(data)
-                fields = loaded if isinstance(loaded, dict) else {}
             except ValueError:
-                self._warn_once(f"data:{record['id']}", "record %s: %s is not JSON; ignored", record["id"], data[:40])
+                loaded = None
+            if isinstance(loaded, dict):
+                fields = loaded
+            else:
+                self._warn_once(
+                    f"data:{record['id']}",
+                    "record %s (client %r): %s is not JSON of an object (%r); the client runs without its fields "
+                    'until the cell holds an object such as {"plan": "pro"}',
+                    record["id"],
+                    client_id,
+                    self._f(sc.CLIENT_DATA),
+                    str(data)[:40],
+                )
         name = values.get(self._f(sc.CLIENT_NAME))
         return Client(str(client_id), "" if name is None else str(name), stream, fields)
 

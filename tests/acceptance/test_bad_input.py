@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from acceptance.conftest import Project
+from acceptance.conftest import Project, make_project
+
+from fnf.airtable_emulator import Emulator
 
 RUN = ("run", "-t", "lead_scoring", "-s", "1")
 
@@ -62,6 +66,21 @@ CASES = [
     ("status bad type", ("status", "--type", "leads"), {}, ["--type 'leads' is not a job type"]),
     ("remove unknown", ("clients", "remove", "ghost"), {}, ["no client has id 'ghost'; nothing removed"]),
     ("dry run bad handler", (*RUN, "--dry-run"), {"FNF_HANDLER_LEAD_SCORING": "x:y"}, ["cannot import module 'x'"]),
+    ("concurrency zero", (*RUN, "--concurrency", "0"), {}, ["--concurrency '0'", "from 1 to 64"]),
+    ("concurrency env words", RUN, {"FNF_CONCURRENCY": "many"}, ["FNF_CONCURRENCY='many'", "from 1 to 64"]),
+    ("concurrency too many", (*RUN, "-k", "500"), {}, ["--concurrency '500'", "more streams"]),
+    ("status limit negative", ("status", "--limit", "-1"), {}, ["--limit -1", "0 (all)"]),
+    ("quarantine fraction", RUN, {"FNF_QUARANTINE_AFTER": "1.5"}, ["FNF_QUARANTINE_AFTER='1.5'", "whole number"]),
+    ("alert quiet words", RUN, {"FNF_ALERT_QUIET_MINUTES": "soon"}, ["FNF_ALERT_QUIET_MINUTES='soon'"]),
+    ("alert timeout zero", RUN, {"FNF_ALERT_TIMEOUT_SECONDS": "0"}, ["FNF_ALERT_TIMEOUT_SECONDS='0'"]),
+    ("email without sender", RUN, {"ALERT_EMAIL": "ops@example.com"}, ["ALERT_EMAIL", "SENDGRID_API_KEY"]),
+    ("slack not a url", RUN, {"SLACK_WEBHOOK_URL": "hooks.slack.com/x"}, ["SLACK_WEBHOOK_URL", "https://"]),
+    ("secret without url", RUN, {"ALERT_WEBHOOK_SECRET": "s3"}, ["ALERT_WEBHOOK_URL is not"]),
+    ("airtable without key", RUN, {"FNF_STORE": "airtable"}, ["needs AIRTABLE_API_KEY"]),
+    ("log format env", ("status",), {"FNF_LOG_FORMAT": "xml"}, ["FNF_LOG_FORMAT='xml'", "text, json"]),
+    ("prune age words", ("history", "prune", "--older-than", "soon"), {}, ["--older-than 'soon'", "30d"]),
+    ("stop unknown run", ("stop", "nonexistent"), {}, ["no live run has id 'nonexistent'"]),
+    ("deploy zero streams", ("deploy", "render", "--streams", "0"), {}, ["--streams 0", "1 to 60"]),
 ]
 
 
@@ -133,3 +152,37 @@ def test_a_file_that_is_not_a_database(project: Project) -> None:
     assert result.returncode == 1
     assert "cannot open the SQLite store" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+AIRTABLE_RECORDS = [
+    # (fields typed by hand into the Clients table, fragment of the warning that names the problem)
+    ({"Client Name": "No id", "Processing Stream": 1}, "has no Client ID"),
+    ({"Client ID": "  ", "Client Name": "Blank id", "Processing Stream": 1}, "has no Client ID"),
+    ({"Client ID": "dup", "Client Name": "Second dup", "Processing Stream": 1, "Sweep Order": 99}, "more than one"),
+    ({"Client ID": "paused", "Client Name": "P", "Processing Stream": 1, "Lead Scoring Job Status": "Paused"}, "not a status fnf writes"),
+    ({"Client ID": "badjson", "Client Name": "J", "Processing Stream": 1, "Client Fields": "{not json"}, "is not JSON"),
+    ({"Client ID": "listjson", "Client Name": "L", "Processing Stream": 1, "Client Fields": "[1, 2]"}, "(client 'listjson'): Client Fields is not JSON of an object"),
+]  # fmt: skip
+
+
+def test_bad_airtable_records_are_named_and_the_run_goes_on_with_the_others(tmp_path: Path, emulator: Emulator) -> None:
+    from fnf.airtable_emulator import Record
+
+    project = make_project(tmp_path, "airtable", emulator)
+    project.clients([{"id": f"ok{i}", "name": f"OK {i}", "stream": 1, "mode": "ok"} for i in range(3)])
+    project.clients([{"id": "dup", "name": "First dup", "stream": 1, "mode": "ok"}, *[
+        {"id": f"ok{i}", "name": f"OK {i}", "stream": 1, "mode": "ok"} for i in range(3)]])  # fmt: skip
+    table = emulator.base(project.base_id).table("Clients")
+    with emulator.lock:
+        for index, (fields, _) in enumerate(AIRTABLE_RECORDS):
+            record_id = f"recBAD{index:011d}"
+            table.records[record_id] = Record(record_id, "2025-09-20T14:30:22.000Z", dict(fields))
+    result = project.fnf("-v", "run", "-t", "lead_scoring", "-s", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    for _, fragment in AIRTABLE_RECORDS:
+        assert fragment in result.stderr, (fragment, result.stderr)
+    assert "Traceback" not in result.stderr
+    done = sorted(project.ledger())
+    assert {"ok0", "ok1", "ok2", "dup"} <= set(done), "every good client is processed"
+    assert done.count("dup") == 1, "a duplicated id is processed once"
+    assert "paused" in done, "an unknown status counts as not yet processed"

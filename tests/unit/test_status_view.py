@@ -1,0 +1,65 @@
+"""The status tables stay readable (and fast) on big stores: bounded rows, problems first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from fnf import status as status_doc
+from fnf.cli import render
+from fnf.models import Client, JobState, JobType, StateUpdate, Status
+from fnf.testing import MemoryStore
+
+NOW = datetime(2025, 9, 20, 14, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    store = MemoryStore()
+    store.import_clients([Client(f"c{i:02d}", f"Client {i}", 1) for i in range(60)])
+    store.put_states(
+        [
+            StateUpdate("c58", JobType.LEAD_SCORING, JobState(Status.FAILED, "j", "r", "s", NOW, message="boom")),
+            StateUpdate("c59", JobType.LEAD_SCORING, JobState(Status.RUNNING, "j", "r", "s", NOW)),
+        ]
+    )
+    return store
+
+
+def shown(capsys: pytest.CaptureFixture[str], doc: dict[str, object], limit: int) -> str:
+    render.print_status(doc, limit=limit)
+    return capsys.readouterr().out
+
+
+def test_a_long_stream_shows_the_limit_with_live_and_failed_clients_kept(
+    store: MemoryStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    doc = status_doc.build(store, NOW, job_types=(JobType.LEAD_SCORING,))
+    out = shown(capsys, doc, 50)
+    rows = [f"c{i:02d}" for i in range(60) if f"│ c{i:02d} " in out]
+    assert len(rows) == 50
+    assert "c58" in rows and "c59" in rows, "the failed and the running client are never cut"
+    assert rows == sorted(rows), "shown in stream order"
+    assert "10 more not shown" in out and "--limit 0" in out
+
+
+def test_limit_zero_shows_every_client_and_a_short_stream_is_never_cut(
+    store: MemoryStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    doc = status_doc.build(store, NOW, job_types=(JobType.LEAD_SCORING,))
+    out = shown(capsys, doc, 0)
+    assert all(f"│ c{i:02d} " in out for i in range(60)) and "not shown" not in out
+    out = shown(capsys, doc, 60)
+    assert "not shown" not in out
+
+
+def test_the_overview_document_has_the_streams_but_no_client_rows(store: MemoryStore) -> None:
+    overview = status_doc.build(store, NOW, clients=False)
+    full = status_doc.build(store, NOW)
+    assert "clients" not in overview and len(full["clients"]) == 60
+    assert overview["streams"] == full["streams"]
+    lead = next(row for row in overview["streams"] if row["type"] == "lead_scoring")
+    assert lead["clients"] == 60 and lead["failed"] == 0 and lead["remaining"] == 60  # not yet in a sweep
