@@ -59,8 +59,8 @@ def main() -> int:
         }
         rows = "".join(f"c{i:04d},Client {i},1\n" for i in range(args.clients))
         (directory / "c.csv").write_text("id,name,stream\n" + rows)
-        subprocess.run([sys.executable, "-m", "fnf", "-q", "clients", "import", "c.csv"], env=env, cwd=directory, stdout=subprocess.DEVNULL,
-                       check=True)  # fmt: skip
+        command = [sys.executable, "-m", "fnf", "-q", "clients", "import", "c.csv"]
+        subprocess.run(command, env=env, cwd=directory, stdout=subprocess.DEVNULL, check=True)
         figures = {k: sweep_seconds(directory, env, k) for k in LEVELS}
     base = figures[1]
     print(f"{args.clients} clients, each sleeping {args.seconds:g} s")

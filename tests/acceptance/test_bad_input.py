@@ -154,15 +154,19 @@ def test_a_file_that_is_not_a_database(project: Project) -> None:
     assert "Traceback" not in result.stderr
 
 
+PAUSED = {"Client ID": "paused", "Client Name": "P", "Processing Stream": 1, "Lead Scoring Job Status": "Paused"}
 AIRTABLE_RECORDS = [
     # (fields typed by hand into the Clients table, fragment of the warning that names the problem)
     ({"Client Name": "No id", "Processing Stream": 1}, "has no Client ID"),
     ({"Client ID": "  ", "Client Name": "Blank id", "Processing Stream": 1}, "has no Client ID"),
     ({"Client ID": "dup", "Client Name": "Second dup", "Processing Stream": 1, "Sweep Order": 99}, "more than one"),
-    ({"Client ID": "paused", "Client Name": "P", "Processing Stream": 1, "Lead Scoring Job Status": "Paused"}, "not a status fnf writes"),
-    ({"Client ID": "badjson", "Client Name": "J", "Processing Stream": 1, "Client Fields": "{not json"}, "is not JSON"),
-    ({"Client ID": "listjson", "Client Name": "L", "Processing Stream": 1, "Client Fields": "[1, 2]"}, "(client 'listjson'): Client Fields is not JSON of an object"),
-]  # fmt: skip
+    (PAUSED, "not a status fnf writes"),
+    ({"Client ID": "badjson", "Client Name": "J", "Processing Stream": 1, "Client Fields": "{x"}, "is not JSON"),
+    (
+        {"Client ID": "listjson", "Client Name": "L", "Processing Stream": 1, "Client Fields": "[1, 2]"},
+        "(client 'listjson'): Client Fields is not JSON of an object",
+    ),
+]
 
 
 def test_bad_airtable_records_are_named_and_the_run_goes_on_with_the_others(tmp_path: Path, emulator: Emulator) -> None:
