@@ -45,13 +45,14 @@ def start(run_type: str, stream: int, args: Sequence[str] = ()) -> Started:
     short = "all" if run_type == ALL else JobType(run_type).short
     job_id = job_id_for(short, stream, SystemClock().now())
     directory = log_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     log = (directory / f"{job_id}_{run_id[:8]}.log").resolve()
     command = [
         sys.executable, "-m", "fnf", "run", "--type", run_type, "--stream", str(stream),
         *args, "--run-id", run_id, "--job-id", job_id,
     ]  # fmt: skip
-    with open(log, "ab") as output, open(os.devnull, "rb") as nothing:
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # logs may name clients
+    with os.fdopen(fd, "ab") as output, open(os.devnull, "rb") as nothing:
         child = subprocess.Popen(
             command, stdin=nothing, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True
         )

@@ -7,6 +7,7 @@ transaction; ``BEGIN IMMEDIATE`` serialises lease decisions between runs on one 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -148,6 +149,8 @@ class SQLiteStore(Store):
                 f"cannot open the SQLite store {str(self.path)!r}: directory "
                 f"{str(self.path.parent)!r} does not exist; create it or set FNF_DB to another path"
             )
+        if str(path) != ":memory:" and not self.path.exists():
+            _create_private(self.path)
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
             self._db.row_factory = sqlite3.Row
@@ -570,3 +573,14 @@ def _run(row: sqlite3.Row) -> RunRecord:
         message=row["message"],
         alerts=row["alerts"],
     )
+
+
+def _create_private(path: Path) -> None:
+    """Create the store readable by its owner only: it holds client data. SQLite gives its -wal
+    and -shm files the same permissions as the database file."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot create the SQLite store {str(path)!r}: {exc.strerror}; check FNF_DB") from exc

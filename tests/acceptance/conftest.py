@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from airtable_helpers import airtable_settings, environ_for, new_base
+from known_secrets import leaked
 from processes import read_pids
 
 from fnf.airtable_emulator import Emulator
@@ -38,6 +39,20 @@ def _no_process_outlives_its_test() -> Iterator[None]:
 ROOT = TESTS.parent
 
 
+def _no_secret_in(what: str, *outputs: str | None) -> None:
+    found = leaked("".join(text or "" for text in outputs))
+    assert not found, f"{what} printed a secret: {found}"
+
+
+class _ScannedPopen(subprocess.Popen[str]):
+    """A started fnf whose output, once read with communicate(), is scanned for the test secrets."""
+
+    def communicate(self, input: str | None = None, timeout: float | None = None) -> tuple[str, str]:
+        out, err = super().communicate(input, timeout)
+        _no_secret_in(f"fnf {' '.join(map(str, self.args[3:]))}", out, err)  # type: ignore[index]
+        return out, err
+
+
 @dataclass
 class Project:
     path: Path
@@ -56,7 +71,7 @@ class Project:
     def fnf(
         self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        result = subprocess.run(
             self.command(*args),
             cwd=self.path,
             env={**self.env, **(env or {})},
@@ -64,9 +79,11 @@ class Project:
             text=True,
             timeout=timeout,
         )
+        _no_secret_in(f"fnf {' '.join(args)}", result.stdout, result.stderr)
+        return result
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
+        proc = _ScannedPopen(
             self.command(*args),
             cwd=self.path,
             env={**self.env, **(env or {})},

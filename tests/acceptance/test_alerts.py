@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import pytest
 from acceptance.conftest import Project
 from alert_servers import Receiver, SmtpServer, http_receiver, smtp_server
+from known_secrets import PING_TOKEN, SENDGRID_KEY, SLACK_PATH, WEBHOOK_SECRET
 from processes import wait_until
 
 from fnf.alerts.channels import SIGNATURE_HEADER
 
-SECRETS = ("SG.very-secret-key", "hook-secret-value", "T000/B000/slacksecret", "pingsecret-uuid")
+SECRETS = (SENDGRID_KEY, WEBHOOK_SECRET, SLACK_PATH, PING_TOKEN)
 
 
 @dataclass

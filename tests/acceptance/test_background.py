@@ -7,6 +7,7 @@ import time
 
 import requests
 from acceptance.conftest import Project
+from known_secrets import CRON_SECRET
 from processes import wait_until
 
 
@@ -48,7 +49,7 @@ def test_stop_ends_a_background_run_cleanly_and_the_next_run_resumes(project: Pr
     assert missing.returncode == 2 and "no live run has id" in missing.stderr
 
 
-SECRET = "cron-secret-value-0123456789"
+SECRET = CRON_SECRET
 
 
 def test_serve_starts_runs_for_authorized_requests_only(project: Project) -> None:
