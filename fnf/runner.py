@@ -57,6 +57,9 @@ from fnf.watchdog import ChildResult, ResultKind, Work
 
 log = logging.getLogger("fnf.run")
 
+REPORTED_COMPLETIONS = 1000
+"""Plain completions kept for the run's report beyond this are only counted: a 100,000-client run
+keeps flat memory. Every client that needs attention is always reported."""
 STORE_DOWN_FINISH_SECONDS = 10.0
 WATCH_STORE_SECONDS = 5.0
 """How long a write made while a client runs may retry: it must not delay the client's deadline."""
@@ -114,6 +117,8 @@ class RunReport:
     clients: tuple[ClientReport, ...] = ()
     planned: tuple[Task, ...] = ()
     signum: int | None = None
+    omitted: int = 0
+    """Plain completions left out of ``clients`` (beyond REPORTED_COMPLETIONS)."""
 
     @property
     def exit_code(self) -> int:
@@ -136,6 +141,8 @@ class _Progress:
     stopped_at: str | None = None
     pending: list[StateUpdate] = field(default_factory=list)
     reports: list[ClientReport] = field(default_factory=list)
+    plain: int = 0
+    omitted: int = 0
 
 
 class RunObserver(Protocol):
@@ -708,17 +715,22 @@ class Runner:
             counts = replace(counts, timed_out=counts.timed_out + 1)
         progress.counts = counts
         progress.pending.append(StateUpdate(client.id, job_type, state))
-        progress.reports.append(
-            ClientReport(
-                client.id,
-                client.name,
-                job_type,
-                state.status,
-                state.last_run_seconds or 0.0,
-                state.count,
-                state.message,
+        plain = state.status is Status.COMPLETED and not state.message
+        if plain and progress.plain >= REPORTED_COMPLETIONS:
+            progress.omitted += 1
+        else:
+            progress.plain += plain
+            progress.reports.append(
+                ClientReport(
+                    client.id,
+                    client.name,
+                    job_type,
+                    state.status,
+                    state.last_run_seconds or 0.0,
+                    state.count,
+                    state.message,
+                )
             )
-        )
         level = logging.INFO if state.status is Status.COMPLETED and not state.message else logging.WARNING
         log.log(
             level,
@@ -804,6 +816,7 @@ class Runner:
             message,
             tuple(progress.reports),
             signum=self.stop.signum,
+            omitted=progress.omitted,
         )
 
 

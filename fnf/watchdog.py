@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import faulthandler
+import heapq
 import json
 import logging
 import os
@@ -113,6 +114,8 @@ class ProcessExecutor:
         self.log_cap = log_cap
         self.reap_orphans = reap_orphans
         self._seq = 0
+        self._free: list[int] = []
+        """File numbers of ended work, reused: a few names per run, however many clients."""
         self._lifelines: set[int] = set()
         self._guards: set[int] = set()
         self._warned_threads = False
@@ -128,8 +131,13 @@ class ProcessExecutor:
                 "forking with threads can deadlock the child; start threads inside the handler instead",
                 foreign,
             )
-        self._seq += 1
-        files = _Files.in_dir(self.workdir, self._seq)
+        if self._free:
+            number = heapq.heappop(self._free)
+        else:
+            self._seq += 1
+            number = self._seq
+        files = _Files.in_dir(self.workdir, number)
+        files.remove()  # nothing an earlier client left may be read as this one's result
         read_end, write_end = os.pipe()
         out_fd = os.open(files.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         err_fd = os.open(files.err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -152,7 +160,7 @@ class ProcessExecutor:
         os.close(err_fd)
         self._lifelines.add(write_end)
         self._guards.add(pid)
-        return WatchedChild(self, work, files, pid, write_end)
+        return WatchedChild(self, work, files, pid, write_end, number)
 
     def wait_any(self, children: Sequence[object], timeout: float) -> None:
         """Block until one of ``children`` exits, a signal reaches the runner, or ``timeout`` passes.
@@ -199,8 +207,11 @@ class ProcessExecutor:
 class WatchedChild:
     """One running piece of work, seen from the runner."""
 
-    def __init__(self, executor: ProcessExecutor, work: Work, files: _Files, pid: int, lifeline: int) -> None:
+    def __init__(
+        self, executor: ProcessExecutor, work: Work, files: _Files, pid: int, lifeline: int, number: int = 0
+    ) -> None:
         self.executor = executor
+        self.number = number
         self.work = work
         self.files = files
         self.pid = pid
@@ -305,6 +316,7 @@ class WatchedChild:
             _forward_output(self.work.client.id, self.files, self.executor.log_cap)
         finally:
             self.files.remove()
+            heapq.heappush(self.executor._free, self.number)
         return result
 
     def _classify(self, stopped_by: str | None, seconds: float) -> ChildResult:

@@ -285,6 +285,7 @@ def report_document(report: RunReport) -> dict[str, Any]:
         "remaining": report.counts.remaining,
         "stopped_at": report.stopped_at,
         "message": report.message,
+        "clients_omitted": report.omitted,
         "clients": [
             {
                 "id": c.client_id,

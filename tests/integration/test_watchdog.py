@@ -254,3 +254,35 @@ def test_output_reaches_the_log_prefixed_and_capped(caplog: pytest.LogCaptureFix
     assert all(line.startswith("[c1 out] ") for line in lines)
     assert len(lines) <= 6  # 4 KiB cap / 1 KiB lines, plus the note
     assert "more bytes of output not logged" in lines[-1]
+
+
+def _many_clients_in_few_files(total: int, at_once: int) -> dict[str, Any]:
+    spec = HandlerSpec(LEAD, "python", "fnf_test_handlers:work", "TEST")
+    handler = resolve(spec, os.environ)
+    workdir = Path(tempfile.mkdtemp())
+    executor = ProcessExecutor(workdir, dict(os.environ), StopFlag(), log_cap=4096)
+    names: set[str] = set()
+    counts: list[int | None] = []
+    started = 0
+    flight: list[Any] = []
+    while started < total or flight:
+        while started < total and len(flight) < at_once:
+            client = Client(f"c{started}", "x", 1, {"mode": "ok", "count": str(started)})
+            work = Work(client, LEAD, "job", "run1", 1, datetime.now(UTC), time.monotonic() + 30, handler)
+            flight.append(executor.start(work))
+            started += 1
+            names.update(path.name.split(".")[0] for path in workdir.iterdir())
+        executor.wait_any(flight, 5.0)
+        for child in list(flight):
+            result = child.wait(0)
+            if result is not None:
+                flight.remove(child)
+                counts.append(result.count)
+    return {"names": sorted(names), "counts": sorted(c or 0 for c in counts), "left": list(workdir.iterdir())}
+
+
+def test_a_long_run_reuses_a_few_file_names_and_each_result_is_its_own() -> None:
+    seen = isolated(_many_clients_in_few_files, 40, 3)
+    assert len(seen["names"]) <= 3, seen["names"]  # one set of files per slot, not per client
+    assert seen["counts"] == list(range(40)), "each client read its own result, never a neighbour's"
+    assert seen["left"] == []

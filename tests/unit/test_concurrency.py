@@ -192,3 +192,18 @@ def test_the_flag_overrides_the_environment_and_is_named_in_its_error() -> None:
     assert load_settings(environ={}).concurrency == 1
     with pytest.raises(ConfigError, match="--concurrency 'x'"):
         load_settings(Overrides(concurrency="x"), environ={})
+
+
+def test_a_long_run_reports_every_problem_but_counts_plain_completions_past_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fnf import runner
+
+    monkeypatch.setattr(runner, "REPORTED_COMPLETIONS", 3)
+    world = world_with(2)
+    world.executor.scripts = {"c7": Script(error="boom"), "c9": Script(error="bang")}
+    report = world.run()
+    assert report.counts.completed == 8 and report.counts.failed == 2
+    assert [c.client_id for c in report.clients if c.status is Status.COMPLETED] == ["c0", "c1", "c2"]
+    assert sorted(c.client_id for c in report.clients if c.status is Status.FAILED) == ["c7", "c9"]
+    assert report.omitted == 5

@@ -1,0 +1,96 @@
+"""Runner footprint: the runner's resident memory over a long sweep, sampled while it runs.
+
+    python benchmarks/footprint.py [--clients 10000] [--interval 0.05]
+
+A sweep of --clients do-nothing clients on the SQLite store, in the steady state (the store's second
+sweep: every client already has its state, as on every cron tick after the first). psutil samples
+the runner's RSS every --interval seconds (the runner only: its children are separate processes). Reports the
+RSS after the first tenth of the sweep, at the middle and at the end, the peak, and the growth from
+the first tenth to the end, against the same figures for a sweep a tenth as long measured in the
+same run. Target: flat (no growth with the number of clients).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+
+def sweep(directory: Path, env: dict[str, str], clients: int, interval: float) -> dict[str, float]:
+    rows = "".join(f"c{i:06d},Client {i},{clients}\n" for i in range(clients))
+    (directory / f"{clients}.csv").write_text("id,name,stream\n" + rows)
+    fnf = [sys.executable, "-m", "fnf", "-q"]
+    subprocess.run([*fnf, "clients", "import", f"{clients}.csv"], env=env, cwd=directory, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    # The first sweep of a fresh store also creates every client's state; the second is the steady state.
+    first = subprocess.run([*fnf, "run", "-t", "lead_scoring", "-s", str(clients)], env=env, cwd=directory)
+    if first.returncode != 0:
+        raise SystemExit(f"fnf run failed with exit code {first.returncode}")
+    command = [*fnf, "run", "-t", "lead_scoring", "-s", str(clients), "--new-sweep"]
+    proc = subprocess.Popen(command, env=env, cwd=directory)
+    watched = psutil.Process(proc.pid)
+    samples: list[tuple[float, float]] = []
+    started = time.monotonic()
+    while proc.poll() is None:
+        try:
+            samples.append((time.monotonic() - started, watched.memory_info().rss / 2**20))
+        except psutil.Error:
+            break
+        time.sleep(interval)
+    if proc.returncode not in (0, None):
+        raise SystemExit(f"fnf run failed with exit code {proc.returncode}")
+    total = samples[-1][0]
+
+    def at(fraction: float) -> float:
+        return next(rss for t, rss in samples if t >= fraction * total)
+
+    return {
+        "seconds": round(total, 1),
+        "rss_mb_10pct": round(at(0.1), 1),
+        "rss_mb_50pct": round(at(0.5), 1),
+        "rss_mb_end": round(samples[-1][1], 1),
+        "rss_mb_peak": round(max(rss for _, rss in samples), 1),
+        "growth_mb": round(samples[-1][1] - at(0.1), 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=10000)
+    parser.add_argument("--interval", type=float, default=0.05)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="fnf-bench-") as tmp:
+        directory = Path(tmp)
+        (directory / "bench_handler.py").write_text("def noop(client, ctx):\n    return 0\n")
+        env = {
+            **os.environ,
+            "FNF_DB": str(directory / "fnf.db"),
+            "FNF_ENV_FILE": str(directory / "none.env"),
+            "FNF_HANDLER_LEAD_SCORING": "bench_handler:noop",
+            "PYTHONPATH": str(directory),
+            "MAX_JOB_PROCESSING_HOURS": "10",
+        }
+        small = max(1, args.clients // 10)
+        figures = {small: sweep(directory, env, small, args.interval),
+                   args.clients: sweep(directory, env, args.clients, args.interval)}  # fmt: skip
+    print(f"{'clients':>8} {'sweep s':>8} {'RSS 10%':>8} {'RSS 50%':>8} {'RSS end':>8} {'peak':>7} {'growth':>7}  (MB)")
+    for clients, f in figures.items():
+        print(f"{clients:>8} {f['seconds']:>8.1f} {f['rss_mb_10pct']:>8.1f} {f['rss_mb_50pct']:>8.1f} "
+              f"{f['rss_mb_end']:>8.1f} {f['rss_mb_peak']:>7.1f} {f['growth_mb']:>7.1f}")  # fmt: skip
+    ratio = figures[args.clients]["rss_mb_peak"] / figures[small]["rss_mb_peak"]
+    print(f"peak RSS, {args.clients} clients / {small} clients = {ratio:.2f}x (flat = 1.0x)")
+    print(json.dumps({"benchmark": "footprint", "runs": {str(k): v for k, v in figures.items()},
+                      "peak_ratio": round(ratio, 2)}))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Scale: a 100,000-client SQLite store. `fnf status` and the start of a run, against 1,000 clients.
+
+    python benchmarks/scale.py [--clients 100000] [--repeat 3]
+
+Builds a store of --clients clients in three streams (and one of a hundredth as many, the
+baseline measured in the same run), then times, median of --repeat:
+
+* ``fnf status --overview``: streams and recent runs;
+* ``fnf status``: the overview plus the client tables (at most 50 rows each by default);
+* ``fnf status --json``: the whole document, every client;
+* run start: from launching ``fnf run`` on a 33,000-client stream until its first client's
+  handler is running (the run is then stopped with SIGTERM).
+
+Also reports each command's peak RSS (sampled every 10 ms). Target: overview and run start under
+2 s each at 100,000 clients; memory bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+HANDLER = """
+import os, time
+
+def mark(client, ctx):
+    with open(os.environ["BENCH_MARK"], "w") as f:
+        f.write(repr(time.time()))
+    time.sleep(600)
+"""
+
+
+def watched(command: list[str], env: dict[str, str], cwd: Path, until: Path | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one command; with ``until``, seconds until that file appears."""
+    started = time.time()
+    proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0.0
+    seconds = None
+    while proc.poll() is None:
+        try:
+            peak = max(peak, psutil.Process(proc.pid).memory_info().rss / 2**20)
+        except psutil.Error:
+            pass
+        if until is not None and until.exists() and until.read_text():
+            seconds = float(until.read_text()) - started
+            proc.send_signal(signal.SIGTERM)
+            proc.wait()
+            until.unlink()
+            break
+        time.sleep(0.01)
+    return (seconds if seconds is not None else time.time() - started), peak
+
+
+def measure(directory: Path, env: dict[str, str], clients: int, repeat: int) -> dict[str, dict[str, float]]:
+    env = {**env, "FNF_DB": str(directory / f"fnf-{clients}.db")}
+    rows = "".join(f"c{i:06d},Client {i},{i % 3 + 1}\n" for i in range(clients))
+    (directory / "c.csv").write_text("id,name,stream\n" + rows)
+    fnf = [sys.executable, "-m", "fnf", "-q"]
+    began = time.perf_counter()
+    subprocess.run([*fnf, "clients", "import", "c.csv"], env=env, cwd=directory, check=True, stdout=subprocess.DEVNULL)
+    imported = time.perf_counter() - began
+    mark = directory / "mark"
+    commands = {
+        "status --overview": ([*fnf, "status", "--overview"], None),
+        "status": ([*fnf, "status"], None),
+        "status --json": ([*fnf, "status", "--json"], None),
+        "run start": ([*fnf, "run", "-t", "lead_scoring", "-s", "1", "--new-sweep"], mark),
+    }
+    figures: dict[str, dict[str, float]] = {"clients import": {"seconds": round(imported, 3), "peak_mb": 0.0}}
+    for name, (command, until) in commands.items():
+        runs = [watched(command, {**env, "BENCH_MARK": str(mark)}, directory, until) for _ in range(repeat)]
+        figures[name] = {
+            "seconds": round(statistics.median(s for s, _ in runs), 3),
+            "peak_mb": round(max(p for _, p in runs), 1),
+        }
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=100000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    small = max(3, args.clients // 100)
+    with tempfile.TemporaryDirectory(prefix="fnf-bench-") as tmp:
+        directory = Path(tmp)
+        (directory / "bench_handler.py").write_text(HANDLER)
+        env = {
+            **os.environ,
+            "FNF_ENV_FILE": str(directory / "none.env"),
+            "FNF_HANDLER_LEAD_SCORING": "bench_handler:mark",
+            "PYTHONPATH": str(directory),
+        }
+        base = measure(directory, env, small, args.repeat)
+        big = measure(directory, env, args.clients, args.repeat)
+    print(f"{'command':<20} {small:>9} clients {args.clients:>9} clients {'ratio':>6} {'peak MB':>8}")
+    for name in big:
+        ratio = big[name]["seconds"] / base[name]["seconds"] if base[name]["seconds"] else 0.0
+        print(f"{name:<20} {base[name]['seconds']:>15.3f} s {big[name]['seconds']:>15.3f} s {ratio:>5.1f}x "
+              f"{big[name]['peak_mb']:>8.1f}")  # fmt: skip
+    print("target at 100,000 clients: status --overview and run start under 2 s each")
+    print(json.dumps({"benchmark": "scale", "clients": args.clients, "baseline_clients": small,
+                      "figures": big, "baseline": base}))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
