@@ -7,11 +7,11 @@ anything.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from fnf import csvfile
 from fnf import status as status_doc
@@ -92,6 +92,22 @@ class _NoExecutor:
 
     def wait_any(self, children: Any, timeout: float) -> None:
         raise AssertionError("a plan never waits for work")
+
+
+def status_json(
+    settings: Settings,
+    out: TextIO,
+    *,
+    run_type: str | None = None,
+    stream: int | None = None,
+    clients: bool = True,
+    keep: Callable[[dict[str, Any]], bool] = lambda entry: True,
+) -> None:
+    """``fnf status --json``, written as it is built: memory stays flat however many clients."""
+    job_types = job_types_of(run_type) if run_type else tuple(JobType)
+    with store_for(settings) as store:
+        document, entries = status_doc.build_lazily(store, SystemClock().now(), job_types=job_types, stream=stream)
+        status_doc.write_json(document, (e for e in entries if keep(e)) if clients else None, out)
 
 
 def status(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import sys
 import time
 from typing import Annotated, Any
 
@@ -75,12 +75,20 @@ def status(
         raise UsageError(f"--watch {watch:g} is not a refresh interval: use a number of seconds above zero, such as 5")
     try:
         while True:
-            document = app.status(config, run_type=type_, stream=stream_number, clients=not overview)
-            if "clients" in document:
-                document["clients"] = [c for c in document["clients"] if _keep(c, wanted, client)]
             if as_json:
-                typer.echo(json.dumps(document, indent=2))
+                app.status_json(
+                    config,
+                    sys.stdout,
+                    run_type=type_,
+                    stream=stream_number,
+                    clients=not overview,
+                    keep=lambda entry: _keep(entry, wanted, client),
+                )
+                sys.stdout.flush()
             else:
+                document = app.status(config, run_type=type_, stream=stream_number, clients=not overview)
+                if "clients" in document:
+                    document["clients"] = [c for c in document["clients"] if _keep(c, wanted, client)]
                 render.print_status(document, clear=watch is not None, limit=limit)
             if watch is None:
                 return EXIT_OK

@@ -63,3 +63,28 @@ def test_the_overview_document_has_the_streams_but_no_client_rows(store: MemoryS
     assert overview["streams"] == full["streams"]
     lead = next(row for row in overview["streams"] if row["type"] == "lead_scoring")
     assert lead["clients"] == 60 and lead["failed"] == 0 and lead["remaining"] == 60  # not yet in a sweep
+
+
+@pytest.mark.parametrize("clients", [True, False])
+def test_the_streamed_json_is_exactly_the_document(store: MemoryStore, clients: bool) -> None:
+    import io
+    import json
+
+    full = status_doc.build(store, NOW, clients=clients)
+    document, entries = status_doc.build_lazily(store, NOW)
+    out = io.StringIO()
+    status_doc.write_json(document, entries if clients else None, out)
+    assert out.getvalue() == json.dumps(full, indent=2) + "\n"
+
+
+def test_the_streamed_json_of_a_store_without_clients_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+    import json
+
+    empty = MemoryStore()
+    document, entries = status_doc.build_lazily(empty, NOW)
+    out = io.StringIO()
+    status_doc.write_json(document, entries, out)
+    assert json.loads(out.getvalue()) == {**document, "clients": []}
+    assert out.getvalue() == json.dumps({**{k: v for k, v in document.items() if k != "runs"}, "clients": [],
+                                         "runs": document["runs"]}, indent=2) + "\n"  # fmt: skip
