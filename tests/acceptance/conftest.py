@@ -192,6 +192,22 @@ def make_project(
     return Project(tmp_path, env, kind, emulator, base_id)
 
 
+SLOW_ON_AIRTABLE = {
+    "test_kill_minus_9_at_20_random_instants_loses_and_duplicates_nothing",
+    "test_misbehaving_clients_are_killed_recorded_and_the_next_client_runs",
+}
+"""The longest tests run on both stores, but on Airtable with the slow ones (their SQLite runs and
+the Airtable chaos test keep the suite's coverage of the same paths)."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        if params is not None and "airtable" in params.id.split("-") and item.originalname in SLOW_ON_AIRTABLE:
+            item.add_marker(pytest.mark.slow)
+
+
 ACCEPTANCE_RATE = 60
 """Requests per second the acceptance bases allow: the real limit has tests of its own."""
 

@@ -115,7 +115,7 @@ def strict_emulator() -> Iterator[Emulator]:
 
 @pytest.mark.parametrize(
     "split",
-    [pytest.param(False, marks=pytest.mark.slow), True],  # unsplit: 429 penalties make it the slow one
+    [pytest.param(False, marks=pytest.mark.slow), pytest.param(True, marks=pytest.mark.slow)],
     ids=["each-at-5rps", "budget-split"],
 )
 def test_three_streams_share_one_rate_limited_base(tmp_path: Path, strict_emulator: Emulator, split: bool) -> None:

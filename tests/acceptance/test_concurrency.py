@@ -112,6 +112,7 @@ def test_kill_minus_9_with_four_in_flight_loses_nothing_and_repeats_only_those(t
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_kill_minus_9_with_four_in_flight_on_airtable(tmp_path: Path, emulator: Emulator) -> None:
     _kill_and_check(make_project(tmp_path, "airtable", emulator), kills=15)
 
@@ -146,6 +147,7 @@ def _kill_and_check(project: Project, kills: int) -> None:
     assert all(r["outcome"] is not None for r in project.status()["runs"][1:]), "every superseded run has an outcome"
 
 
+@pytest.mark.slow
 def test_four_at_once_share_the_airtable_pace_and_never_breach_the_limit(tmp_path: Path) -> None:
     from airtable_helpers import TOKEN
 
