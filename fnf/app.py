@@ -111,11 +111,22 @@ def status_json(
 
 
 def status(
-    settings: Settings, *, run_type: str | None = None, stream: int | None = None, clients: bool = True
+    settings: Settings,
+    *,
+    run_type: str | None = None,
+    stream: int | None = None,
+    clients: bool = True,
+    lazy: bool = False,
 ) -> dict[str, Any]:
+    """The status document; with ``lazy`` its "clients" is a generator (the tables keep only what
+    they show)."""
     job_types = job_types_of(run_type) if run_type else tuple(JobType)
     with store_for(settings) as store:
-        return status_doc.build(store, SystemClock().now(), job_types=job_types, stream=stream, clients=clients)
+        if not lazy or not clients:
+            return status_doc.build(store, SystemClock().now(), job_types=job_types, stream=stream, clients=clients)
+        document, entries = status_doc.build_lazily(store, SystemClock().now(), job_types=job_types, stream=stream)
+    document["clients"] = entries
+    return document
 
 
 def import_clients(settings: Settings, path: Path) -> ImportReport:

@@ -66,16 +66,17 @@ def print_status(doc: dict[str, Any], *, clear: bool = False, limit: int = 0) ->
         out.clear()
     _print_overview(doc["streams"], out)
     overview = {(row["stream"], row["type"]): row for row in doc["streams"]}
-    clients = doc.get("clients", [])
-    by_stream: dict[int, list[dict[str, Any]]] = {}
-    for client in clients:
-        if client["stream"] is not None:
-            by_stream.setdefault(client["stream"], []).append(client)
+    by_stream: dict[int, _Rows] = {}
+    unassigned: list[dict[str, Any]] = []
+    for client in doc.get("clients", ()):  # may be a generator: only the rows a table shows are kept
+        if client["stream"] is None:
+            unassigned.append(client)
+        else:
+            by_stream.setdefault(client["stream"], _Rows(limit)).add(client)
     for stream in sorted(by_stream):
-        members = by_stream[stream]
-        for job_type in members[0]["jobs"]:
-            _print_stream_table(stream, job_type, members, overview.get((stream, job_type)), out, limit)
-    unassigned = [c for c in clients if c["stream"] is None]
+        rows = by_stream[stream]
+        for job_type in rows.kept[0]["jobs"]:
+            _print_stream_table(stream, job_type, rows, overview.get((stream, job_type)), out, limit)
     if unassigned:
         table = Table(title=f"Not assigned to a stream ({len(unassigned)})", title_justify="left")
         table.add_column("client")
@@ -129,14 +130,40 @@ def _count(value: int, colour: str) -> str:
 _ATTENTION = {"STARTED": 0, "RUNNING": 0, "FAILED": 1, "CLIENT_TIMEOUT_KILLED": 1, "JOB_TIMEOUT_KILLED": 1}
 
 
+def _rank(job: dict[str, Any]) -> int:
+    return 1 if job.get("quarantined") else _ATTENTION.get(job["status"] or "", 2)
+
+
+class _Rows:
+    """One stream's client rows as they stream past: every one counted, but only those a table of
+    ``limit`` rows could show kept (per job type, the first ``limit`` live or problem clients and
+    the first ``limit`` others), so 100,000 clients never sit in memory as rows."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0
+        self.kept: list[dict[str, Any]] = []
+        self._taken: dict[tuple[str, bool], int] = {}
+
+    def add(self, client: dict[str, Any]) -> None:
+        self.total += 1
+        wanted = not self.limit
+        for job_type, job in client["jobs"].items():
+            key = (job_type, _rank(job) < 2)
+            if self._taken.get(key, 0) < self.limit:
+                self._taken[key] = self._taken.get(key, 0) + 1
+                wanted = True
+        if wanted:
+            self.kept.append(client)
+
+
 def _shown(members: list[dict[str, Any]], job_type: str, limit: int) -> list[dict[str, Any]]:
     """At most ``limit`` clients, live and problem ones first, shown in stream order."""
     if not limit or len(members) <= limit:
         return members
 
     def rank(item: tuple[int, dict[str, Any]]) -> tuple[int, int]:
-        job = item[1]["jobs"][job_type]
-        return (1 if job.get("quarantined") else _ATTENTION.get(job["status"] or "", 2), item[0])
+        return (_rank(item[1]["jobs"][job_type]), item[0])
 
     chosen = sorted(sorted(enumerate(members), key=rank)[:limit], key=lambda item: item[0])
     return [client for _, client in chosen]
@@ -145,12 +172,12 @@ def _shown(members: list[dict[str, Any]], job_type: str, limit: int) -> list[dic
 def _print_stream_table(
     stream: int,
     job_type: str,
-    members: list[dict[str, Any]],
+    rows: _Rows,
     row: dict[str, Any] | None,
     out: Console,
     limit: int = 0,
 ) -> None:
-    title = f"Stream {stream} · {job_type} · {len(members)} clients"
+    title = f"Stream {stream} · {job_type} · {rows.total} clients"
     if row is not None:
         title += f" · {row['remaining']} left in " + (f"sweep #{row['sweep']}" if row["sweep_open"] else "next sweep")
         if row["live_run"]:
@@ -170,10 +197,10 @@ def _print_stream_table(
     table.add_column("count", justify="right", no_wrap=True)
     if wide:
         table.add_column("note", overflow="fold")
-    shown = _shown(members, job_type, limit)
-    if len(shown) < len(members):
+    shown = _shown(rows.kept, job_type, limit)
+    if len(shown) < rows.total:
         table.caption = (
-            f"{len(members) - len(shown)} more not shown (live and problem clients come first); "
+            f"{rows.total - len(shown)} more not shown (live and problem clients come first); "
             "--limit 0 shows all, --status or --client narrows"
         )
         table.caption_justify = "left"

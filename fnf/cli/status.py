@@ -86,9 +86,9 @@ def status(
                 )
                 sys.stdout.flush()
             else:
-                document = app.status(config, run_type=type_, stream=stream_number, clients=not overview)
+                document = app.status(config, run_type=type_, stream=stream_number, clients=not overview, lazy=True)
                 if "clients" in document:
-                    document["clients"] = [c for c in document["clients"] if _keep(c, wanted, client)]
+                    document["clients"] = (c for c in document["clients"] if _keep(c, wanted, client))
                 render.print_status(document, clear=watch is not None, limit=limit)
             if watch is None:
                 return EXIT_OK

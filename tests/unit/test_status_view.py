@@ -88,3 +88,24 @@ def test_the_streamed_json_of_a_store_without_clients_is_valid(capsys: pytest.Ca
     assert json.loads(out.getvalue()) == {**document, "clients": []}
     assert out.getvalue() == json.dumps({**{k: v for k, v in document.items() if k != "runs"}, "clients": [],
                                          "runs": document["runs"]}, indent=2) + "\n"  # fmt: skip
+
+
+def test_each_table_keeps_its_own_problem_clients_when_rows_stream_past(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    big = MemoryStore()
+    big.import_clients([Client(f"c{i:03d}", f"C{i}", 1) for i in range(200)])
+    failed = JobState(Status.FAILED, "j", "r", "s", NOW, message="boom")
+    big.put_states([StateUpdate(f"c{i}", JobType.LEAD_SCORING, failed) for i in range(150, 155)])
+    document, entries = status_doc.build_lazily(big, NOW, job_types=(JobType.LEAD_SCORING, JobType.POST_SCORING))
+    document["clients"] = entries  # a generator, as fnf status passes it
+    out = shown(capsys, document, 10)
+    lead, post = out.split("Stream 1 · lead_scoring")[1].split("Stream 1 · post_scoring")
+
+    def ids(text: str) -> list[str]:
+        return [f"c{i:03d}" for i in range(200) if f"│ c{i:03d} " in text]
+
+    assert ids(lead) == [f"c{i:03d}" for i in (0, 1, 2, 3, 4, 150, 151, 152, 153, 154)]
+    assert ids(post) == [f"c{i:03d}" for i in range(10)]
+    assert "200 clients" in lead and "190 more not shown" in lead and "190 more not shown" in post
