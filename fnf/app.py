@@ -7,7 +7,7 @@ anything.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -17,8 +17,8 @@ from fnf import csvfile
 from fnf import status as status_doc
 from fnf.clock import Clock, SystemClock, iso
 from fnf.config import Settings
-from fnf.errors import UsageError
-from fnf.handlers import resolve_all
+from fnf.errors import StoppedBeforeStartError, StoreError, UsageError
+from fnf.handlers import Handler, resolve_all
 from fnf.models import RUN_TYPES, Client, JobType, StateUpdate, job_types_of
 from fnf.runner import Observers, Runner, RunObserver, RunReport, RunRequest
 from fnf.signals import SignalGuard, StopFlag
@@ -62,10 +62,33 @@ def run(
     """Run (type, stream) to completion, deadline or signal, with real watched processes."""
     handlers = resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
     stop = StopFlag()
+    with SignalGuard(stop), _stopped_before_start(stop):  # a signal while opening the store is a stop too
+        return _run(settings, request, handlers, stop, clock, progress)
+
+
+@contextmanager
+def _stopped_before_start(stop: StopFlag) -> Iterator[None]:
+    try:
+        yield
+    except StoreError as exc:
+        if not stop.requested:
+            raise
+        raise StoppedBeforeStartError(
+            f"stopped by {stop.reason} before the run started ({exc}); nothing was changed", stop.signum
+        ) from exc
+
+
+def _run(
+    settings: Settings,
+    request: RunRequest,
+    handlers: Mapping[JobType, Handler],
+    stop: StopFlag,
+    clock: Clock | None,
+    progress: RunObserver | None,
+) -> RunReport:
     with (
         store_for(settings, stop=stop) as store,
         tempfile.TemporaryDirectory(prefix="fnf-") as workdir,
-        SignalGuard(stop),
     ):
         executor = ProcessExecutor(Path(workdir), dict(settings.environ), stop, log_cap=settings.child_log_max_bytes)
         from fnf.alerts import alerter_for

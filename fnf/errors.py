@@ -62,5 +62,13 @@ class SchemaError(StoreError):
     exit_code = EXIT_USAGE
 
 
+class StoppedBeforeStartError(FnfError):
+    """A stop signal arrived before the run took its stream: nothing was started or changed."""
+
+    def __init__(self, message: str, signum: int | None) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum if signum else EXIT_RUN_FAILED
+
+
 class LeaseLostError(FnfError):
     """Another run took over this run's stream; this run must stop without writing more."""

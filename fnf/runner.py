@@ -29,6 +29,7 @@ from fnf.errors import (
     EXIT_SIGTERM,
     FnfError,
     LeaseLostError,
+    StoreError,
     StoreUnavailableError,
     UsageError,
 )
@@ -299,12 +300,17 @@ class Runner:
         holder = procs.this_holder(run_id)
         record = RunRecord(run_id, request.run_type, request.stream, job_id, holder, started, started)
         self.observer.run_started(record)
-        acquired = self.store.acquire(
-            record,
-            job_types,
-            self.settings.stale_after,
-            lambda lease: leases.is_dead(lease, self.clock.now()),
-        )
+        try:
+            acquired = self.store.acquire(
+                record,
+                job_types,
+                self.settings.stale_after,
+                lambda lease: leases.is_dead(lease, self.clock.now()),
+            )
+        except StoreError as exc:
+            if not self.stop.requested:
+                raise
+            return self._stopped_before_start(record, exc)
         if isinstance(acquired, Busy):
             return self._busy(record, acquired)
         for dead in acquired.taken_over:
@@ -335,6 +341,7 @@ class Runner:
         )
         try:
             outcome, message = self._sweep(request, job_types, members)
+            self._finish(outcome, message)
         except LeaseLostError as exc:
             log.error("%s", exc)
             return self._report(Outcome.FAILED, str(exc))
@@ -349,8 +356,27 @@ class Runner:
                 log.exception("%s", message)
             self._finish_quietly(Outcome.FAILED, message)
             return self._report(Outcome.FAILED, message)
-        self._finish(outcome, message)
         return self._report(outcome, message)
+
+    def _stopped_before_start(self, record: RunRecord, exc: StoreError) -> RunReport:
+        """A signal cut short the taking of the stream (a retry wait on a flaky store)."""
+        message = f"interrupted by {self.stop.reason} while taking the stream ({exc}); nothing was started"
+        log.warning("%s", message)
+        try:  # withdraw the claim if it was written; if not, the next run takes it over at once
+            with self.store.bounded(STORE_DOWN_FINISH_SECONDS):
+                finish = RunFinish(record.run_id, Outcome.INTERRUPTED, self.clock.now(), RunCounts(), None, message)
+                self.store.finish_run(finish)
+        except Exception as error:
+            log.info("nothing to withdraw for run %s: %s", record.run_id, error)
+        return RunReport(
+            record.run_id,
+            record.job_id,
+            record.run_type,
+            record.stream,
+            Outcome.INTERRUPTED,
+            message=message,
+            signum=self.stop.signum,
+        )
 
     def _unreachable(self, exc: StoreUnavailableError) -> RunReport:
         progress = self._progress

@@ -57,7 +57,12 @@ def test_200_random_signals_never_lose_or_duplicate_work(chaos_project: Project)
         proc.send_signal(signum)
         proc.communicate(timeout=60)
         sent += 1
-        assert proc.returncode in (EXPECTED[signum], 0), (signum, proc.returncode)
+        if proc.returncode == -signum and signum != signal.SIGKILL:
+            # Killed by the default action: the signal came while Python was still starting, before
+            # fnf installed its handlers, so the run must not have taken the stream.
+            assert project.status("--overview")["streams"][0]["live_run"] is None
+        else:
+            assert proc.returncode in (EXPECTED[signum], 0), (signum, proc.returncode)
         time.sleep(0.02)
         assert alive(project.pids()) == [], "no orphan process"
         assert project.integrity() == "ok", "store readable"

@@ -465,3 +465,37 @@ def test_durations_are_kept_for_the_last_ten_attempts_that_ran_to_an_end() -> No
     assert p90((1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 100.0)) == 9.0
     assert p90((5.0, 1.0, 3.0)) == 5.0
     assert p90(()) is None
+
+
+def test_a_signal_during_a_retry_wait_while_taking_the_stream_is_an_interruption(world: World) -> None:
+    store = world.store
+    assert isinstance(store, MemoryStore)
+    original = store.acquire
+
+    def flaky_acquire(run, job_types, stale_after, is_dead):  # type: ignore[no-untyped-def]
+        original(run, job_types, stale_after, is_dead)  # the claim is written, then the read-back waits
+        world.stop.request("SIGINT", 2)
+        raise StoreUnavailableError("stopped by SIGINT while waiting to retry Airtable")
+
+    store.acquire = flaky_acquire  # type: ignore[method-assign]
+    stop = StopFlag()
+    world.stop = stop
+    runner = Runner(store, world.config, HANDLERS, world.executor, world.clock, stop)
+    report = runner.run(RunRequest("lead_scoring", 1))
+    assert report.outcome is Outcome.INTERRUPTED and report.exit_code == EXIT_SIGINT
+    assert "nothing was started" in (report.message or "")
+    assert world.executor.started == []
+    assert store.leases() == [], "the claim is withdrawn"
+    assert store.runs()[0].outcome is Outcome.INTERRUPTED
+
+
+def test_without_a_signal_a_store_failure_while_taking_the_stream_still_fails_loudly(world: World) -> None:
+    store = world.store
+    assert isinstance(store, MemoryStore)
+
+    def down(*args: object) -> None:
+        raise StoreUnavailableError("Airtable unreachable for 300 s")
+
+    store.acquire = down  # type: ignore[assignment,method-assign]
+    with pytest.raises(StoreUnavailableError):
+        world.run()
