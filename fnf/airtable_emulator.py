@@ -38,6 +38,8 @@ from fnf.emulator_formula import FormulaError, evaluate
 
 MAX_RECORDS_PER_WRITE = 10
 MAX_PAGE_SIZE = 100
+ITERATOR_SECONDS = 300.0
+"""How long a listing's offset stays valid (Airtable's iterators time out after a few minutes)."""
 FIELD_TYPES = frozenset(
     {"singleLineText", "multilineText", "number", "singleSelect", "dateTime", "checkbox", "email", "url"}
 )
@@ -257,7 +259,9 @@ class Emulator:
         self.stats = Stats()
         self.lock = threading.RLock()
         self._rng = random.Random()
-        self._cursors: dict[str, tuple[list[str], int]] = {}
+        self._cursors: dict[str, tuple[list[str], int, float]] = {}
+        """Offsets of paged listings: reusable (a retried page works) until they expire, as Airtable's."""
+        self.iterator_seconds = ITERATOR_SECONDS
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -435,16 +439,20 @@ class Emulator:
             raise ApiError(422, "INVALID_PAGE_SIZE", f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
         offset = options.get("offset")
         if offset:
-            if offset not in self._cursors:
+            cursor = self._cursors.get(offset)
+            if cursor is None or self.clock() - cursor[2] > self.iterator_seconds:
                 raise ApiError(422, "LIST_RECORDS_ITERATOR_NOT_AVAILABLE", "The offset is no longer valid")
-            ids, start = self._cursors.pop(offset)
+            ids, start, _ = cursor
         else:
             ids, start = self._matching(table, options), 0
         page_ids = [i for i in ids[start : start + size] if i in table.records]
         out: dict[str, Any] = {"records": [table.records[i].out(only) for i in page_ids]}
         if start + size < len(ids):
             token = f"itr{secrets.token_hex(8)}/{ids[start + size]}"
-            self._cursors[token] = (ids, start + size)
+            now = self.clock()
+            if len(self._cursors) > 1000:
+                self._cursors = {k: c for k, c in self._cursors.items() if now - c[2] <= self.iterator_seconds}
+            self._cursors[token] = (ids, start + size, now)
             out["offset"] = token
         return out
 

@@ -53,13 +53,14 @@ from fnf.models import (
 )
 from fnf.signals import StopFlag
 from fnf.store import airtable_schema as sc
-from fnf.store.airtable_http import PacedApi, RecordGoneError
+from fnf.store.airtable_http import ListingExpiredError, PacedApi, RecordGoneError
 from fnf.store.base import Acquired, Busy, ImportReport, LeaseJudge, RunFinish, RunProgress, Store
 
 log = logging.getLogger("fnf.airtable")
 
 ACQUIRE_ATTEMPTS = 10
 SETTLE_LOOKS = 3
+LISTING_RESTARTS = 3
 CLAIM_SETTLE_SECONDS = 10.0
 """A claim younger than this may still be withdrawn by its run (compared across hosts, so generous)."""
 HEARTBEAT_BUDGET_SECONDS = 5.0
@@ -179,7 +180,14 @@ class AirtableStore(Store):
         return self.layout(spec)
 
     def _all(self, table: Any, **options: Any) -> list[Rec]:
+        """Every matching record, page by page. Airtable's page offsets expire (after a few
+        minutes, or when a retried request outlives them): the listing then starts over."""
         options.setdefault("page_size", 100)
+        for _ in range(LISTING_RESTARTS):
+            try:
+                return list(table.all(**options))
+            except ListingExpiredError as exc:
+                log.warning("%s; reading the whole listing again", exc)
         return list(table.all(**options))
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:

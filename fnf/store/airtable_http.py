@@ -41,6 +41,10 @@ class RecordGoneError(StoreError):
     """A record fnf addressed by id was deleted meanwhile (an operator removed a client)."""
 
 
+class ListingExpiredError(StoreError):
+    """A paged listing's offset expired before the next page was fetched; the listing restarts."""
+
+
 class Pacer:
     """At most ``rate`` request starts per second, evenly spaced, across threads.
 
@@ -232,6 +236,8 @@ def _translate(exc: BaseException, verb: str, url: object, elapsed: float, was_r
             "personal access token with the scopes data.records:read, data.records:write, schema.bases:read "
             "(and schema.bases:write for fnf schema apply) and access to AIRTABLE_BASE_ID"
         )
+    if kind == "LIST_RECORDS_ITERATOR_NOT_AVAILABLE":
+        return ListingExpiredError(f"Airtable: {message or kind} ({verb} {where})")
     if kind in ("UNKNOWN_FIELD_NAME", "INVALID_FILTER_BY_FORMULA", "TABLE_NOT_FOUND") or status == 404:
         return SchemaError(
             f"Airtable: {message or kind} ({verb} {where}); run fnf schema check to see what the base lacks "

@@ -188,3 +188,14 @@ def test_latency_switch_delays_answers(emu: Emulator, clock: ManualClock) -> Non
     started = time.monotonic()
     assert call(emu, "GET", "Clients", clock).status_code == 200
     assert time.monotonic() - started >= 0.3
+
+
+def test_a_listing_offset_can_be_asked_again_until_it_expires(emu: Emulator, clock: ManualClock) -> None:
+    for start in range(0, 150, 10):
+        create(emu, clock, *({"Client ID": f"c{i:03d}"} for i in range(start, start + 10)))
+    first = call(emu, "GET", "Clients", clock, params={"pageSize": 100}).json()
+    again = [call(emu, "GET", "Clients", clock, params={"offset": first["offset"]}) for _ in range(2)]
+    assert [len(r.json()["records"]) for r in again] == [50, 50], "a retried page is answered again"
+    clock.now += 301  # Airtable's iterators time out after a few minutes
+    expired = call(emu, "GET", "Clients", clock, params={"offset": first["offset"]})
+    assert expired.status_code == 422 and expired.json()["error"]["type"] == "LIST_RECORDS_ITERATOR_NOT_AVAILABLE"

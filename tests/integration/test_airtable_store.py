@@ -187,3 +187,25 @@ def test_records_people_typed_by_hand_are_read_safely(emu: Emulator, caplog: pyt
     assert states == {}, "a status fnf does not write counts as not yet processed"
     for fragment in ("has no Client ID", "more than one record", "not a status fnf writes", "is not JSON"):
         assert fragment in caplog.text
+
+
+def test_a_listing_whose_offset_expired_mid_way_is_read_again_whole(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = ready_store(emu)
+    store.import_clients([Client(f"c{i:03d}", f"C{i}", 1) for i in range(250)])
+    original = emu._list
+    calls = {"offset": 0}
+
+    def expiring(table, options):  # type: ignore[no-untyped-def]
+        if options.get("offset"):
+            calls["offset"] += 1
+            if calls["offset"] == 1:  # the first follow-up page finds its iterator timed out
+                emu._cursors.clear()
+        return original(table, options)
+
+    emu._list = expiring  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="fnf"):
+        clients = store.list_clients(1)
+    assert [c.id for c in clients] == [f"c{i:03d}" for i in range(250)], "every client, once, in order"
+    assert "reading the whole listing again" in caplog.text
