@@ -6,6 +6,7 @@ anything.
 
 from __future__ import annotations
 
+import heapq
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -322,8 +323,8 @@ def assign_streams(settings: Settings, count: int, *, balance: bool, write: bool
 
 def predict(settings: Settings, request: RunRequest) -> list[dict[str, Any]]:
     """The next run's clients in order, with start and finish predicted from their recent runs
-    (p90), and whether each fits before the job deadline. Unmeasured clients are predicted at the
-    median of the measured ones and flagged ``estimated``."""
+    (p90), and whether each fits before the job deadline, with ``settings.concurrency`` clients at
+    once. Unmeasured clients are predicted at the median of the measured ones and flagged ``estimated``."""
     from datetime import timedelta
 
     from fnf.models import median
@@ -339,11 +340,12 @@ def predict(settings: Settings, request: RunRequest) -> list[dict[str, Any]]:
         typical[task.client.id] = sum(k for k in known if k is not None) if known else None
     fallback = median([v for v in typical.values() if v is not None]) or 0.0
     deadline = now + timedelta(seconds=settings.job_timeout)
-    clock = now
+    free = [now] * settings.concurrency  # when each slot is next free: a client starts on the first
     rows = []
     for task in tasks:
         seconds = typical[task.client.id]
         estimate = seconds if seconds is not None else fallback
+        clock = heapq.heappop(free)
         finish = clock + timedelta(seconds=estimate)
         rows.append(
             {
@@ -358,7 +360,7 @@ def predict(settings: Settings, request: RunRequest) -> list[dict[str, Any]]:
                 "fits": finish <= deadline,
             }
         )
-        clock = finish
+        heapq.heappush(free, finish)
     return rows
 
 

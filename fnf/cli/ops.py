@@ -96,6 +96,15 @@ def health(
 def plan(
     type_: Annotated[str, typer.Option("--type", "-t", metavar="TYPE", help="Job type. Example: --type lead_scoring")],
     stream: Annotated[str, typer.Option("--stream", "-s", metavar="N", help="Stream. Example: --stream 2")],
+    concurrency: Annotated[
+        str | None,
+        typer.Option(
+            "--concurrency",
+            "-k",
+            metavar="K",
+            help="Predict a run of K clients at once (overrides FNF_CONCURRENCY). Example: --concurrency 4",
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> int:
@@ -110,7 +119,7 @@ def plan(
 
     app.check_run_type(type_)
     number = app.check_stream(stream)
-    rows = app.predict(settings(Overrides(db=db)), RunRequest(type_, number))
+    rows = app.predict(settings(Overrides(db=db, concurrency=concurrency)), RunRequest(type_, number))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return EXIT_OK

@@ -173,6 +173,9 @@ def test_plan_predicts_from_history_and_flags_what_would_not_fit(project: Projec
     assert fits[0] and not fits[-1], fits
     text = project.fnf("plan", "-t", "lead_scoring", "-s", "1", env={"MAX_JOB_PROCESSING_HOURS": "0.0003"})
     assert "would not fit before the job deadline" in text.stdout and "(after the job deadline)" in text.stdout
+    paired = json.loads(project.fnf("plan", "-t", "lead_scoring", "-s", "1", "-k", "2", "--json").stdout)
+    assert paired[0]["start"] == paired[1]["start"], "two at once start together"
+    assert paired[2]["start"] == min(paired[0]["finish"], paired[1]["finish"]), "the third takes the first free slot"
 
 
 def test_status_filters_and_watch(project: Project) -> None:
