@@ -39,7 +39,7 @@ def chaos_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pr
 
 def test_200_random_signals_never_lose_or_duplicate_work(chaos_project: Project) -> None:
     project = chaos_project
-    clients = [f"c{i:03d}" for i in range(900)]
+    clients = [f"c{i:03d}" for i in range(900 if project.kind == "sqlite" else 600)]
     rows = []
     for index, client in enumerate(clients):
         # Short clients with instant ones between them, so that signals also land in store writes.
@@ -47,7 +47,7 @@ def test_200_random_signals_never_lose_or_duplicate_work(chaos_project: Project)
         rows.append({"id": client, "name": f"Client {client}", "stream": 1, "mode": "ok", "seconds": seconds})
     project.clients(rows)
     rng = random.Random(7)
-    sent = 0
+    sent = early = 0
     while sent < KILLS:
         proc = project.popen("run", "-t", "lead_scoring", "-s", "1")
         time.sleep(rng.uniform(0.1, 0.9))
@@ -63,6 +63,7 @@ def test_200_random_signals_never_lose_or_duplicate_work(chaos_project: Project)
             # an earlier SIGKILLed run may still be there).
             live = project.status("--overview")["streams"][0]["live_run"]
             assert live is None or live["pid"] != proc.pid, live
+            early += 1
         else:
             assert proc.returncode in (EXPECTED[signum], 0), (signum, proc.returncode)
         time.sleep(0.02)
@@ -71,14 +72,17 @@ def test_200_random_signals_never_lose_or_duplicate_work(chaos_project: Project)
     for _ in range(8):
         if not project.status("--type", "lead_scoring")["streams"][0]["sweep_open"]:
             break
-        assert project.fnf("run", "-t", "lead_scoring", "-s", "1").returncode == 0
+        assert project.fnf("run", "-t", "lead_scoring", "-s", "1", timeout=900).returncode == 0
     assert sent >= KILLS * 3 // 4, f"only {sent} signals landed mid-sweep"
-    assert {project.job(c)["status"] for c in clients} == {"COMPLETED"}, "no client lost from the sweep"
+    statuses = {
+        c["id"]: c["jobs"]["lead_scoring"]["status"] for c in project.status("--type", "lead_scoring")["clients"]
+    }
+    assert set(statuses) == set(clients) and set(statuses.values()) == {"COMPLETED"}, "no client lost from the sweep"
     done = Counter(project.ledger())
     assert set(done) == set(clients)
     repeats = sum(n - 1 for n in done.values())
     assert repeats <= sent, f"{repeats} repeated completions after {sent} signals: only the one in flight may repeat"
     history = project.fnf("history", "--json", "--limit", "1000")
     runs = json.loads(history.stdout)
-    assert len(runs) >= sent
+    assert len(runs) >= sent - early, "every run that got past start-up left a record"
     assert all(r["outcome"] is not None for r in runs), "every run has an outcome once its successor ran"
