@@ -13,21 +13,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _setup import FNF, import_clients, project_env
+
 LEVELS = (1, 2, 4, 8)
 
 
 def sweep_seconds(directory: Path, env: dict[str, str], k: int) -> float:
-    fnf = [sys.executable, "-m", "fnf", "-q"]
     started = time.perf_counter()
     done = subprocess.run(
-        [*fnf, "run", "-t", "lead_scoring", "-s", "1", "--new-sweep", "--concurrency", str(k)],
+        [*FNF, "run", "-t", "lead_scoring", "-s", "1", "--new-sweep", "--concurrency", str(k)],
         env=env,
         cwd=directory,
         capture_output=True,
@@ -47,20 +47,9 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fnf-bench-") as tmp:
         directory = Path(tmp)
-        (directory / "bench_handler.py").write_text(
-            f"import time\n\ndef wait(client, ctx):\n    time.sleep({args.seconds})\n    return 1\n"
-        )
-        env = {
-            **os.environ,
-            "FNF_DB": str(directory / "fnf.db"),
-            "FNF_ENV_FILE": str(directory / "none.env"),
-            "FNF_HANDLER_LEAD_SCORING": "bench_handler:wait",
-            "PYTHONPATH": str(directory),
-        }
-        rows = "".join(f"c{i:04d},Client {i},1\n" for i in range(args.clients))
-        (directory / "c.csv").write_text("id,name,stream\n" + rows)
-        command = [sys.executable, "-m", "fnf", "-q", "clients", "import", "c.csv"]
-        subprocess.run(command, env=env, cwd=directory, stdout=subprocess.DEVNULL, check=True)
+        handler = f"import time\n\ndef wait(client, ctx):\n    time.sleep({args.seconds})\n    return 1\n"
+        env = project_env(directory, handler, "wait")
+        import_clients(directory, env, (f"c{i:04d},Client {i},1" for i in range(args.clients)))
         figures = {k: sweep_seconds(directory, env, k) for k in LEVELS}
     base = figures[1]
     print(f"{args.clients} clients, each sleeping {args.seconds:g} s")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,14 +21,12 @@ import time
 from pathlib import Path
 
 import psutil
+from _setup import FNF, import_clients, project_env
 
 
 def sweep(directory: Path, env: dict[str, str], clients: int, interval: float) -> dict[str, float]:
-    rows = "".join(f"c{i:06d},Client {i},{clients}\n" for i in range(clients))
-    (directory / f"{clients}.csv").write_text("id,name,stream\n" + rows)
-    fnf = [sys.executable, "-m", "fnf", "-q"]
-    subprocess.run([*fnf, "clients", "import", f"{clients}.csv"], env=env, cwd=directory, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    import_clients(directory, env, (f"c{i:06d},Client {i},{clients}" for i in range(clients)), f"{clients}.csv")
+    fnf = FNF
     # The first sweep of a fresh store also creates every client's state; the second is the steady state.
     first = subprocess.run([*fnf, "run", "-t", "lead_scoring", "-s", str(clients)], env=env, cwd=directory)
     if first.returncode != 0:
@@ -69,15 +66,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fnf-bench-") as tmp:
         directory = Path(tmp)
-        (directory / "bench_handler.py").write_text("def noop(client, ctx):\n    return 0\n")
-        env = {
-            **os.environ,
-            "FNF_DB": str(directory / "fnf.db"),
-            "FNF_ENV_FILE": str(directory / "none.env"),
-            "FNF_HANDLER_LEAD_SCORING": "bench_handler:noop",
-            "PYTHONPATH": str(directory),
-            "MAX_JOB_PROCESSING_HOURS": "10",
-        }
+        env = project_env(directory, MAX_JOB_PROCESSING_HOURS="10")
         small = max(1, args.clients // 10)
         figures = {small: sweep(directory, env, small, args.interval),
                    args.clients: sweep(directory, env, args.clients, args.interval)}  # fmt: skip

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -29,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _setup import import_clients, project_env
 
 HANDLER_MODULE = """
 def noop(client, ctx):
@@ -52,17 +53,9 @@ def floor(n: int, directory: Path) -> float:
 
 
 def fnf(n: int, directory: Path) -> float:
-    csv = directory / "clients.csv"
-    csv.write_text("id,name,stream\n" + "".join(f"c{i},Client {i},1\n" for i in range(n)))
-    env = {
-        **os.environ,
-        "FNF_DB": str(directory / "fnf.db"),
-        "FNF_ENV_FILE": str(directory / "none.env"),
-        "FNF_HANDLER_LEAD_SCORING": "bench_handler:noop",
-        "PYTHONPATH": str(directory),
-    }
+    env = project_env(directory, HANDLER_MODULE)
+    import_clients(directory, env, (f"c{i},Client {i},1" for i in range(n)), "clients.csv")
     fnf_cmd = [sys.executable, "-m", "fnf"]
-    subprocess.run([*fnf_cmd, "-q", "clients", "import", str(csv)], env=env, check=True, cwd=directory)
     started = time.perf_counter()
     subprocess.run(
         [*fnf_cmd, "-q", "run", "-t", "lead_scoring", "-s", "1"],

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 
 import psutil
+from _setup import FNF, import_clients, project_env
 
 HANDLER = """
 import os, time
@@ -63,11 +63,9 @@ def watched(command: list[str], env: dict[str, str], cwd: Path, until: Path | No
 
 def measure(directory: Path, env: dict[str, str], clients: int, repeat: int) -> dict[str, dict[str, float]]:
     env = {**env, "FNF_DB": str(directory / f"fnf-{clients}.db")}
-    rows = "".join(f"c{i:06d},Client {i},{i % 3 + 1}\n" for i in range(clients))
-    (directory / "c.csv").write_text("id,name,stream\n" + rows)
-    fnf = [sys.executable, "-m", "fnf", "-q"]
+    fnf = FNF
     began = time.perf_counter()
-    subprocess.run([*fnf, "clients", "import", "c.csv"], env=env, cwd=directory, check=True, stdout=subprocess.DEVNULL)
+    import_clients(directory, env, (f"c{i:06d},Client {i},{i % 3 + 1}" for i in range(clients)))
     imported = time.perf_counter() - began
     mark = directory / "mark"
     commands = {
@@ -94,13 +92,7 @@ def main() -> int:
     small = max(3, args.clients // 100)
     with tempfile.TemporaryDirectory(prefix="fnf-bench-") as tmp:
         directory = Path(tmp)
-        (directory / "bench_handler.py").write_text(HANDLER)
-        env = {
-            **os.environ,
-            "FNF_ENV_FILE": str(directory / "none.env"),
-            "FNF_HANDLER_LEAD_SCORING": "bench_handler:mark",
-            "PYTHONPATH": str(directory),
-        }
+        env = project_env(directory, HANDLER, "mark")
         base = measure(directory, env, small, args.repeat)
         big = measure(directory, env, args.clients, args.repeat)
     print(f"{'command':<20} {small:>9} clients {args.clients:>9} clients {'ratio':>6} {'peak MB':>8}")

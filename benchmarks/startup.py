@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _setup import import_clients, project_env
 
 PROBE = """
 import runpy, sys
@@ -45,17 +46,9 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fnf-bench-") as tmp:
         directory = Path(tmp)
-        (directory / "bench_handler.py").write_text("def noop(client, ctx):\n    return 0\n")
-        env = {
-            **os.environ,
-            "FNF_DB": str(directory / "fnf.db"),
-            "FNF_ENV_FILE": str(directory / "none.env"),
-            "FNF_HANDLER_LEAD_SCORING": "bench_handler:noop",
-            "PYTHONPATH": str(directory),
-        }
+        env = project_env(directory)
         fnf = [sys.executable, "-m", "fnf"]
-        (directory / "c.csv").write_text("id,name,stream\na,A,1\n")
-        subprocess.run([*fnf, "-q", "clients", "import", "c.csv"], env=env, cwd=directory, check=True)
+        import_clients(directory, env, ["a,A,1"])
         subprocess.run([*fnf, "-q", "run", "-t", "lead_scoring", "-s", "1"], env=env, cwd=directory, check=True)
         figures = {
             "python -c pass": median_seconds([sys.executable, "-c", "pass"], env, directory, args.repeat),

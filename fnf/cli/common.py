@@ -19,6 +19,16 @@ DbOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON document on stdout instead of tables.")]
+ConcurrencyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--concurrency",
+        "-k",
+        metavar="K",
+        help="Up to K clients at once, each in its own watched process with its own deadline "
+        "(overrides FNF_CONCURRENCY, default 1). Example: --concurrency 4",
+    ),
+]
 
 
 def settings(overrides: Overrides | None = None) -> Settings:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from fnf.cli.common import DbOption, JsonOption, settings
+from fnf.cli.common import ConcurrencyOption, DbOption, JsonOption, settings
 from fnf.config import Overrides
 from fnf.errors import EXIT_OK, EXIT_RUN_FAILED
 
@@ -96,15 +96,7 @@ def health(
 def plan(
     type_: Annotated[str, typer.Option("--type", "-t", metavar="TYPE", help="Job type. Example: --type lead_scoring")],
     stream: Annotated[str, typer.Option("--stream", "-s", metavar="N", help="Stream. Example: --stream 2")],
-    concurrency: Annotated[
-        str | None,
-        typer.Option(
-            "--concurrency",
-            "-k",
-            metavar="K",
-            help="Predict a run of K clients at once (overrides FNF_CONCURRENCY). Example: --concurrency 4",
-        ),
-    ] = None,
+    concurrency: ConcurrencyOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> int:

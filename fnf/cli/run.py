@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fnf.cli.common import DbOption, JsonOption, settings
+from fnf.cli.common import ConcurrencyOption, DbOption, JsonOption, settings
 from fnf.config import Overrides
 from fnf.errors import EXIT_OK
 from fnf.models import RUN_TYPES
@@ -75,16 +75,7 @@ def run(
             help="Time between SIGTERM and SIGKILL (overrides FNF_KILL_GRACE_SECONDS). Example: 10s",
         ),
     ] = None,
-    concurrency: Annotated[
-        str | None,
-        typer.Option(
-            "--concurrency",
-            "-k",
-            metavar="K",
-            help="Process up to K clients at once, each in its own watched process with its own deadline "
-            "(overrides FNF_CONCURRENCY, default 1). Example: --concurrency 4",
-        ),
-    ] = None,
+    concurrency: ConcurrencyOption = None,
     detach: Annotated[
         bool,
         typer.Option(
