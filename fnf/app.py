@@ -118,6 +118,16 @@ class _NoExecutor:
         raise AssertionError("a plan never waits for work")
 
 
+def status_parts(
+    settings: Settings, *, run_type: str | None = None, stream: int | None = None
+) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """The status document without its clients, and the client entries one at a time: the store
+    is read (and closed) here, the entries are made from memory as they are consumed."""
+    job_types = job_types_of(run_type) if run_type else tuple(JobType)
+    with store_for(settings) as store:
+        return status_doc.build_lazily(store, SystemClock().now(), job_types=job_types, stream=stream)
+
+
 def status_json(
     settings: Settings,
     out: TextIO,
@@ -128,10 +138,8 @@ def status_json(
     keep: Callable[[dict[str, Any]], bool] = lambda entry: True,
 ) -> None:
     """``fnf status --json``, written as it is built: memory stays flat however many clients."""
-    job_types = job_types_of(run_type) if run_type else tuple(JobType)
-    with store_for(settings) as store:
-        document, entries = status_doc.build_lazily(store, SystemClock().now(), job_types=job_types, stream=stream)
-        status_doc.write_json(document, (e for e in entries if keep(e)) if clients else None, out)
+    document, entries = status_parts(settings, run_type=run_type, stream=stream)
+    status_doc.write_json(document, (e for e in entries if keep(e)) if clients else None, out)
 
 
 def status(
@@ -144,13 +152,10 @@ def status(
 ) -> dict[str, Any]:
     """The status document; with ``lazy`` its "clients" is a generator (the tables keep only what
     they show)."""
-    job_types = job_types_of(run_type) if run_type else tuple(JobType)
-    with store_for(settings) as store:
-        if not lazy or not clients:
-            return status_doc.build(store, SystemClock().now(), job_types=job_types, stream=stream, clients=clients)
-        document, entries = status_doc.build_lazily(store, SystemClock().now(), job_types=job_types, stream=stream)
-    document["clients"] = entries
-    return document
+    document, entries = status_parts(settings, run_type=run_type, stream=stream)
+    if not clients:
+        return document
+    return status_doc.with_clients(document, entries if lazy else list(entries))
 
 
 def import_clients(settings: Settings, path: Path) -> ImportReport:
@@ -166,13 +171,18 @@ def list_clients(settings: Settings, stream: int | None = None) -> list[Client]:
 
 def remove_clients(settings: Settings, client_ids: list[str]) -> int:
     with store_for(settings) as store:
-        known = {c.id for c in store.list_clients()}
-        unknown = [cid for cid in client_ids if cid not in known]
-        if unknown:
-            raise UsageError(
-                f"no client has id {', '.join(repr(c) for c in unknown)}; nothing removed (see: fnf clients list)"
-            )
+        _refuse_unknown(store, client_ids, "removed")
         return store.remove_clients(client_ids)
+
+
+def _refuse_unknown(store: Store, client_ids: list[str], action: str) -> None:
+    """Act on all the named clients or on none: a typo must not half-apply a command."""
+    known = {c.id for c in store.list_clients()}
+    unknown = [cid for cid in client_ids if cid not in known]
+    if unknown:
+        raise UsageError(
+            f"no client has id {', '.join(repr(c) for c in unknown)}; nothing {action} (see: fnf clients list)"
+        )
 
 
 @contextmanager
@@ -208,12 +218,7 @@ def release_clients(settings: Settings, client_ids: list[str], run_type: str | N
     job_types = job_types_of(run_type) if run_type else tuple(JobType)
     released: list[str] = []
     with store_for(settings) as store:
-        known = {c.id for c in store.list_clients()}
-        unknown = [cid for cid in client_ids if cid not in known]
-        if unknown:
-            raise UsageError(
-                f"no client has id {', '.join(repr(c) for c in unknown)}; nothing released (see: fnf clients list)"
-            )
+        _refuse_unknown(store, client_ids, "released")
         updates = []
         for job_type in job_types:
             states = store.job_states(job_type)

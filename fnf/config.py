@@ -207,6 +207,19 @@ def _number(name: str, raw: str, source: str, *, unit: str, allow_zero: bool = F
     return value
 
 
+def _setting(
+    values: Mapping[str, str],
+    src: Callable[[str], str],
+    key: str,
+    *,
+    unit: str,
+    allow_zero: bool = False,
+    integer: bool = False,
+) -> float:
+    """The number a setting holds, validated by ``_number`` with the setting's name and source."""
+    return _number(key, values[key], src(key), unit=unit, allow_zero=allow_zero, integer=integer)
+
+
 def load_environ(env_file: str | os.PathLike[str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """Return (merged values, source of each) from defaults, the .env file and the environment."""
     from dotenv import dotenv_values
@@ -247,40 +260,11 @@ def load_settings(
             f"FNF_STORE={values['FNF_STORE']!r} ({src('FNF_STORE')}) is not a store fnf knows: "
             f"use one of {', '.join(STORES)}"
         )
-    client_timeout = 60 * _number(
-        "MAX_CLIENT_PROCESSING_MINUTES",
-        values["MAX_CLIENT_PROCESSING_MINUTES"],
-        src("MAX_CLIENT_PROCESSING_MINUTES"),
-        unit="minutes",
-    )
-    job_timeout = 3600 * _number(
-        "MAX_JOB_PROCESSING_HOURS",
-        values["MAX_JOB_PROCESSING_HOURS"],
-        src("MAX_JOB_PROCESSING_HOURS"),
-        unit="hours",
-    )
-    heartbeat = 60 * _number(
-        "HEARTBEAT_INTERVAL_MINUTES",
-        values["HEARTBEAT_INTERVAL_MINUTES"],
-        src("HEARTBEAT_INTERVAL_MINUTES"),
-        unit="minutes",
-    )
-    grace = _number(
-        "FNF_KILL_GRACE_SECONDS",
-        values["FNF_KILL_GRACE_SECONDS"],
-        src("FNF_KILL_GRACE_SECONDS"),
-        unit="seconds",
-        allow_zero=True,
-    )
-    log_cap = int(
-        _number(
-            "FNF_CHILD_LOG_MAX_BYTES",
-            values["FNF_CHILD_LOG_MAX_BYTES"],
-            src("FNF_CHILD_LOG_MAX_BYTES"),
-            unit="bytes",
-            integer=True,
-        )
-    )
+    client_timeout = 60 * _setting(values, src, "MAX_CLIENT_PROCESSING_MINUTES", unit="minutes")
+    job_timeout = 3600 * _setting(values, src, "MAX_JOB_PROCESSING_HOURS", unit="hours")
+    heartbeat = 60 * _setting(values, src, "HEARTBEAT_INTERVAL_MINUTES", unit="minutes")
+    grace = _setting(values, src, "FNF_KILL_GRACE_SECONDS", unit="seconds", allow_zero=True)
+    log_cap = int(_setting(values, src, "FNF_CHILD_LOG_MAX_BYTES", unit="bytes", integer=True))
     if overrides.client_timeout is not None:
         client_timeout = parse_duration(overrides.client_timeout, name="--client-timeout")
     if overrides.job_timeout is not None:
@@ -292,14 +276,7 @@ def load_settings(
         raise ConfigError(f"FNF_DB is empty ({src('FNF_DB')}): set it to a file path such as ./fnf.db")
     airtable = _airtable(values, src) if store == "airtable" else None
     quarantine_after = int(
-        _number(
-            "FNF_QUARANTINE_AFTER",
-            values["FNF_QUARANTINE_AFTER"],
-            src("FNF_QUARANTINE_AFTER"),
-            unit="timeouts in a row",
-            allow_zero=True,
-            integer=True,
-        )
+        _setting(values, src, "FNF_QUARANTINE_AFTER", unit="timeouts in a row", allow_zero=True, integer=True)
     )
     concurrency = _concurrency(overrides.concurrency, values["FNF_CONCURRENCY"], src("FNF_CONCURRENCY"))
     return Settings(
@@ -378,19 +355,8 @@ def _alerts(values: Mapping[str, str], src: Callable[[str], str]) -> AlertSettin
     if secret and not webhook:
         raise ConfigError("ALERT_WEBHOOK_SECRET is set but ALERT_WEBHOOK_URL is not: set the URL it signs for")
     sendgrid_url = _url("SENDGRID_API_URL", values["SENDGRID_API_URL"].strip(), src, ("https", "http"), "the default")
-    quiet = 60 * _number(
-        "FNF_ALERT_QUIET_MINUTES",
-        values["FNF_ALERT_QUIET_MINUTES"],
-        src("FNF_ALERT_QUIET_MINUTES"),
-        unit="minutes",
-        allow_zero=True,
-    )
-    timeout = _number(
-        "FNF_ALERT_TIMEOUT_SECONDS",
-        values["FNF_ALERT_TIMEOUT_SECONDS"],
-        src("FNF_ALERT_TIMEOUT_SECONDS"),
-        unit="seconds",
-    )
+    quiet = 60 * _setting(values, src, "FNF_ALERT_QUIET_MINUTES", unit="minutes", allow_zero=True)
+    timeout = _setting(values, src, "FNF_ALERT_TIMEOUT_SECONDS", unit="seconds")
     return AlertSettings(
         recipients=recipients,
         sender=get("ALERT_FROM") or "fnf@localhost",

@@ -62,9 +62,9 @@ REPORTED_COMPLETIONS = 1000
 """Plain completions kept for the run's report beyond this are only counted: a 100,000-client run
 keeps flat memory. Every client that needs attention is always reported."""
 STORE_DOWN_FINISH_SECONDS = 10.0
+"""How long a run whose store failed still tries to record its end before exiting."""
 WATCH_STORE_SECONDS = 5.0
 """How long a write made while a client runs may retry: it must not delay the client's deadline."""
-"""How long a run whose store failed still tries to record its end before exiting."""
 
 
 class Running(Protocol):
@@ -452,8 +452,8 @@ class Runner:
                     if not queue:
                         return None
                     continue
-                for slot in self._tend(flight):
-                    reason = self._next_step(slot, request, sweeps, halted, len(queue) + len(flight))
+                for slot, ended in self._tend(flight):
+                    reason = self._next_step(slot, ended, request, sweeps, halted, len(queue) + len(flight))
                     if reason is None:
                         continue
                     flight.remove(slot)
@@ -469,12 +469,16 @@ class Runner:
             raise
 
     def _next_step(
-        self, slot: _Slot, request: RunRequest, sweeps: Mapping[JobType, str], halted: str | None, remaining: int
+        self,
+        slot: _Slot,
+        ended: Status,
+        request: RunRequest,
+        sweeps: Mapping[JobType, str],
+        halted: str | None,
+        remaining: int,
     ) -> str | None:
-        """After a slot's attempt ended: None if it goes on with the client's next job type,
-        "done" if the client is finished, else why the client was left unfinished."""
-        ended = slot.ended
-        slot.ended = None
+        """After a slot's attempt ended with ``ended``: None if it goes on with the client's next
+        job type, "done" if the client is finished, else why the client was left unfinished."""
         if ended is Status.JOB_TIMEOUT_KILLED:
             return halted or self._stop_reason() or "job"
         if not slot.todo:
@@ -626,8 +630,9 @@ class Runner:
             if slot.attempt is not None and slot.attempt.reason is None:
                 slot.attempt.terminate(reason, grace, self.clock.monotonic())
 
-    def _tend(self, flight: list[_Slot]) -> list[_Slot]:
-        """Enforce deadlines, keep the heartbeat and wait; returns the slots whose attempt ended."""
+    def _tend(self, flight: list[_Slot]) -> list[tuple[_Slot, Status]]:
+        """Enforce deadlines, keep the heartbeat and wait; returns the slots whose attempt ended,
+        each with the status recorded for it."""
         now = self.clock.monotonic()
         attempts = [slot.attempt for slot in flight if slot.attempt is not None]
         for attempt in attempts:
@@ -644,11 +649,12 @@ class Runner:
             self.executor.wait_any([a.running for a in attempts], wake - now)
             now = self.clock.monotonic()
             ended = [slot for slot in flight if slot.attempt is not None and self._reap(slot.attempt, now)]
+        statuses = []
         for slot in ended:
             assert slot.attempt is not None
-            slot.ended = self._end(slot.attempt)
+            statuses.append((slot, self._end(slot.attempt)))
             slot.attempt = None
-        return ended
+        return statuses
 
     def _reap(self, attempt: _Attempt, now: float) -> bool:
         """True when the attempt has ended: by itself, or killed at the end of its grace."""
@@ -882,7 +888,6 @@ class _Slot:
     task: Task
     todo: list[JobType]
     attempt: _Attempt | None = None
-    ended: Status | None = None
 
 
 @dataclass(frozen=True)

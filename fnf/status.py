@@ -95,12 +95,14 @@ def build(
     """The whole document; ``clients=False`` leaves out the per-client rows (the overview: what a
     glance at a 100,000-client store needs, in a fraction of the time)."""
     document, entries = build_lazily(store, now, job_types=job_types, stream=stream, run_limit=run_limit)
-    if not clients:
-        return document
-    runs = document.pop("runs")
-    document["clients"] = list(entries)
-    document["runs"] = runs
-    return document
+    return with_clients(document, list(entries)) if clients else document
+
+
+def with_clients(document: dict[str, Any], clients: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """``document`` with its "clients" in their place, before "runs" (a list, or a generator for
+    a reader that keeps only some of them)."""
+    head = {k: v for k, v in document.items() if k != "runs"}
+    return {**head, "clients": clients, "runs": document["runs"]}
 
 
 def build_lazily(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -53,6 +52,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log detail on stderr.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
     log_format: Annotated[
@@ -70,7 +70,8 @@ def root(
 ) -> None:
     """fnf (fire-and-forget): resumable, deadline-bounded per-client batch runs for cron."""
     if log_format not in LOG_FORMATS:
-        from_env = os.environ.get("FNF_LOG_FORMAT") == log_format and "--log-format" not in " ".join(sys.argv)
+        source = ctx.get_parameter_source("log_format")
+        from_env = source is not None and source.name == "ENVIRONMENT"
         named = f"FNF_LOG_FORMAT={log_format!r} (from the environment)" if from_env else f"--log-format {log_format!r}"
         raise UsageError(f"{named} is not a log format: use one of {', '.join(LOG_FORMATS)}")
     setup_logging(-1 if quiet else verbose, log_format)

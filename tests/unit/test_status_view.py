@@ -77,7 +77,7 @@ def test_the_streamed_json_is_exactly_the_document(store: MemoryStore, clients: 
     assert out.getvalue() == json.dumps(full, indent=2) + "\n"
 
 
-def test_the_streamed_json_of_a_store_without_clients_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_streamed_json_of_a_store_without_clients_is_valid() -> None:
     import io
     import json
 

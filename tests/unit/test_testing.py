@@ -49,3 +49,24 @@ def test_scripted_failures_and_stops() -> None:
     stopped = executor.start(work("s")).stop(10)
     assert stopped.kind is ResultKind.STOPPED and "SIGKILL" in (stopped.message or "")
     assert clock.monotonic() - before == 10
+
+
+def test_the_fake_executor_waits_for_the_first_of_several_and_stops_them_like_real_ones() -> None:
+    clock = FakeClock()
+    scripts = {"quick": Script(seconds=5), "slow": Script(seconds=50), "deaf": Script(seconds=99, ignores_term=True)}
+    executor = ScriptedExecutor(clock, scripts)
+    quick, slow, deaf = (executor.start(work(cid)) for cid in ("quick", "slow", "deaf"))
+    assert executor.most_at_once == 3
+    executor.wait_any([quick, slow, deaf], 60)
+    assert clock.monotonic() - 1000.0 == pytest.approx(5), "woken by the first to end"
+    ended = quick.wait(0)
+    assert ended is not None and ended.kind is ResultKind.SUCCEEDED
+    assert slow.wait(0) is None
+    slow.terminate()
+    deaf.terminate()
+    stopped = slow.wait(0)
+    assert stopped is not None and (stopped.kind, stopped.message) == (ResultKind.STOPPED, "stopped by SIGTERM")
+    executor.wait_any([deaf], 20)
+    assert clock.monotonic() - 1000.0 == pytest.approx(25) and deaf.wait(0) is None, "SIGTERM ignored"
+    killed = deaf.kill("killed by SIGKILL after 20 s grace")
+    assert killed.kind is ResultKind.STOPPED and "SIGKILL" in (killed.message or "")
