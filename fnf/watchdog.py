@@ -208,7 +208,7 @@ class WatchedChild:
     """One running piece of work, seen from the runner."""
 
     def __init__(
-        self, executor: ProcessExecutor, work: Work, files: _Files, pid: int, lifeline: int, number: int = 0
+        self, executor: ProcessExecutor, work: Work, files: _Files, pid: int, lifeline: int, number: int
     ) -> None:
         self.executor = executor
         self.number = number
@@ -237,16 +237,7 @@ class WatchedChild:
         return None
 
     def _wait_exit(self, timeout: float) -> bool:
-        if self._poll():
-            return True
-        fds = [fd for fd in (self._pidfd, self.executor.stop.fileno()) if fd is not None]
-        if self._pidfd is None:
-            timeout = min(timeout, 0.02)
-        try:
-            select.select(fds, [], [], max(0.0, timeout))
-        except InterruptedError:
-            pass
-        self.executor.stop.drain()
+        self.executor.wait_any([self], timeout)
         return self._poll()
 
     def _poll(self) -> bool:
