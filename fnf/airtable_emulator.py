@@ -41,7 +41,7 @@ MAX_PAGE_SIZE = 100
 ITERATOR_SECONDS = 300.0
 """How long a listing's offset stays valid (Airtable's iterators time out after a few minutes)."""
 FIELD_TYPES = frozenset(
-    {"singleLineText", "multilineText", "number", "singleSelect", "dateTime", "checkbox", "email", "url"}
+    {"singleLineText", "multilineText", "number", "singleSelect", "date", "dateTime", "checkbox", "email", "url"}
 )
 
 
@@ -173,6 +173,8 @@ def add_field(table: Table, spec: dict[str, Any]) -> Field:
         ]
     if kind == "number" and "precision" not in options:
         raise ApiError(422, "INVALID_FIELD_OPTIONS", f"Field {name!r}: number fields need options.precision")
+    if kind == "date" and "dateFormat" not in options:
+        raise ApiError(422, "INVALID_FIELD_OPTIONS", f"Field {name!r}: date fields need options.dateFormat")
     if kind == "dateTime" and "timeZone" not in options:
         raise ApiError(422, "INVALID_FIELD_OPTIONS", f"Field {name!r}: dateTime fields need options.timeZone")
     made = Field(_new_id("fld"), name, kind, options)
@@ -219,6 +221,15 @@ def _cell(table: Table, name: str, value: Any, typecast: bool) -> Any:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if kind == "date":
+        # a date field holds a calendar date; fnf writes YYYY-MM-DD, which is what it reads back
+        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise bad
+        try:
+            datetime.strptime(value, "%Y-%m-%d")
+        except ValueError:
+            raise bad from None
+        return value
     if kind == "singleSelect":
         if not isinstance(value, str):
             raise bad

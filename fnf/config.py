@@ -6,6 +6,7 @@ and crontabs; they are part of the interface and never renamed.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -402,7 +403,7 @@ def _airtable(values: Mapping[str, str], src: Callable[[str], str]) -> AirtableS
             continue
         name = key.removeprefix("AIRTABLE_FIELD_")
         if name not in FIELD_KEYS:
-            close = ", ".join(sorted(k for k in FIELD_KEYS if k.split("_")[0] == name.split("_")[0])[:6])
+            close = ", ".join(difflib.get_close_matches(name, sorted(FIELD_KEYS), n=4, cutoff=0.6))
             raise ConfigError(
                 f"{key} ({src(key)}) does not name a field fnf uses"
                 + (f"; similar: {close}" if close else "")

@@ -206,6 +206,7 @@ def health(settings: Settings, *, max_age: float, window: float, clock: Clock | 
     with closing(open_store(settings)) as store:
         runs = store.runs(limit=1000)
         held: list[Lease] = store.leases()
+        unusable = store.unusable()
     for lease in held:
         if leases.is_dead(lease, now):
             problems.append(
@@ -223,4 +224,5 @@ def health(settings: Settings, *, max_age: float, window: float, clock: Clock | 
             problems.append(
                 f"{run_type} stream {stream}: last finished sweep {hours:.1f} h ago (limit {max_age / 3600:g} h)"
             )
+    problems.extend(f"{item}; no run processes it" for item in unusable)
     return len(recent), problems

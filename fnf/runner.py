@@ -52,7 +52,7 @@ from fnf.models import (
     job_types_of,
 )
 from fnf.signals import StopFlag
-from fnf.store.base import Busy, RunFinish, RunProgress, Store
+from fnf.store.base import Busy, RunFinish, RunProgress, Store, Unusable
 from fnf.sweep import Task, select
 from fnf.watchdog import ChildResult, ResultKind, Work
 
@@ -120,6 +120,8 @@ class RunReport:
     signum: int | None = None
     omitted: int = 0
     """Plain completions left out of ``clients`` (beyond REPORTED_COMPLETIONS)."""
+    unusable: tuple[Unusable, ...] = ()
+    """Records of the clients table that no run can process as they stand (named, never dropped)."""
 
     @property
     def exit_code(self) -> int:
@@ -236,6 +238,7 @@ class Runner:
         self.stop = stop
         self.observer: RunObserver = observer or SilentObserver()
         self._known: dict[JobType, dict[str, JobState]] = {}
+        self._unusable: tuple[Unusable, ...] = ()
 
     # -- planning ------------------------------------------------------------------------
     def members(self, request: RunRequest) -> list[Client]:
@@ -292,6 +295,7 @@ class Runner:
     def _run(self, request: RunRequest) -> RunReport:
         job_types = job_types_of(request.run_type)
         members = self.members(request)  # validates --client before anything is written
+        self._unusable = () if request.client_ids else tuple(self.store.unusable(request.stream))
         started = self.clock.now()
         self._mono_start = self.clock.monotonic()
         run_id = request.run_id or uuid.uuid4().hex
@@ -341,6 +345,7 @@ class Runner:
         )
         try:
             outcome, message = self._sweep(request, job_types, members)
+            message += _unusable_note(self._unusable)
             self._finish(outcome, message)
         except LeaseLostError as exc:
             log.error("%s", exc)
@@ -849,6 +854,7 @@ class Runner:
             tuple(progress.reports),
             signum=self.stop.signum,
             omitted=progress.omitted,
+            unusable=self._unusable,
         )
 
 
@@ -904,6 +910,14 @@ def _summary(report: RunReport) -> str:
         + (f", stopped at {report.stopped_at}" if report.stopped_at else "")
         + (f". {report.message}" if report.message else "")
     )
+
+
+def _unusable_note(unusable: Sequence[Unusable]) -> str:
+    if not unusable:
+        return ""
+    shown = "; ".join(str(u) for u in unusable[:5])
+    more = f"; and {len(unusable) - 5} more (fnf status lists them)" if len(unusable) > 5 else ""
+    return f"; {len(unusable)} record(s) not processed: {shown}{more}"
 
 
 def _progress_note(progress: dict[str, Any] | None) -> str | None:

@@ -123,6 +123,7 @@ def build_lazily(
         "version": DOCUMENT_VERSION,
         "generated_at": iso(now),
         "streams": _streams(store, members, states, held, runs, now),
+        "unusable": [{"record": u.record, "name": u.name, "reason": u.reason} for u in store.unusable(stream)],
         "runs": [run_entry(r, held, now) for r in runs],
     }
     return document, (_client_entry(c, states) for c in members)

@@ -32,6 +32,8 @@ from fnf.store.base import (
     RunFinish,
     RunProgress,
     Store,
+    Unusable,
+    unassigned,
 )
 from fnf.watchdog import ChildResult, ResultKind, Work
 
@@ -73,6 +75,9 @@ class MemoryStore(Store):
     def list_clients(self, stream: int | None = None) -> list[Client]:
         ordered = sorted(self.clients.values(), key=lambda pc: (pc[0], pc[1].id))
         return [c for _, c in ordered if stream is None or c.stream == stream]
+
+    def unusable(self, stream: int | None = None) -> list[Unusable]:
+        return unassigned(self.list_clients())
 
     def import_clients(self, clients: Sequence[Client]) -> ImportReport:
         added = updated = unchanged = 0

@@ -77,6 +77,16 @@ def print_status(doc: dict[str, Any], *, clear: bool = False, limit: int = 0) ->
         rows = by_stream[stream]
         for job_type in rows.kept[0]["jobs"]:
             _print_stream_table(stream, job_type, rows, overview.get((stream, job_type)), out, limit)
+    unusable = doc.get("unusable") or []
+    flagged = {u["record"] for u in unusable}
+    unassigned = [c for c in unassigned if c["id"] not in flagged]
+    if unusable:
+        table = Table(title=f"Records no run processes ({len(unusable)})", title_justify="left")
+        for column in ("record", "name", "why"):
+            table.add_column(column, overflow="fold" if column == "why" else "ellipsis")
+        for item in unusable:
+            table.add_row(_t(item["record"]), _t(item["name"]), _t(item["reason"]))
+        out.print(table)
     if unassigned:
         table = Table(title=f"Not assigned to a stream ({len(unassigned)})", title_justify="left")
         table.add_column("client")
@@ -313,6 +323,7 @@ def report_document(report: RunReport) -> dict[str, Any]:
         "stopped_at": report.stopped_at,
         "message": report.message,
         "clients_omitted": report.omitted,
+        "unusable": [{"record": u.record, "name": u.name, "reason": u.reason} for u in report.unusable],
         "clients": [
             {
                 "id": c.client_id,

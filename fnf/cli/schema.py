@@ -25,7 +25,10 @@ def check(as_json: JsonOption = False) -> int:
 
     problems = app.schema_check(settings())
     if as_json:
-        rows = [{"table": p.table, "field": p.field, "problem": p.what, "detail": p.detail} for p in problems]
+        rows = [
+            {"table": p.table, "field": p.field, "problem": p.what, "detail": p.detail, "fixable": p.fixable}
+            for p in problems
+        ]
         typer.echo(json.dumps({"ok": not problems, "problems": rows}, indent=2))
     elif problems:
         typer.echo(f"the base is not ready for fnf ({len(problems)} problem(s)):")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -47,14 +48,13 @@ from fnf.models import (
     StateUpdate,
     Status,
     Sweep,
-    format_seconds,
-    human_duration,
     parse_seconds,
 )
 from fnf.signals import StopFlag
+from fnf.store import airtable_cells as cells
 from fnf.store import airtable_schema as sc
 from fnf.store.airtable_http import ListingExpiredError, PacedApi, RecordGoneError
-from fnf.store.base import Acquired, Busy, ImportReport, LeaseJudge, RunFinish, RunProgress, Store
+from fnf.store.base import Acquired, Busy, ImportReport, LeaseJudge, RunFinish, RunProgress, Store, Unusable
 
 log = logging.getLogger("fnf.airtable")
 
@@ -65,6 +65,7 @@ CLAIM_SETTLE_SECONDS = 10.0
 """A claim younger than this may still be withdrawn by its run (compared across hosts, so generous)."""
 HEARTBEAT_BUDGET_SECONDS = 5.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RECORD_ID = re.compile(r"rec[A-Za-z0-9]{14}")
 Rec = dict[str, Any]
 
 
@@ -98,6 +99,8 @@ class AirtableStore(Store):
         self._progress: dict[str, RunProgress] = {}
         self._warned: set[str] = set()
         self._open_sweeps: set[str] = set()
+        self._unusable: dict[int | None, list[Unusable]] = {}
+        self._field_types: dict[str, str] | None = None
 
     def close(self) -> None:
         self.api.session.close()
@@ -119,8 +122,10 @@ class AirtableStore(Store):
         except StoreError as exc:
             if "403" in str(exc) or "401" in str(exc):
                 log.warning("cannot read the base's schema (%s); continuing without the check", exc)
+                self._field_types = {}
                 return
             raise
+        self._remember_types(meta)
         problems = sc.compare(self.layout, meta)
         if problems:
             listed = "; ".join(str(p) for p in problems[:8])
@@ -157,7 +162,57 @@ class AirtableStore(Store):
                 self.api.request("POST", url, json=spec.create_spec(self.layout(spec)))
                 done.append(f"created field {self.layout(spec)!r} ({spec.type}) in table {table.name!r}")
             done.extend(self._add_choices(table, found))
+        self._field_types = None
+        done.extend(self._move_legacy(meta.get(self.settings.clients_table)))
         return done
+
+    def _move_legacy(self, meta: Mapping[str, Any] | None) -> list[str]:
+        """Earlier versions kept fnf's bookkeeping in eight fields per job type; copy what they
+        hold into the job type's state cell (10 records a request). The old fields stay, unused,
+        for the operator to delete: fnf never deletes a field."""
+        have = {f["name"] for f in (meta or {}).get("fields", [])}
+        done: list[str] = []
+        for job_type in JobType:
+            legacy = {role: self.layout(spec) for role, spec in sc.LEGACY_FIELDS[job_type].items()}
+            if legacy["run_id"] not in have:
+                continue
+            present = {role: name for role, name in legacy.items() if name in have}
+            target = self.layout.job(job_type, "state")
+            formula = fx.all_of([fx.not_blank(legacy["run_id"]), fx.blank(target)])
+            records = self._all(
+                self._clients, fields=[*present.values(), self.layout.job(job_type, "date")], formula=formula
+            )
+            updates = [
+                {"id": r["id"], "fields": {target: self._legacy_state(r["fields"], present, job_type)}} for r in records
+            ]
+            if not updates:
+                continue
+            self._clients.batch_update(updates)
+            unused = ", ".join(repr(n) for n in present.values())
+            done.append(
+                f"moved the bookkeeping of {len(updates)} record(s) into {target!r}; "
+                f"fnf no longer uses {unused} (delete them in Airtable when you like)"
+            )
+        return done
+
+    def _legacy_state(self, values: Mapping[str, Any], names: Mapping[str, str], job_type: JobType) -> str:
+        def get(role: str) -> Any:
+            return values.get(names[role]) if role in names else None
+
+        state = JobState(
+            status=Status.COMPLETED,
+            job_id="",
+            run_id=str(get("run_id") or ""),
+            sweep_id=str(get("sweep_id") or ""),
+            last_run_date=cells.moment(values.get(self.layout.job(job_type, "date"))) or _EPOCH,
+            last_run_seconds=cells.number(get("seconds")),
+            timeouts_in_row=int(cells.number(get("timeouts_in_row")) or 0),
+            quarantined_at=cells.moment(get("quarantined_at")),
+            alert_kind=get("alert_kind") or None,
+            alert_at=cells.moment(get("alert_at")),
+            recent_seconds=parse_seconds(get("recent_seconds")),
+        )
+        return cells.bookkeeping(state)
 
     def _add_choices(self, table: sc.TableSpec, meta: Mapping[str, Any]) -> list[str]:
         """Airtable's API cannot edit a select field's options; a write with ``typecast`` adds
@@ -200,46 +255,63 @@ class AirtableStore(Store):
         return [self._f(s) for s in (sc.CLIENT_ID, sc.CLIENT_NAME, sc.STREAM, sc.ORDER, sc.CLIENT_DATA)]
 
     def _client_records(self, stream: int | None) -> list[tuple[Rec, Client]]:
-        formula = fx.eq(self._f(sc.STREAM), stream) if stream is not None else None
+        """The stream's clients in sweep order. Records with no usable stream are listed too, so
+        that they are counted and named (``unusable``) instead of silently never run."""
+        stream_field = self._f(sc.STREAM)
+        formula = None if stream is None else fx.any_of([fx.eq(stream_field, stream), fx.blank(stream_field)])
         records = self._all(self._clients, fields=self._client_field_names(), formula=formula)
         records.sort(key=self._order_key)
-        seen: set[str] = set()
+        first: dict[str, str] = {}
         out: list[tuple[Rec, Client]] = []
+        rejected: list[Unusable] = []
         for record in records:
             client = self._client(record)
-            if client is None:
-                continue
-            if client.id in seen:
-                self._warn_once(
-                    f"dup:{client.id}",
-                    "client id %r is on more than one record of %s (%s and others); fnf uses the first",
-                    client.id,
-                    self.settings.clients_table,
-                    record["id"],
+            name = client.name
+            if client.stream is None:
+                raw = record["fields"].get(stream_field)
+                why = "blank" if raw in (None, "") else f"{raw!r}, not a stream number"
+                fix = "set it to 1, 2, 3 ... (or spread clients over streams: fnf streams assign)"
+                rejected.append(Unusable(record["id"], name, f"{stream_field} is {why}; {fix}"))
+                if stream is not None:
+                    continue
+            if client.id in first:
+                rejected.append(
+                    Unusable(
+                        record["id"],
+                        name,
+                        f"{self._f(sc.CLIENT_ID)} {client.id!r} is also on record {first[client.id]}, which fnf "
+                        "processes; give this record its own id (or clear the cell: fnf then uses the record id)",
+                    )
                 )
                 continue
-            seen.add(client.id)
+            first[client.id] = record["id"]
             self._client_recs[client.id] = record["id"]
             out.append((record, client))
+        self._unusable[stream] = rejected
+        for problem in rejected:
+            self._warn_once(f"unusable:{problem.record}", "%s: not processed", problem)
         return out
+
+    def unusable(self, stream: int | None = None) -> list[Unusable]:
+        if stream not in self._unusable:
+            self._client_records(stream)
+        return list(self._unusable[stream])
 
     def _order_key(self, record: Rec) -> tuple[bool, float, str, str]:
         order = record["fields"].get(self._f(sc.ORDER))
         number = float(order) if isinstance(order, int | float) else None
         return (number is None, number or 0.0, str(record.get("createdTime", "")), record["id"])
 
-    def _client(self, record: Rec) -> Client | None:
+    def _client_id(self, record: Rec) -> str:
+        """``Client ID`` when set, else the record's own id, which lasts as long as the record."""
+        value = record["fields"].get(self._f(sc.CLIENT_ID))
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            return str(value)
+        return str(record["id"])
+
+    def _client(self, record: Rec) -> Client:
         values = record["fields"]
-        client_id = values.get(self._f(sc.CLIENT_ID))
-        if not isinstance(client_id, str | int) or not str(client_id).strip():
-            self._warn_once(
-                f"noid:{record['id']}",
-                "record %s of %s has no %s; it is skipped until it has one",
-                record["id"],
-                self.settings.clients_table,
-                self._f(sc.CLIENT_ID),
-            )
-            return None
+        client_id = self._client_id(record)
         stream = _stream(values.get(self._f(sc.STREAM)))
         data = values.get(self._f(sc.CLIENT_DATA))
         fields: dict[str, Any] = {}
@@ -261,7 +333,7 @@ class AirtableStore(Store):
                     str(data)[:40],
                 )
         name = values.get(self._f(sc.CLIENT_NAME))
-        return Client(str(client_id), "" if name is None else str(name), stream, fields)
+        return Client(client_id, "" if name is None else str(name), stream, fields)
 
     def list_clients(self, stream: int | None = None) -> list[Client]:
         return [client for _, client in self._client_records(stream)]
@@ -271,27 +343,33 @@ class AirtableStore(Store):
         orders = [self._order_key(record)[1] for record, _ in known.values() if not self._order_key(record)[0]]
         top = int(max(orders, default=0))
         added = updated = unchanged = 0
-        writes: dict[str, Rec] = {}
+        upserts: dict[str, Rec] = {}
+        by_record: list[Rec] = []
         for client in clients:
             previous = known.get(client.id)
             if previous is not None and previous[1] == client:
                 unchanged += 1
                 continue
             fields = {
-                self._f(sc.CLIENT_ID): client.id,
                 self._f(sc.CLIENT_NAME): client.name,
                 self._f(sc.STREAM): client.stream,
                 self._f(sc.CLIENT_DATA): json.dumps(dict(client.fields), sort_keys=True) if client.fields else None,
             }
+            if previous is not None and previous[0]["id"] == client.id:  # known by its record id
+                by_record.append({"id": client.id, "fields": fields})
+                updated += 1
+                continue
+            fields[self._f(sc.CLIENT_ID)] = client.id
             if previous is None:
                 top += 1
                 fields[self._f(sc.ORDER)] = top
                 added += 1
             else:
                 updated += 1
-            writes[client.id] = {"fields": fields}
-        records = list(writes.values())
-        for record in self._clients.batch_upsert(records, key_fields=[self._f(sc.CLIENT_ID)])["records"]:
+            upserts[client.id] = {"fields": fields}
+        if by_record:
+            self._clients.batch_update(by_record)
+        for record in self._clients.batch_upsert(list(upserts.values()), key_fields=[self._f(sc.CLIENT_ID)])["records"]:
             self._client_recs[str(record["fields"][self._f(sc.CLIENT_ID)])] = record["id"]
         return ImportReport(added, updated, unchanged)
 
@@ -303,7 +381,8 @@ class AirtableStore(Store):
         return len(found)
 
     def _resolve(self, client_ids: Sequence[str], *, refresh: bool = False) -> dict[str, str]:
-        """Client id -> record id, looking up (20 ids per formula) the ones not yet known."""
+        """Client id -> record id, looking up (20 ids per formula) the ones not yet known. An id
+        may be a ``Client ID`` or, for a record without one, the record's own id."""
         wanted = list(dict.fromkeys(client_ids))
         unknown = wanted if refresh else [c for c in wanted if c not in self._client_recs]
         id_field = self._f(sc.CLIENT_ID)
@@ -311,10 +390,11 @@ class AirtableStore(Store):
             chunk = unknown[start : start + 20]
             for cid in chunk:
                 self._client_recs.pop(cid, None)
-            formula = fx.any_of(fx.eq(id_field, cid) for cid in chunk)
-            records = self._all(self._clients, fields=[id_field], formula=formula)
+            tests = [fx.eq(id_field, cid) for cid in chunk]
+            tests += [f"RECORD_ID()={fx.quoted(cid)}" for cid in chunk if _RECORD_ID.fullmatch(cid)]
+            records = self._all(self._clients, fields=[id_field], formula=fx.any_of(tests))
             for record in sorted(records, key=lambda r: (str(r.get("createdTime", "")), r["id"]), reverse=True):
-                self._client_recs[str(record["fields"].get(id_field))] = record["id"]
+                self._client_recs[self._client_id(record)] = record["id"]
         return {c: self._client_recs[c] for c in wanted if c in self._client_recs}
 
     # -- job states ----------------------------------------------------------------------
@@ -325,16 +405,16 @@ class AirtableStore(Store):
             parts.append(fx.eq(self._f(sc.STREAM), stream))
         id_field = self._f(sc.CLIENT_ID)
         records = self._all(self._clients, fields=[id_field, *names.values()], formula=fx.all_of(parts))
+        records.sort(key=lambda r: (str(r.get("createdTime", "")), r["id"]))
         out: dict[str, JobState] = {}
         for record in records:
-            values = record["fields"]
-            client_id = values.get(id_field)
-            if client_id is None or str(client_id) in out:
+            client_id = self._client_id(record)
+            if client_id in out:
                 continue
-            state = self._state(record["id"], values, names)
+            state = self._state(record["id"], record["fields"], names)
             if state is not None:
-                self._client_recs.setdefault(str(client_id), record["id"])
-                out[str(client_id)] = state
+                self._client_recs.setdefault(client_id, record["id"])
+                out[client_id] = state
         return out
 
     def _state(self, record_id: str, values: Mapping[str, Any], names: Mapping[str, str]) -> JobState | None:
@@ -350,40 +430,36 @@ class AirtableStore(Store):
                 raw,
             )
             return None
-        seconds, count = values.get(names["seconds"]), values.get(names["count"])
-        return JobState(
-            status=status,
-            job_id=str(values.get(names["job_id"]) or ""),
-            run_id=str(values.get(names["run_id"]) or ""),
-            sweep_id=str(values.get(names["sweep_id"]) or ""),
-            last_run_date=_date(values.get(names["date"])) or _EPOCH,
-            last_run_seconds=float(seconds) if isinstance(seconds, int | float) else None,
-            count=int(count) if isinstance(count, int | float) else None,
-            message=values.get(names["message"]) or None,
-            timeouts_in_row=int(values.get(names["timeouts_in_row"]) or 0),
-            quarantined_at=_date(values.get(names["quarantined_at"])),
-            alert_kind=values.get(names["alert_kind"]) or None,
-            alert_at=_date(values.get(names["alert_at"])),
-            recent_seconds=parse_seconds(values.get(names["recent_seconds"])),
-        )
+        return cells.job_state({role: values.get(name) for role, name in names.items()}, status)
+
+    def _types(self) -> Mapping[str, str]:
+        """Field name -> type in the Clients table, read once (values are written in the form
+        each field holds). Without schema access, fnf's own types are assumed."""
+        if self._field_types is None:
+            try:
+                meta = self.tables_meta()
+            except StoreError as exc:
+                if "401" not in str(exc) and "403" not in str(exc):
+                    raise
+                meta = []
+            self._remember_types(meta)
+        return self._field_types or {}
+
+    def _remember_types(self, meta: Sequence[Mapping[str, Any]]) -> None:
+        table = next((t for t in meta if t.get("name") == self.settings.clients_table), None)
+        fields = table.get("fields", []) if table is not None else []
+        self._field_types = {str(f.get("name")): str(f.get("type")) for f in fields}
 
     def _state_fields(self, job_type: JobType, state: JobState) -> dict[str, Any]:
-        name = self.layout.job
+        name, types = self.layout.job, self._types()
         return {
             name(job_type, "status"): state.status.value,
             name(job_type, "job_id"): state.job_id,
-            name(job_type, "date"): iso(state.last_run_date),
-            name(job_type, "time"): human_duration(state.last_run_seconds) or None,
-            name(job_type, "count"): state.count,
-            name(job_type, "run_id"): state.run_id,
-            name(job_type, "sweep_id"): state.sweep_id,
-            name(job_type, "seconds"): state.last_run_seconds,
+            name(job_type, "date"): cells.date_cell(state.last_run_date, types.get(name(job_type, "date"))),
+            name(job_type, "time"): cells.time_cell(state.last_run_seconds, types.get(name(job_type, "time"))),
+            name(job_type, "count"): cells.count_cell(state.count, types.get(name(job_type, "count"))),
             name(job_type, "message"): state.message,
-            name(job_type, "timeouts_in_row"): state.timeouts_in_row,
-            name(job_type, "quarantined_at"): iso(state.quarantined_at),
-            name(job_type, "alert_kind"): state.alert_kind,
-            name(job_type, "alert_at"): iso(state.alert_at),
-            name(job_type, "recent_seconds"): format_seconds(state.recent_seconds) or None,
+            name(job_type, "state"): cells.bookkeeping(state),
         }
 
     def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:

@@ -69,36 +69,40 @@ STREAM = _number("Processing Stream")
 ORDER = _number("Sweep Order")
 CLIENT_DATA = _text("Client Fields", long=True)
 
-ROLES = (
-    "status",
-    "job_id",
-    "date",
-    "time",
-    "count",
-    "run_id",
-    "sweep_id",
-    "seconds",
-    "message",
-    "timeouts_in_row",
-    "quarantined_at",
-    "alert_kind",
-    "alert_at",
-    "recent_seconds",
-)
+ROLES = ("status", "job_id", "date", "time", "count", "message", "state")
+"""The fields per job type: the origin's five, a readable message, and fnf's own bookkeeping
+(run, sweep, exact seconds, streaks, quarantine, alerts) as one JSON cell, so that the operators'
+table gains two columns per job type instead of eleven."""
+
+_COUNT_TYPES = frozenset({"number", *_TEXT})
+_DATE_TYPES = frozenset({"dateTime", "date"})
+_TIME_TYPES = frozenset({*_TEXT, "number"})
 
 
 def _job_fields(job_type: JobType) -> dict[str, FieldSpec]:
     label = job_type.label
+    date = _date(f"{label} Last Run Date")
+    count = _number(f"{job_type.count_label} Last Run")
+    time = _text(f"{label} Last Run Time")
     return {
         "status": _select(f"{label} Job Status", [s.value for s in Status]),
         "job_id": _text(f"{label} Job ID"),
-        "date": _date(f"{label} Last Run Date"),
-        "time": _text(f"{label} Last Run Time"),
-        "count": _number(f"{job_type.count_label} Last Run"),
+        "date": FieldSpec(date.key, date.default, date.type, date.options, _DATE_TYPES),
+        "time": FieldSpec(time.key, time.default, time.type, time.options, _TIME_TYPES),
+        "count": FieldSpec(count.key, count.default, count.type, count.options, _COUNT_TYPES),
+        "message": _text(f"{label} Message", long=True),
+        "state": _text(f"{label} fnf State", long=True),
+    }
+
+
+def _legacy_fields(job_type: JobType) -> dict[str, FieldSpec]:
+    """The per-role fields earlier versions of fnf created; ``fnf schema apply`` moves their
+    content into the job type's state cell and leaves them for the operator to delete."""
+    label = job_type.label
+    return {
         "run_id": _text(f"{label} Run ID"),
         "sweep_id": _text(f"{label} Sweep ID"),
         "seconds": _number(f"{label} Last Run Seconds", precision=3),
-        "message": _text(f"{label} Message", long=True),
         "timeouts_in_row": _number(f"{label} Timeouts In A Row"),
         "quarantined_at": _date(f"{label} Quarantined At"),
         "alert_kind": _text(f"{label} Last Alert Type"),
@@ -107,6 +111,7 @@ def _job_fields(job_type: JobType) -> dict[str, FieldSpec]:
     }
 
 
+LEGACY_FIELDS: dict[JobType, dict[str, FieldSpec]] = {t: _legacy_fields(t) for t in JobType}
 JOB_FIELDS: dict[JobType, dict[str, FieldSpec]] = {t: _job_fields(t) for t in JobType}
 CLIENT_FIELDS: tuple[FieldSpec, ...] = (
     CLIENT_NAME,

@@ -56,6 +56,28 @@ class RunProgress:
     stopped_at: str | None = None
 
 
+@dataclass(frozen=True)
+class Unusable:
+    """A record of the clients table that cannot be processed as it stands, and why.
+
+    Never dropped silently: runs, ``fnf status`` and ``fnf health`` name every one.
+    """
+
+    record: str
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        named = f" ({self.name})" if self.name else ""
+        return f"record {self.record}{named}: {self.reason}"
+
+
+def unassigned(clients: Sequence[Client]) -> list[Unusable]:
+    """Clients in no stream: no run processes them until they get one."""
+    fix = "no stream, so no run processes it; assign one (fnf streams assign, or the stream column)"
+    return [Unusable(c.id, c.name, fix) for c in clients if c.stream is None]
+
+
 LeaseJudge = Callable[[Lease], bool]
 """Returns True when a lease's holder is dead (stale heartbeat or provably gone)."""
 
@@ -80,6 +102,13 @@ class Store(ABC):
     @abstractmethod
     def list_clients(self, stream: int | None = None) -> list[Client]:
         """Clients in the store's stable order (the order sweeps follow); all if stream is None."""
+
+    def unusable(self, stream: int | None = None) -> list[Unusable]:
+        """Records that look like clients of ``stream`` (or of any stream) but cannot be processed.
+
+        Stores that validate on import have none; a table operators edit by hand may.
+        """
+        return []
 
     @abstractmethod
     def import_clients(self, clients: Sequence[Client]) -> ImportReport:

@@ -41,6 +41,8 @@ from fnf.store.base import (
     RunFinish,
     RunProgress,
     Store,
+    Unusable,
+    unassigned,
 )
 
 SCHEMA_VERSION = 2
@@ -208,6 +210,10 @@ class SQLiteStore(Store):
         else:
             rows = self._query("SELECT * FROM clients WHERE stream = ? ORDER BY position, id", (stream,))
         return [_client(row) for row in rows]
+
+    def unusable(self, stream: int | None = None) -> list[Unusable]:
+        rows = self._query("SELECT * FROM clients WHERE stream IS NULL ORDER BY position, id")
+        return unassigned([_client(row) for row in rows])
 
     def import_clients(self, clients: Sequence[Client]) -> ImportReport:
         added = updated = unchanged = 0

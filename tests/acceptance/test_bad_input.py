@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
@@ -157,9 +159,8 @@ def test_a_file_that_is_not_a_database(project: Project) -> None:
 PAUSED = {"Client ID": "paused", "Client Name": "P", "Processing Stream": 1, "Lead Scoring Job Status": "Paused"}
 AIRTABLE_RECORDS = [
     # (fields typed by hand into the Clients table, fragment of the warning that names the problem)
-    ({"Client Name": "No id", "Processing Stream": 1}, "has no Client ID"),
-    ({"Client ID": "  ", "Client Name": "Blank id", "Processing Stream": 1}, "has no Client ID"),
-    ({"Client ID": "dup", "Client Name": "Second dup", "Processing Stream": 1, "Sweep Order": 99}, "more than one"),
+    ({"Client ID": "nostream", "Client Name": "No stream"}, "(No stream): Processing Stream is blank"),
+    ({"Client ID": "dup", "Client Name": "Second dup", "Processing Stream": 1, "Sweep Order": 99}, "is also on record"),
     (PAUSED, "not a status fnf writes"),
     ({"Client ID": "badjson", "Client Name": "J", "Processing Stream": 1, "Client Fields": "{x"}, "is not JSON"),
     (
@@ -190,3 +191,5 @@ def test_bad_airtable_records_are_named_and_the_run_goes_on_with_the_others(tmp_
     assert {"ok0", "ok1", "ok2", "dup"} <= set(done), "every good client is processed"
     assert done.count("dup") == 1, "a duplicated id is processed once"
     assert "paused" in done, "an unknown status counts as not yet processed"
+    report = json.loads(result.stdout)
+    assert sorted(u["name"] for u in report["unusable"]) == ["No stream", "Second dup"]

@@ -20,7 +20,7 @@ def test_apply_on_an_empty_base_then_check_is_clean_and_apply_again_does_nothing
     assert {p.what for p in problems} == {"missing table"} and len(problems) == 3
     done = store.apply_schema()
     assert done == [
-        "created table 'Clients' with 47 fields",
+        "created table 'Clients' with 26 fields",
         "created table 'Job Runs' with 21 fields",
         "created table 'Sweeps' with 8 fields",
     ]
@@ -84,3 +84,43 @@ def test_renamed_fields_are_used_everywhere(emulator: Emulator) -> None:
     assert {"Company", "Scoring status"} <= fields and "Client Name" not in fields
     store.import_clients([Client("a", "Acme", 1)])
     assert emulator.records(store.settings.base_id, "Clients")[0]["fields"]["Company"] == "Acme"
+
+
+def test_a_base_in_the_earlier_layout_is_moved_by_apply_and_resumes_where_it_was(emulator: Emulator) -> None:
+    """Earlier versions kept eight bookkeeping fields per job type; apply copies them into the
+    state cell, so sweeps, streaks and quarantine carry over."""
+    from fnf.store import airtable_schema as sc
+
+    store = fresh(emulator)
+    base = emulator.base(store.settings.base_id)
+    legacy = [spec.create_spec(spec.default) for t in sc.LEGACY_FIELDS for spec in sc.LEGACY_FIELDS[t].values()]
+    wanted = [spec.create_spec(spec.default) for spec in sc.CLIENT_FIELDS if "fnf State" not in spec.default]
+    base.add_table("Clients", wanted + legacy)
+    store.apply_schema()  # the runs and sweeps tables, and the state fields
+    table = base.table("Clients")
+    with emulator.lock:
+        record = emulator._add(  # a record as the earlier fnf left it
+            table,
+            {
+                "Client ID": "a",
+                "Client Name": "Acme",
+                "Processing Stream": 1,
+                "Lead Scoring Job Status": "CLIENT_TIMEOUT_KILLED",
+                "Lead Scoring Last Run Date": "2026-11-30T10:00:00.000Z",
+                "Lead Scoring Run ID": "run1",
+                "Lead Scoring Sweep ID": "sweep1",
+                "Lead Scoring Last Run Seconds": 600.5,
+                "Lead Scoring Timeouts In A Row": 2,
+                "Lead Scoring Recent Run Seconds": "12 600.5",
+            },
+        )
+        table.fields = [f for f in table.fields if f.name != "Lead Scoring fnf State"]
+        record.fields.pop("Lead Scoring fnf State", None)
+    assert [p.field for p in store.schema_problems()] == ["Lead Scoring fnf State"]
+    done = AirtableStore(store.settings).apply_schema()
+    assert done[-1].startswith("moved the bookkeeping of 1 record(s) into 'Lead Scoring fnf State'"), done
+    assert "'Lead Scoring Run ID'" in done[-1] and "delete them" in done[-1]
+    state = AirtableStore(store.settings).job_states(sc.JobType.LEAD_SCORING, 1)["a"]
+    assert (state.run_id, state.sweep_id, state.timeouts_in_row) == ("run1", "sweep1", 2)
+    assert state.last_run_seconds == 600.5 and state.recent_seconds == (12.0, 600.5)
+    assert AirtableStore(store.settings).apply_schema() == [], "the second apply moves nothing again"

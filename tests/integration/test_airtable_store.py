@@ -179,14 +179,19 @@ def test_records_people_typed_by_hand_are_read_safely(emu: Emulator, caplog: pyt
         states = store.job_states(LEAD)
     assert [(c.id, c.name, c.stream) for c in clients] == [
         ("dup", "First", 1),
+        ("rec00000000000000", "No id", 1),  # a record without a Client ID is a client by its record id
         ("paused", "P", 1),
         ("json", "J", 1),
         ("nostream", "N", None),
     ]
-    assert clients[2].fields == {}
+    assert clients[3].fields == {}
     assert states == {}, "a status fnf does not write counts as not yet processed"
-    for fragment in ("has no Client ID", "more than one record", "not a status fnf writes", "is not JSON"):
+    assert [(u.record, u.name) for u in store.unusable()] == [("rec00000000000002", "Second"), ("rec00000000000005", "N")]
+    assert [u.record for u in store.unusable(1)] == ["rec00000000000002", "rec00000000000005"]
+    assert [c.id for c in store.list_clients(1)] == ["dup", "rec00000000000000", "paused", "json"]
+    for fragment in ("is also on record rec00000000000001", "Processing Stream is blank", "not a status fnf writes"):
         assert fragment in caplog.text
+    assert "is not JSON" in caplog.text
 
 
 def test_a_listing_whose_offset_expired_mid_way_is_read_again_whole(

@@ -70,7 +70,7 @@ def test_the_sqlite_store_ignores_airtable_settings() -> None:
         ({"AIRTABLE_API_KEY": " "}, "needs AIRTABLE_API_KEY"),
         ({"AIRTABLE_BASE_ID": ""}, "needs AIRTABLE_BASE_ID"),
         ({"AIRTABLE_BASE_ID": "base1"}, "base ids start with 'app'"),
-        ({"AIRTABLE_FIELD_LEAD_SCORING_STATUS": "S"}, "similar: LEAD_SCORING_JOB_ID"),
+        ({"AIRTABLE_FIELD_LEAD_SCORING_STATUS": "S"}, "similar: LEAD_SCORING_JOB_STATUS"),
         ({"AIRTABLE_FIELD_CLIENT_ID": ""}, "must be non-empty"),
         ({"AIRTABLE_CLIENTS_TABLE": ""}, "AIRTABLE_CLIENTS_TABLE is empty"),
         ({"AIRTABLE_RETRY_BUDGET_SECONDS": "0"}, "AIRTABLE_RETRY_BUDGET_SECONDS='0'"),
