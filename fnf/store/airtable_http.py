@@ -46,18 +46,24 @@ class ListingExpiredError(StoreError):
 
 
 class Pacer:
-    """At most ``rate`` request starts per second, evenly spaced, across threads.
+    """Request starts spaced ``(1 + MARGIN) / rate`` seconds apart, across threads.
 
-    Several streams on several machines share one base's 5 requests per second; each paces
-    itself, and when a 429 shows that others are using the base too, it halves its own rate,
-    then recovers by a fifth per successful request (back to full pace within a dozen or so).
+    Airtable counts arrivals in any rolling second. Spacing starts exactly ``1 / rate`` apart
+    leaves no room for network jitter: when several processes share a base at exactly their
+    shares, one late request and one early one put six arrivals in a second and lock the whole
+    base out for 30 s. With the margin, any ``rate`` consecutive arrivals of one process span
+    more than a second unless the network delays one by more than ``MARGIN / rate`` seconds more
+    than its neighbour. After a 429 (others use the base too) the pace halves, then recovers by a
+    fifth per successful request.
     """
 
+    MARGIN = 0.2
     SLOWEST = 1.0
 
     def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.base_interval = 1.0 / rate + 0.01  # a little slack for network jitter at the server
+        self.base_interval = (1.0 + self.MARGIN) / rate
         self.interval = self.base_interval
+        self.slowest = max(self.SLOWEST, 4 * self.base_interval)
         self._clock = clock
         self._next = 0.0
         self._lock = threading.Lock()
@@ -77,7 +83,7 @@ class Pacer:
 
     def slow_down(self) -> None:
         with self._lock:
-            self.interval = min(self.SLOWEST, max(self.interval * 2, self.base_interval * 2))
+            self.interval = min(self.slowest, max(self.interval * 2, self.base_interval * 2))
 
     def speed_up(self) -> None:
         with self._lock:
@@ -169,7 +175,9 @@ class PacedApi(Api):
             if exc is not None and _status(exc) == 429:
                 self.rate_limited += 1
                 self.pacer.slow_down()
-                return float(self.settings.rate_limit_wait)
+                # every process that breached waits out the same penalty: spread their returns
+                # so that they do not all come back in the same second and breach it again
+                return float(self.settings.rate_limit_wait) * random.uniform(1.05, 1.5)
             backoff: float = min(8.0, 0.25 * 2.0 ** (state.attempt_number - 1))
             return backoff * (0.5 + random.random())
 
