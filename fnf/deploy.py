@@ -2,22 +2,64 @@
 
 fnf scales out by streams, each an independent scheduled job. These functions print the same
 schedule for each scheduler from the current settings, so that adding a stream is one command
-(``fnf deploy render --streams 4 > render.yaml``). The shipped files are their output for three
-streams with the default settings; a test keeps them in step.
+(``fnf deploy render --streams 4 > render.yaml``). YAML is written by a YAML emitter, never by
+string pasting, so any setting value (quotes, backslashes, colons) survives the round trip.
+
+A job type is scheduled only if it has a handler: a schedule whose every run exits 2 is the
+failure fnf exists to prevent. The shipped files are the output for three streams with the
+example Node handlers of the Dockerfile; a test keeps them in step.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from fnf.config import Settings
+from fnf.errors import UsageError
 from fnf.models import JobType
 
 TARGETS = ("render", "crontab", "kubernetes")
+SECRET_MODES = ("group", "prompt")
 
 RENDER_CRON_CAP_HOURS = 12.0
 """Render stops a cron job after 12 hours; the job deadline must stay under it."""
+BASE_REQUESTS_PER_SECOND = 5.0
+"""Airtable's limit per base, shared by every run that may be active at once."""
+NON_ROOT_UID = 10001
+"""The user the shipped Dockerfile creates; Kubernetes runs the pods as it."""
+SECRETS = ("AIRTABLE_API_KEY", "AIRTABLE_BASE_ID")
+ALERT_SECRETS = {
+    "ALERT_EMAIL": "recipients",
+    "SENDGRID_API_KEY": "sendgrid_key",
+    "SMTP_URL": "smtp_url",
+    "SLACK_WEBHOOK_URL": "slack_url",
+    "ALERT_WEBHOOK_URL": "webhook_url",
+    "ALERT_WEBHOOK_SECRET": "webhook_secret",
+    "FNF_PING_URL": "ping_url",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to schedule and how to package it."""
+
+    streams: int = 3
+    types: tuple[JobType, ...] = ()
+    """Empty: every job type that has a handler."""
+    image: str | None = None
+    """A prebuilt image (Render ``runtime: image``, the Kubernetes pods' image)."""
+    docker: bool = False
+    """Render builds the repository's Dockerfile (``runtime: docker``)."""
+    directory: str = "/srv/fnf"
+    """crontab: the project directory, with its .venv and .env."""
+    secrets: str = "group"
+    """Render: ``group`` references a dashboard env group; ``prompt`` asks per service."""
 
 
 def schedule(job_type: JobType, stream: int) -> str:
@@ -31,177 +73,269 @@ def schedule(job_type: JobType, stream: int) -> str:
     return f"{minute} {hour % 24} * * *"
 
 
-def requests_per_second(streams: int) -> int:
-    """Each run's share of a base's 5 requests per second, when one run per stream is active."""
-    return max(1, 5 // streams)
+def share(concurrent_runs: int) -> float:
+    """Each run's share of a base's 5 requests per second, rounded down to a hundredth."""
+    return math.floor(BASE_REQUESTS_PER_SECOND / max(1, concurrent_runs) * 100) / 100
+
+
+def requests_per_second(streams: int, types: int = len(JobType)) -> float:
+    """The share when every scheduled (type, stream) may be running at once: job types overlap
+    (an hourly lead scoring run meets the daily ones), so the rule counts all of them."""
+    return share(streams * types)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def scheduled_types(settings: Settings, plan: Plan) -> tuple[JobType, ...]:
+    """The job types to schedule: those asked for, each of which must have a handler."""
+    wanted = plan.types or tuple(t for t in JobType if t in settings.handlers)
+    missing = [t for t in wanted if t not in settings.handlers]
+    if not wanted or missing:
+        names = missing or list(JobType)
+        how = ", ".join(f"FNF_HANDLER_{t.value.upper()} or FNF_COMMAND_{t.value.upper()}" for t in names)
+        raise UsageError(
+            f"no handler is configured for {', '.join(t.value for t in names)}: every scheduled run of it would "
+            f"exit 2. Set {how} (in .env or the environment) before generating, or schedule only the types "
+            "that have one with --types"
+        )
+    return tuple(wanted)
+
+
+def _settings_env(settings: Settings, plan: Plan, types: Sequence[JobType], *, hours: float) -> dict[str, str]:
+    env = {
+        "FNF_STORE": "airtable",
+        "MAX_CLIENT_PROCESSING_MINUTES": _number(settings.client_timeout / 60),
+        "MAX_JOB_PROCESSING_HOURS": _number(hours),
+        "HEARTBEAT_INTERVAL_MINUTES": _number(settings.heartbeat_interval / 60),
+        "AIRTABLE_REQUESTS_PER_SECOND": _number(requests_per_second(plan.streams, len(types))),
+    }
+    if settings.concurrency > 1:
+        env["FNF_CONCURRENCY"] = str(settings.concurrency)
+    for job_type in types:
+        spec = settings.handlers[job_type]
+        env[spec.source] = spec.value
+    return env
+
+
+def _alert_keys(settings: Settings) -> list[str]:
+    return [key for key, attr in ALERT_SECRETS.items() if getattr(settings.alerts, attr)]
 
 
 def _command(job_type: JobType, stream: int) -> str:
     return f"fnf run --type {job_type.value} --stream {stream}"
 
 
-def _handler_lines(settings: Settings) -> list[tuple[str, str | None]]:
-    """(variable, value) per job type; None means a secret-like value set in the dashboard."""
-    out: list[tuple[str, str | None]] = []
-    for job_type in JobType:
-        spec = settings.handlers.get(job_type)
-        if spec is not None:
-            out.append((spec.source, spec.value))
-        else:
-            out.append((f"FNF_HANDLER_{job_type.value.upper()}", None))
+def _yaml(documents: Sequence[Mapping[str, Any]], header: Sequence[str]) -> str:
+    import yaml  # only fnf deploy pays for it
+
+    body: str = yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True)
+    return "".join(f"# {line}".rstrip() + "\n" for line in header) + body
+
+
+def warnings(settings: Settings, plan: Plan, target: str) -> list[str]:
+    """What would make the generated schedule fail at run time, said before it is deployed."""
+    out = []
+    if target == "render" and not (plan.image or plan.docker):
+        for job_type in scheduled_types(settings, plan):
+            spec = settings.handlers[job_type]
+            program = shlex.split(spec.value)[0] if spec.kind == "command" and spec.value.strip() else "python"
+            if not re.match(r"(python3?|fnf)$", os.path.basename(program)):
+                out.append(
+                    f"{spec.source} runs {program!r}, which Render's python runtime does not have: "
+                    "use --docker (builds the repository's Dockerfile) or --image URL"
+                )
     return out
 
 
-def _job_hours(settings: Settings) -> float:
-    return min(settings.job_timeout / 3600, RENDER_CRON_CAP_HOURS - 1)
-
-
-def render(settings: Settings, streams: int) -> str:
-    hours = _job_hours(settings)
-    lines = [
-        "# Render Blueprint for fnf: one cron job per (job type, stream), all sharing one Airtable base",
-        "# (Render cron jobs have no disk that outlives them, so the store is Airtable).",
-        f"# Generated by: fnf deploy render --streams {streams}",
-        "# To add a stream: fnf deploy render --streams N > render.yaml, then spread the clients over the",
-        "# streams: fnf streams assign --streams N --yes. Schedules are UTC; streams start 5 minutes apart.",
-        "# Secrets (sync: false) are entered once in the Render dashboard, in the env group.",
-        "envVarGroups:",
-        "  - name: fnf-shared",
-        "    envVars:",
-        "      - key: FNF_STORE",
-        "        value: airtable",
-        "      - key: AIRTABLE_API_KEY",
-        "        sync: false",
-        "      - key: AIRTABLE_BASE_ID",
-        "        sync: false",
-        "      - key: MAX_CLIENT_PROCESSING_MINUTES",
-        f'        value: "{settings.client_timeout / 60:g}"',
-        "      - key: MAX_JOB_PROCESSING_HOURS  # under Render's 12-hour cap, with room to stop cleanly",
-        f'        value: "{hours:g}"',
-        "      - key: HEARTBEAT_INTERVAL_MINUTES",
-        f'        value: "{settings.heartbeat_interval / 60:g}"',
-        "      - key: AIRTABLE_REQUESTS_PER_SECOND  # this run's share of the base's 5 requests/s",
-        f'        value: "{requests_per_second(streams)}"',
+# -- Render -----------------------------------------------------------------------------------
+def render(settings: Settings, plan: Plan) -> str:
+    types = scheduled_types(settings, plan)
+    hours = min(settings.job_timeout / 3600, RENDER_CRON_CAP_HOURS - 1)
+    shared = _settings_env(settings, plan, types, hours=hours)
+    secrets = [*SECRETS, *_alert_keys(settings)]
+    services = [_render_service(settings, plan, t, s, secrets) for t in types for s in range(1, plan.streams + 1)]
+    header = [
+        "Render Blueprint for fnf: one cron job per (job type, stream), all sharing one Airtable base",
+        "(Render cron jobs have no disk that outlives them, so the store is Airtable).",
+        f"Generated by: fnf deploy render --streams {plan.streams}" + _flags(plan),
+        "Schedules are UTC; streams start 5 minutes apart. MAX_JOB_PROCESSING_HOURS stays under Render's",
+        "12-hour cap. AIRTABLE_REQUESTS_PER_SECOND is each run's share of the base's 5 requests/s when",
+        f"all {len(types) * plan.streams} cron jobs run at once.",
     ]
-    if settings.concurrency > 1:
-        lines += ["      - key: FNF_CONCURRENCY", f'        value: "{settings.concurrency}"']
-    for key, value in _handler_lines(settings):
-        lines.append(f"      - key: {key}")
-        lines.append(f'        value: "{value}"' if value else "        sync: false")
-    for key in ("ALERT_EMAIL", "SENDGRID_API_KEY", "SLACK_WEBHOOK_URL", "FNF_PING_URL"):
-        lines += [f"      - key: {key}", "        sync: false"]
-    lines.append("services:")
-    for job_type in JobType:
-        for stream in range(1, streams + 1):
-            lines += [
-                "  - type: cron",
-                f"    name: fnf-{job_type.value.replace('_', '-')}-stream-{stream}",
-                "    runtime: python",
-                f'    schedule: "{schedule(job_type, stream)}"',
-                "    buildCommand: pip install .",
-                f"    startCommand: {_command(job_type, stream)}",
-                "    envVars:",
-                "      - fromGroup: fnf-shared",
-            ]
-    return "\n".join(lines) + "\n"
+    if plan.secrets == "group":
+        header += [
+            "Secrets are entered once, in an environment group this Blueprint only references: before",
+            "creating the Blueprint, open Env Groups in the Render dashboard, create 'fnf-secrets' and add",
+            f"{', '.join(secrets)}. (Render cannot prompt for secrets inside a Blueprint's env group.)",
+        ]
+    else:
+        header += ["Secrets (sync: false) are asked for once per cron job when the Blueprint is created."]
+    header += ["To add a stream: regenerate with --streams N, then: fnf streams assign --streams N --yes"]
+    group = {"name": "fnf-shared", "envVars": [{"key": k, "value": v} for k, v in shared.items()]}
+    return _yaml([{"envVarGroups": [group], "services": services}], header)
 
 
-def crontab(settings: Settings, streams: int, *, directory: str = "/srv/fnf") -> str:
+def _render_service(
+    settings: Settings, plan: Plan, job_type: JobType, stream: int, secrets: Sequence[str]
+) -> dict[str, Any]:
+    service: dict[str, Any] = {
+        "type": "cron",
+        "name": f"fnf-{job_type.value.replace('_', '-')}-stream-{stream}",
+        "schedule": schedule(job_type, stream),
+    }
+    if plan.image:
+        service.update(runtime="image", image={"url": plan.image}, dockerCommand=_command(job_type, stream))
+    elif plan.docker:
+        service.update(
+            runtime="docker",
+            dockerfilePath="./Dockerfile",
+            dockerContext=".",
+            dockerCommand=_command(job_type, stream),
+        )
+    else:
+        service.update(runtime="python", buildCommand="pip install .", startCommand=_command(job_type, stream))
+    env: list[dict[str, Any]] = [{"fromGroup": "fnf-shared"}]
+    if plan.secrets == "group":
+        env.append({"fromGroup": "fnf-secrets"})
+    else:
+        env += [{"key": key, "sync": False} for key in secrets]
+    service["envVars"] = env
+    return service
+
+
+def _flags(plan: Plan) -> str:
+    flags = ""
+    if plan.types:
+        flags += " --types " + ",".join(t.value for t in plan.types)
+    if plan.image:
+        flags += f" --image {plan.image}"
+    if plan.docker:
+        flags += " --docker"
+    if plan.secrets != "group":
+        flags += f" --secrets {plan.secrets}"
+    return flags
+
+
+# -- crontab ----------------------------------------------------------------------------------
+def crontab(settings: Settings, plan: Plan, *, path: str | None = None) -> str:
+    types = scheduled_types(settings, plan)
+    directory = plan.directory.rstrip("/") or "/"
+    search = f"{directory}/.venv/bin:" + (path if path is not None else os.environ.get("PATH", "/usr/bin:/bin"))
     lines = [
-        f"# fnf on crontab: one line per (job type, stream). Generated by: fnf deploy crontab --streams {streams}",
+        f"# fnf on crontab: one line per (job type, stream). Generated by: fnf deploy crontab --streams {plan.streams}"
+        + (f" --directory {directory}" if directory != "/srv/fnf" else ""),
         f"# Each line runs in {directory} (the project, with its .venv) so that fnf reads the .env there:",
         "# the store (FNF_STORE=sqlite with FNF_DB on one machine, or FNF_STORE=airtable for many),",
-        "# the handlers (FNF_HANDLER_<TYPE>) and the alert channels. Output is appended to one log per line",
-        f"# (create the directory once: mkdir -p {directory}/log).",
+        "# the handlers (FNF_HANDLER_<TYPE> or FNF_COMMAND_<TYPE>) and the alert channels.",
+        "# Output is appended to log/<type>-<stream>.log there (the folder is made if missing); if the line",
+        "# itself fails (a missing folder, a non-zero exit) it says so in syslog (journalctl -t fnf).",
         "# No flock is needed: fnf holds its own lease per (type, stream), so a tick that finds the previous",
         "# run still going records itself as busy and exits 0; a run that died is taken over.",
-        "# Times are UTC (CRON_TZ, where cron supports it; otherwise run the machine in UTC).",
+        "# PATH is the one this file was generated with (cron's own is /usr/bin:/bin, where node, nvm's",
+        "# tools and /usr/local/bin are missing).",
+        "# Times are UTC through CRON_TZ. Debian's and Ubuntu's cron ignore CRON_TZ and use the machine's",
+        "# zone: there, set the machine to UTC (timedatectl set-timezone UTC) or shift the hours by hand.",
         "CRON_TZ=UTC",
         "SHELL=/bin/sh",
-        "# m h dom mon dow  command",
+        f"PATH={search}",
     ]
-    for job_type in JobType:
-        for stream in range(1, streams + 1):
-            log = f"{directory}/log/{job_type.value}-{stream}.log"
-            command = f"cd {directory} && .venv/bin/{_command(job_type, stream)} >> {log} 2>&1"
-            lines.append(f"{schedule(job_type, stream):<14} {command}")
+    if settings.store == "airtable":
+        lines.append(f"AIRTABLE_REQUESTS_PER_SECOND={_number(requests_per_second(plan.streams, len(types)))}")
+    if settings.concurrency > 1:
+        lines.append(f"FNF_CONCURRENCY={settings.concurrency}")
+    lines.append("# m h dom mon dow  command")
+    where = shlex.quote(directory)
+    for job_type in types:
+        for stream in range(1, plan.streams + 1):
+            tag = f"{job_type.value}-{stream}"
+            run = _command(job_type, stream)
+            lines.append(
+                f"{schedule(job_type, stream):<14} cd {where} && mkdir -p log && .venv/bin/{run} >> log/{tag}.log "
+                f'2>&1 || logger -t fnf "{run} in {directory} failed: exit $? (see log/{tag}.log)"'
+            )
     return "\n".join(lines) + "\n"
 
 
-def kubernetes(settings: Settings, streams: int) -> str:
-    active = math.ceil(settings.job_timeout) + 600
-    grace = math.ceil(settings.signal_grace) + 30
-    docs = [
-        "\n".join(
-            [
-                "# fnf on Kubernetes: one CronJob per (job type, stream), all sharing one Airtable base.",
-                f"# Generated by: fnf deploy kubernetes --streams {streams}",
-                "# Secrets come from a Secret you create once:",
-                "#   kubectl create secret generic fnf-secrets --from-literal=AIRTABLE_API_KEY=... \\",
-                "#     --from-literal=AIRTABLE_BASE_ID=... --from-literal=SENDGRID_API_KEY=...",
-                "# concurrencyPolicy Forbid and fnf's own lease both keep one run per stream;",
-                "# activeDeadlineSeconds is above the job deadline, so fnf always stops itself first, and",
-                "# terminationGracePeriodSeconds leaves time for its clean stop on SIGTERM.",
-                "apiVersion: v1",
-                "kind: ConfigMap",
-                "metadata:",
-                "  name: fnf-settings",
-                "data:",
-                "  FNF_STORE: airtable",
-                f'  MAX_CLIENT_PROCESSING_MINUTES: "{settings.client_timeout / 60:g}"',
-                f'  MAX_JOB_PROCESSING_HOURS: "{settings.job_timeout / 3600:g}"',
-                f'  HEARTBEAT_INTERVAL_MINUTES: "{settings.heartbeat_interval / 60:g}"',
-                f'  AIRTABLE_REQUESTS_PER_SECOND: "{requests_per_second(streams)}"',
-                *([f'  FNF_CONCURRENCY: "{settings.concurrency}"'] if settings.concurrency > 1 else []),
-                *(f'  {key}: "{value}"' for key, value in _handler_lines(settings) if value),
-            ]
-        )
+# -- Kubernetes -------------------------------------------------------------------------------
+def kubernetes(settings: Settings, plan: Plan) -> str:
+    types = scheduled_types(settings, plan)
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "fnf-settings"},
+        "data": _settings_env(settings, plan, types, hours=settings.job_timeout / 3600),
+    }
+    jobs = [_cronjob(settings, plan, t, s) for t in types for s in range(1, plan.streams + 1)]
+    secrets = " ".join(f"--from-literal={key}=..." for key in (*SECRETS, *_alert_keys(settings)))
+    header = [
+        "fnf on Kubernetes: one CronJob per (job type, stream), all sharing one Airtable base.",
+        f"Generated by: fnf deploy kubernetes --streams {plan.streams}" + _flags(plan),
+        "Secrets come from a Secret you create once:",
+        f"  kubectl create secret generic fnf-secrets {secrets}",
+        "The image is the repository's Dockerfile built and pushed (pass its name with --image); it runs",
+        f"as user {NON_ROOT_UID}, and the pods meet the 'restricted' Pod Security Standard.",
+        "concurrencyPolicy Forbid and fnf's own lease both keep one run per stream; activeDeadlineSeconds",
+        "is above the job deadline, so fnf always stops itself first, and terminationGracePeriodSeconds",
+        "leaves time for its clean stop on SIGTERM.",
     ]
-    for job_type in JobType:
-        for stream in range(1, streams + 1):
-            name = f"fnf-{job_type.value.replace('_', '-')}-{stream}"
-            command = ", ".join(f'"{part}"' for part in _command(job_type, stream).split())
-            docs.append(
-                "\n".join(
-                    [
-                        "apiVersion: batch/v1",
-                        "kind: CronJob",
-                        "metadata:",
-                        f"  name: {name}",
-                        "spec:",
-                        f'  schedule: "{schedule(job_type, stream)}"',
-                        '  timeZone: "Etc/UTC"',
-                        "  concurrencyPolicy: Forbid",
-                        "  startingDeadlineSeconds: 600",
-                        "  jobTemplate:",
-                        "    spec:",
-                        "      backoffLimit: 0",
-                        f"      activeDeadlineSeconds: {active}",
-                        "      template:",
-                        "        spec:",
-                        "          restartPolicy: Never",
-                        f"          terminationGracePeriodSeconds: {grace}",
-                        "          containers:",
-                        "            - name: fnf",
-                        "              image: registry.example.com/fnf:latest  # your image with fnf and the handlers",
-                        f"              command: [{command}]",
-                        "              envFrom:",
-                        "                - configMapRef:",
-                        "                    name: fnf-settings",
-                        "                - secretRef:",
-                        "                    name: fnf-secrets",
-                    ]
-                )
-            )
-    return "\n---\n".join(docs) + "\n"
+    return _yaml([config, *jobs], header)
 
 
-def generate(target: str, settings: Settings, streams: int) -> str:
+def _cronjob(settings: Settings, plan: Plan, job_type: JobType, stream: int) -> dict[str, Any]:
+    container = {
+        "name": "fnf",
+        "image": plan.image or "registry.example.com/fnf:latest",
+        "command": _command(job_type, stream).split(),
+        "envFrom": [{"configMapRef": {"name": "fnf-settings"}}, {"secretRef": {"name": "fnf-secrets"}}],
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    pod = {
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": math.ceil(settings.signal_grace) + 30,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": NON_ROOT_UID,
+            "runAsGroup": NON_ROOT_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": f"fnf-{job_type.value.replace('_', '-')}-{stream}"},
+        "spec": {
+            "schedule": schedule(job_type, stream),
+            "timeZone": "Etc/UTC",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 600,
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": 0,
+                    "activeDeadlineSeconds": math.ceil(settings.job_timeout) + 600,
+                    "template": {"spec": pod},
+                }
+            },
+        },
+    }
+
+
+def generate(target: str, settings: Settings, plan: Plan) -> str:
     if target == "render":
-        return render(settings, streams)
+        return render(settings, plan)
     if target == "crontab":
-        return crontab(settings, streams)
-    return kubernetes(settings, streams)
+        return crontab(settings, plan)
+    return kubernetes(settings, plan)
 
 
 _FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))

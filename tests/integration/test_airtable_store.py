@@ -186,7 +186,10 @@ def test_records_people_typed_by_hand_are_read_safely(emu: Emulator, caplog: pyt
     ]
     assert clients[3].fields == {}
     assert states == {}, "a status fnf does not write counts as not yet processed"
-    assert [(u.record, u.name) for u in store.unusable()] == [("rec00000000000002", "Second"), ("rec00000000000005", "N")]
+    assert [(u.record, u.name) for u in store.unusable()] == [
+        ("rec00000000000002", "Second"),
+        ("rec00000000000005", "N"),
+    ]
     assert [u.record for u in store.unusable(1)] == ["rec00000000000002", "rec00000000000005"]
     assert [c.id for c in store.list_clients(1)] == ["dup", "rec00000000000000", "paused", "json"]
     for fragment in ("is also on record rec00000000000001", "Processing Stream is blank", "not a status fnf writes"):
