@@ -13,6 +13,8 @@ EXIT_RUN_FAILED = 1
 """The run itself failed: store unreachable, lease lost, internal error."""
 EXIT_USAGE = 2
 """Usage or configuration error; nothing was run and nothing was changed."""
+EXIT_NO_CLIENTS = 3
+"""The stream has no clients, so nothing was processed (a typo in --stream, or clients not assigned)."""
 EXIT_SIGHUP = 129
 """Stopped by SIGHUP (the terminal went away); state recorded, the next run resumes there."""
 EXIT_SIGINT = 130

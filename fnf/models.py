@@ -89,6 +89,8 @@ class Outcome(StrEnum):
     FAILED = "failed"
     BUSY = "busy"
     """The stream was held by another live run; this run did nothing."""
+    NO_CLIENTS = "no_clients"
+    """The stream has no clients (a typo in a cron line, or clients not yet assigned): nothing ran."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,9 @@ class RunCounts:
     failed: int = 0
     timed_out: int = 0
     remaining: int = 0
+    skipped: int = 0
+    """Clients of the stream the run did not process on purpose: quarantined, or records that
+    cannot be processed as they stand. Counted so that a skip is never silent."""
 
 
 @dataclass(frozen=True)
@@ -249,5 +254,7 @@ def human_duration(seconds: float | None) -> str:
     if seconds < 3600:
         value = round(seconds / 60, 1)
         return f"{value:g} minute" if value == 1 else f"{value:g} minutes"
-    value = round(seconds / 3600, 1)
-    return f"{value:g} hour" if value == 1 else f"{value:g} hours"
+    if seconds < 2 * 86400:
+        value = round(seconds / 3600, 1)
+        return f"{value:g} hour" if value == 1 else f"{value:g} hours"
+    return f"{round(seconds / 86400, 1):g} days"

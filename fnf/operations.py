@@ -14,7 +14,7 @@ from fnf import lease as leases
 from fnf.clock import Clock, SystemClock, iso
 from fnf.config import Settings, load_settings
 from fnf.errors import FnfError, UsageError
-from fnf.models import JobType, Lease, Outcome, StateUpdate, Status, job_types_of
+from fnf.models import JobType, Lease, Outcome, StateUpdate, Status, human_duration, job_types_of
 from fnf.store import open_store
 from fnf.store.base import RunFinish, Store
 
@@ -214,15 +214,26 @@ def health(settings: Settings, *, max_age: float, window: float, clock: Clock | 
                 f"({leases.describe(lease, now)}); the next run takes over, or use fnf reset"
             )
     recent = {(r.run_type, r.stream) for r in runs if (now - r.started_at) <= timedelta(seconds=window)}
+    if not recent:
+        problems.append(
+            f"nothing to check: no run started within the last {human_duration(window)} (--window); "
+            "is the scheduler running? fnf history shows earlier runs"
+        )
     for run_type, stream in sorted(recent):
-        finished = [r for r in runs if (r.run_type, r.stream) == (run_type, stream) and r.outcome is Outcome.COMPLETED]
+        mine = [r for r in runs if (r.run_type, r.stream) == (run_type, stream)]
+        latest = max(mine, key=lambda r: r.started_at)
+        if latest.outcome is Outcome.NO_CLIENTS:
+            problems.append(f"{run_type} stream {stream}: {latest.message or 'the stream has no clients'}")
+            continue
+        finished = [r for r in mine if r.outcome is Outcome.COMPLETED]
         last = max((r.ended_at or r.started_at for r in finished), default=None)
         if last is None:
             problems.append(f"{run_type} stream {stream}: has run recently but never finished a sweep")
         elif (now - last).total_seconds() > max_age:
-            hours = (now - last).total_seconds() / 3600
+            age = (now - last).total_seconds()
             problems.append(
-                f"{run_type} stream {stream}: last finished sweep {hours:.1f} h ago (limit {max_age / 3600:g} h)"
+                f"{run_type} stream {stream}: last finished sweep {human_duration(age)} ago "
+                f"(limit {human_duration(max_age)})"
             )
     problems.extend(f"{item}; no run processes it" for item in unusable)
     return len(recent), problems

@@ -22,6 +22,7 @@ from fnf import procs
 from fnf.clock import Clock
 from fnf.config import Settings
 from fnf.errors import (
+    EXIT_NO_CLIENTS,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_SIGHUP,
@@ -135,6 +136,8 @@ class RunReport:
             if self.signum == signal.SIGHUP:
                 return EXIT_SIGHUP
             return EXIT_SIGTERM
+        if self.outcome is Outcome.NO_CLIENTS:
+            return EXIT_NO_CLIENTS
         return EXIT_OK
 
 
@@ -239,6 +242,7 @@ class Runner:
         self.observer: RunObserver = observer or SilentObserver()
         self._known: dict[JobType, dict[str, JobState]] = {}
         self._unusable: tuple[Unusable, ...] = ()
+        self._quarantined: list[str] = []
 
     # -- planning ------------------------------------------------------------------------
     def members(self, request: RunRequest) -> list[Client]:
@@ -345,7 +349,9 @@ class Runner:
         )
         try:
             outcome, message = self._sweep(request, job_types, members)
-            message += _unusable_note(self._unusable)
+            message += _skip_note(self._quarantined, self._unusable)
+            skipped = len(self._quarantined) + len(self._unusable)
+            self._progress.counts = replace(self._progress.counts, skipped=skipped)
             self._finish(outcome, message)
         except LeaseLostError as exc:
             log.error("%s", exc)
@@ -406,7 +412,7 @@ class Runner:
 
     def _sweep(self, request: RunRequest, job_types: tuple[JobType, ...], members: list[Client]) -> tuple[Outcome, str]:
         if not members:
-            return Outcome.COMPLETED, f"nothing to do: stream {request.stream} has no clients"
+            return Outcome.NO_CLIENTS, self._no_clients(request.stream)
         sweeps = self._open_sweeps(request, job_types)
         live = self._live_runs()
         tasks = self._select(request, sweeps, live)
@@ -426,6 +432,17 @@ class Runner:
         for job_type in job_types:
             self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
         return Outcome.COMPLETED, f"sweep of stream {request.stream} complete"
+
+    def _no_clients(self, stream: int) -> str:
+        """Name the streams that do have clients: an empty stream is usually a typo in a cron line."""
+        others = sorted({c.stream for c in self.store.list_clients() if c.stream is not None})
+        where = f"streams with clients: {', '.join(map(str, others))}" if others else "the store has no clients"
+        message = (
+            f"stream {stream} has no clients ({where}); nothing was processed. Check --stream, or move clients "
+            f"into it: fnf streams assign"
+        )
+        log.warning("%s", message)
+        return message
 
     def _fly(
         self, request: RunRequest, sweeps: Mapping[JobType, str], live: set[str], tasks: list[Task]
@@ -529,9 +546,13 @@ class Runner:
         if request.client_ids:
             order = {cid: i for i, cid in enumerate(request.client_ids)}
             return [Task(c, tuple(sweeps)) for c in sorted(clients, key=lambda c: order[c.id])]
+        states = self._states(tuple(sweeps), request.stream)
+        self._quarantined = [
+            c.id for c in clients if any((s := states[t].get(c.id)) and s.quarantined_at for t in sweeps)
+        ]
         return select(
             clients,
-            self._states(tuple(sweeps), request.stream),
+            states,
             sweeps,
             retry_failed=request.retry_failed,
             live_runs=live,
@@ -906,18 +927,23 @@ def _summary(report: RunReport) -> str:
     counts = report.counts
     return (
         f"{report.job_id} {report.outcome.value}: {counts.completed} completed, {counts.failed} failed, "
-        f"{counts.timed_out} timed out, {counts.remaining} remaining"
+        f"{counts.timed_out} timed out, {counts.skipped} skipped, {counts.remaining} remaining"
         + (f", stopped at {report.stopped_at}" if report.stopped_at else "")
         + (f". {report.message}" if report.message else "")
     )
 
 
-def _unusable_note(unusable: Sequence[Unusable]) -> str:
-    if not unusable:
-        return ""
-    shown = "; ".join(str(u) for u in unusable[:5])
-    more = f"; and {len(unusable) - 5} more (fnf status lists them)" if len(unusable) > 5 else ""
-    return f"; {len(unusable)} record(s) not processed: {shown}{more}"
+def _skip_note(quarantined: Sequence[str], unusable: Sequence[Unusable]) -> str:
+    """Every client the run passed over on purpose, named (the first few) and counted."""
+    note = ""
+    if quarantined:
+        shown = ", ".join(quarantined[:5]) + (", ..." if len(quarantined) > 5 else "")
+        note += f"; skipped {len(quarantined)} quarantined client(s): {shown} (fnf clients release ID)"
+    if unusable:
+        shown = "; ".join(str(u) for u in unusable[:5])
+        more = f"; and {len(unusable) - 5} more (fnf status lists them)" if len(unusable) > 5 else ""
+        note += f"; {len(unusable)} record(s) not processed: {shown}{more}"
+    return note
 
 
 def _progress_note(progress: dict[str, Any] | None) -> str | None:

@@ -77,6 +77,7 @@ def run_entry(run: RunRecord, held: dict[str, Lease], now: datetime) -> dict[str
         "failed": run.counts.failed,
         "timed_out": run.counts.timed_out,
         "remaining": run.counts.remaining,
+        "skipped": run.counts.skipped,
         "stopped_at": run.stopped_at,
         "message": run.message,
         "alerts": run.alerts,

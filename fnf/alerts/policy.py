@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 
-from fnf.alerts.base import Alert, AlertKind, Dispatcher, alert_message, summary_message
+from fnf.alerts.base import Alert, AlertKind, Dispatcher, Message, alert_message, summary_message
 from fnf.alerts.channels import Pinger
 from fnf.clock import Clock, iso
 from fnf.config import Settings
@@ -29,6 +29,8 @@ class Alerter:
         self.sent: list[AlertKind] = []
         self._record: RunRecord | None = None
         self._names: dict[str, str] = {}
+        self.undelivered: list[str] = []
+        """Channels that failed to take an alert of this run (named in the run's note)."""
 
     # -- the run's life ------------------------------------------------------------------
     def run_started(self, record: RunRecord) -> None:
@@ -95,7 +97,7 @@ class Alerter:
         if record is None:
             return
         if len(self.alerts) > len(self.sent):
-            self.dispatcher.send(
+            self._send(
                 summary_message(
                     self.alerts,
                     run_type=record.run_type,
@@ -109,13 +111,19 @@ class Alerter:
             self.pinger.ping(event, record.run_type, record.stream, record.run_id, summary)
 
     def note(self) -> str | None:
+        """The alerts of the run as recorded on it; an alert that reached nobody says so."""
         if not self.alerts:
             return None
         counts = Counter(a.kind.value for a in self.alerts)
         listed = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in counts.items())
-        return f"{listed} ({len(self.sent)} sent at once" + (
-            ", summary at the end)" if len(self.alerts) > len(self.sent) else ")"
-        )
+        if not self.dispatcher.channels:
+            return f"{listed} (not sent: no channel configured; set ALERT_EMAIL, SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL)"
+        how = f"{len(self.sent)} sent at once"
+        if len(self.alerts) > len(self.sent):
+            how += ", summary at the end"
+        if self.undelivered:
+            how += f"; not delivered on {', '.join(self.undelivered)}"
+        return f"{listed} ({how})"
 
     # -- internals -------------------------------------------------------------------------
     def _quiet(self, state: JobState, kind: AlertKind, now: datetime) -> bool:
@@ -164,7 +172,12 @@ class Alerter:
         self.alerts.append(alert)
         if kind not in self.sent:
             self.sent.append(kind)
-            self.dispatcher.send(alert_message(alert))
+            self._send(alert_message(alert))
+
+    def _send(self, message: Message) -> None:
+        for delivery in self.dispatcher.send(message):
+            if not delivery.ok and delivery.channel not in self.undelivered:
+                self.undelivered.append(delivery.channel)
 
 
 def _client_kind(state: JobState, newly_quarantined: bool) -> AlertKind | None:

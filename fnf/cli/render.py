@@ -35,6 +35,7 @@ OUTCOME_STYLE = {
     "interrupted": "yellow",
     "abandoned": "red",
     "failed": "bold red",
+    "no_clients": "bold red",
 }
 
 
@@ -273,6 +274,7 @@ _HISTORY_COLUMNS: list[tuple[str, str, bool]] = [
     ("outcome", "left", True),
     ("ok/fail/t.o.", "right", True),
     ("left", "right", True),
+    ("skipped", "right", True),
     ("stopped at", "left", False),
     ("alerts", "left", False),
 ]
@@ -301,6 +303,7 @@ def print_history(entries: list[dict[str, Any]]) -> None:
             "outcome": _styled(entry["outcome"] or entry["state"], OUTCOME_STYLE),
             "ok/fail/t.o.": f"{entry['completed']}/{entry['failed']}/{entry['timed_out']}",
             "left": str(entry["remaining"]),
+            "skipped": str(entry.get("skipped", 0)),
             "stopped at": _t(entry["stopped_at"] or "-"),
             "alerts": _t(entry["alerts"] or ""),
         }
@@ -320,6 +323,7 @@ def report_document(report: RunReport) -> dict[str, Any]:
         "failed": report.counts.failed,
         "timed_out": report.counts.timed_out,
         "remaining": report.counts.remaining,
+        "skipped": report.counts.skipped,
         "stopped_at": report.stopped_at,
         "message": report.message,
         "clients_omitted": report.omitted,
@@ -369,7 +373,7 @@ def print_report(report: RunReport) -> None:
     out.print(
         f"{_styled(report.outcome.value, OUTCOME_STYLE)}: {_t(report.message or '')} "
         f"({counts.completed} completed, {counts.failed} failed, {counts.timed_out} timed out, "
-        f"{counts.remaining} remaining)"
+        f"{counts.skipped} skipped, {counts.remaining} remaining)"
     )
 
 

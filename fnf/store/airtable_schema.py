@@ -140,6 +140,7 @@ COMPLETED = _number("Completed", R)
 FAILED = _number("Failed", R)
 TIMED_OUT = _number("Timed Out", R)
 REMAINING = _number("Remaining", R)
+SKIPPED = _number("Skipped", R)
 STOPPED_AT = _text("Stopped At", R)
 RUN_MESSAGE = _text("Message", R, long=True)
 LEASES = _text("Leases", R)
@@ -162,6 +163,7 @@ RUN_FIELDS: tuple[FieldSpec, ...] = (
     FAILED,
     TIMED_OUT,
     REMAINING,
+    SKIPPED,
     STOPPED_AT,
     RUN_MESSAGE,
     LEASES,

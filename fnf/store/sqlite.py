@@ -58,7 +58,7 @@ _ADDED_COLUMNS = {
         "alert_at": "TEXT",
         "recent_seconds": "TEXT NOT NULL DEFAULT ''",
     },
-    "runs": {"alerts": "TEXT"},
+    "runs": {"alerts": "TEXT", "skipped": "INTEGER NOT NULL DEFAULT 0"},
 }
 """Columns added since schema version 1, added in place to an older store when it is opened."""
 
@@ -379,7 +379,7 @@ class SQLiteStore(Store):
         with self._tx() as db:
             db.execute(
                 """UPDATE runs SET ended_at = ?, outcome = ?, completed = ?, failed = ?,
-                       timed_out = ?, remaining = ?, stopped_at = ?, message = ?, alerts = ?
+                       timed_out = ?, remaining = ?, skipped = ?, stopped_at = ?, message = ?, alerts = ?
                    WHERE run_id = ? AND (outcome IS NULL OR outcome = ?)""",
                 (
                     iso(finish.ended_at),
@@ -388,6 +388,7 @@ class SQLiteStore(Store):
                     counts.failed,
                     counts.timed_out,
                     counts.remaining,
+                    counts.skipped,
                     finish.stopped_at,
                     finish.message,
                     finish.alerts,
@@ -475,8 +476,8 @@ def _insert_run(db: sqlite3.Connection, run: RunRecord) -> None:
     db.execute(
         """INSERT INTO runs (run_id, run_type, stream, job_id, host, pid, boot_id, pid_start,
                started_at, heartbeat_at, ended_at, outcome, completed, failed, timed_out,
-               remaining, stopped_at, message, alerts)
-           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               remaining, skipped, stopped_at, message, alerts)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
         (
             run.run_id,
             run.run_type,
@@ -494,6 +495,7 @@ def _insert_run(db: sqlite3.Connection, run: RunRecord) -> None:
             counts.failed,
             counts.timed_out,
             counts.remaining,
+            counts.skipped,
             run.stopped_at,
             run.message,
             run.alerts,
@@ -574,7 +576,7 @@ def _run(row: sqlite3.Row) -> RunRecord:
         heartbeat_at=_at(row["heartbeat_at"]),
         ended_at=parse_iso(row["ended_at"]),
         outcome=Outcome(row["outcome"]) if row["outcome"] else None,
-        counts=RunCounts(row["completed"], row["failed"], row["timed_out"], row["remaining"]),
+        counts=RunCounts(row["completed"], row["failed"], row["timed_out"], row["remaining"], row["skipped"]),
         stopped_at=row["stopped_at"],
         message=row["message"],
         alerts=row["alerts"],

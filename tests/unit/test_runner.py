@@ -346,11 +346,14 @@ def test_losing_the_lease_stops_the_run_as_failed_without_writing(world: World) 
     assert world.processed() == ["c0", "c1"]
 
 
-def test_an_empty_stream_has_nothing_to_do(world: World) -> None:
+def test_an_empty_stream_is_not_a_success_and_names_the_streams_that_have_clients(world: World) -> None:
+    """A typo in a cron line (--stream 7) must not stay green tick after tick."""
     report = world.run(stream=7)
-    assert report.outcome is Outcome.COMPLETED
-    assert "stream 7 has no clients" in (report.message or "")
+    assert (report.outcome, report.exit_code) == (Outcome.NO_CLIENTS, 3)
+    assert "stream 7 has no clients (streams with clients: 1, 2)" in (report.message or "")
     assert world.store.open_sweep(LEAD, 7) is None
+    (recorded,) = world.store.runs(stream=7)
+    assert recorded.outcome is Outcome.NO_CLIENTS
 
 
 def test_sighup_exit_code(world: World) -> None:
