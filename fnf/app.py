@@ -7,6 +7,7 @@ anything.
 from __future__ import annotations
 
 import heapq
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,10 +40,13 @@ def check_run_type(value: str, *, flag: str = "--type") -> str:
     return value
 
 
+MAX_STREAM = 100_000
+
+
 def check_stream(value: str | int, *, flag: str = "--stream") -> int:
     text = str(value).strip()
-    if not text.isdigit() or int(text) < 1:
-        raise UsageError(f"{flag} {value!r} is not a stream: streams are numbered 1, 2, 3 ...")
+    if not re.fullmatch(r"[0-9]{1,9}", text) or not 1 <= int(text) <= MAX_STREAM:
+        raise UsageError(f"{flag} {value!r} is not a stream: streams are numbered 1, 2, 3 ... up to {MAX_STREAM}")
     return int(text)
 
 

@@ -7,7 +7,9 @@ that the caller can report it at once; ``fnf status`` and ``fnf history`` show i
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -23,8 +25,12 @@ from fnf import procs
 from fnf.clock import SystemClock
 from fnf.config import Settings
 from fnf.errors import UsageError
-from fnf.models import ALL, JobType, Lease, job_id_for
+from fnf.models import ALL, JobType, Lease, Outcome, job_id_for
+from fnf.runner import SilentObserver
 from fnf.store import open_store
+
+REPORT_WAIT_SECONDS = 20.0
+"""How long a caller waits for a background run to say whether it took its stream."""
 
 
 @dataclass(frozen=True)
@@ -33,13 +39,14 @@ class Started:
     job_id: str
     pid: int
     log: Path
+    process: subprocess.Popen[bytes] | None = None
 
 
 def log_dir() -> Path:
     return Path(os.environ.get("FNF_LOG_DIR", "fnf-logs"))
 
 
-def start(run_type: str, stream: int, args: Sequence[str] = ()) -> Started:
+def start(run_type: str, stream: int, args: Sequence[str] = (), *, report_fd: int | None = None) -> Started:
     """Start ``fnf run --type run_type --stream stream *args`` detached; return at once."""
     run_id = uuid.uuid4().hex
     short = "all" if run_type == ALL else JobType(run_type).short
@@ -51,12 +58,102 @@ def start(run_type: str, stream: int, args: Sequence[str] = ()) -> Started:
         sys.executable, "-m", "fnf", "run", "--type", run_type, "--stream", str(stream),
         *args, "--run-id", run_id, "--job-id", job_id,
     ]  # fmt: skip
+    if report_fd is not None:
+        command += ["--report-fd", str(report_fd)]
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # logs may name clients
     with os.fdopen(fd, "ab") as output, open(os.devnull, "rb") as nothing:
         child = subprocess.Popen(
-            command, stdin=nothing, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True
+            command,
+            stdin=nothing,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=() if report_fd is None else (report_fd,),
         )
-    return Started(run_id, job_id, child.pid, log)
+    return Started(run_id, job_id, child.pid, log, child)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a background run said about its start: ``started`` (it holds its stream and has its
+    clients planned), a run outcome (``busy``, ``no_clients`` ...), ``exited`` (it ended before it
+    could say, exit code known), or ``silent`` (it said nothing within the wait)."""
+
+    started: Started
+    state: str
+    message: str
+    exit_code: int | None = None
+    planned: int | None = None
+
+
+def launch(run_type: str, stream: int, args: Sequence[str] = (), *, wait: float = REPORT_WAIT_SECONDS) -> Launch:
+    """Start a background run and wait (at most ``wait`` seconds) until it has taken its stream,
+    or has ended without doing so: a caller never reports "started" for a run that does nothing."""
+    read_end, write_end = os.pipe()
+    try:
+        started = start(run_type, stream, args, report_fd=write_end)
+    finally:
+        os.close(write_end)
+    try:
+        line = _read_line(read_end, wait)
+    finally:
+        os.close(read_end)
+    if line is None:
+        return Launch(started, "silent", f"the run did not report within {wait:g} s; it may still start")
+    if line:
+        said = json.loads(line)
+        return Launch(started, str(said["state"]), str(said.get("message") or ""), planned=said.get("planned"))
+    return _exited(started)
+
+
+def _read_line(fd: int, wait: float) -> str | None:
+    """The first line written to ``fd``: "" if the writer closed it unsaid, None if it said nothing in time."""
+    deadline = time.monotonic() + wait
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return data.decode(errors="replace").strip()
+        data += chunk
+    return data.split(b"\n", 1)[0].decode(errors="replace")
+
+
+def _exited(started: Started) -> Launch:
+    try:
+        code = started.process.wait(timeout=10) if started.process is not None else None
+    except subprocess.TimeoutExpired:
+        code = None
+    lines = [x for x in started.log.read_text(errors="replace").splitlines() if x.strip()]
+    last = lines[-1] if lines else "no output"
+    return Launch(started, "exited", last.removeprefix("fnf: error: "), exit_code=code)
+
+
+class Announcer(SilentObserver):
+    """Tells whoever started this run in the background, once, whether it took its stream."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def sweep_planned(self, total: int) -> None:
+        self._say({"state": "started", "planned": total})
+
+    def run_ended(self, outcome: Outcome, summary: str) -> None:
+        self._say({"state": outcome.value, "message": summary})
+
+    def _say(self, document: dict[str, object]) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.write(fd, (json.dumps(document) + "\n").encode())
+        except OSError:
+            pass  # the caller stopped waiting; the run goes on
+        finally:
+            os.close(fd)
 
 
 def find_live(settings: Settings, run_ref: str) -> Lease:

@@ -117,7 +117,7 @@ class Alerter:
         counts = Counter(a.kind.value for a in self.alerts)
         listed = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in counts.items())
         if not self.dispatcher.channels:
-            return f"{listed} (not sent: no channel configured; set ALERT_EMAIL, SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL)"
+            return f"{listed} (not sent: no channel configured: see fnf doctor)"
         how = f"{len(self.sent)} sent at once"
         if len(self.alerts) > len(self.sent):
             how += ", summary at the end"

@@ -142,7 +142,8 @@ def serve(
     ] = 8080,
 ) -> int:
     """HTTP trigger for schedulers that can only call a URL: POST /api/batch-process-v2?type=T&stream=N
-    starts a background run and answers 202 {"jobId", "runId", "message"}; GET /api/runs/ID; GET /health.
+    starts a background run and answers 202 {"jobId", "runId", "message"} once it holds its stream (409
+    busy, 400 bad type or stream, 422 no handler or no clients); GET /api/runs/ID; GET /health.
     Requires CRON_SECRET (callers send Authorization: Bearer <CRON_SECRET>).
 
     Example: fnf serve --host 0.0.0.0 --port 8080   (with CRON_SECRET set)

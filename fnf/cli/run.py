@@ -85,6 +85,7 @@ def run(
     ] = False,
     run_id: Annotated[str | None, typer.Option("--run-id", hidden=True)] = None,
     job_id: Annotated[str | None, typer.Option("--job-id", hidden=True)] = None,
+    report_fd: Annotated[int | None, typer.Option("--report-fd", hidden=True)] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> int:
@@ -123,13 +124,24 @@ def run(
         else:
             render.print_plan(request, tasks)
         return EXIT_OK
-    progress = render.RunProgressView() if render.progress_wanted(as_json) else None
-    report = app.run(config, request, progress=progress)
+    observer = _observer(render.RunProgressView() if render.progress_wanted(as_json) else None, report_fd)
+    report = app.run(config, request, progress=observer)
     if as_json:
         typer.echo(json.dumps(render.report_document(report), indent=2))
     else:
         render.print_report(report)
     return report.exit_code
+
+
+def _observer(progress: Any, report_fd: int | None) -> Any:
+    """The progress bar, and the report to whoever started this run in the background."""
+    if report_fd is None:
+        return progress
+    from fnf.background import Announcer
+    from fnf.runner import Observers
+
+    announcer = Announcer(report_fd)
+    return announcer if progress is None else Observers(progress, announcer)
 
 
 def _detach(
@@ -165,15 +177,39 @@ def _detach(
             args += [flag, value]
     if db is not None:
         args += ["--db", str(Path(db).resolve())]
-    started = background.start(request.run_type, request.stream, args)
+    launched = background.launch(request.run_type, request.stream, args)
+    started = launched.started
     if as_json:
-        document = {"run_id": started.run_id, "job_id": started.job_id, "pid": started.pid, "log": str(started.log)}
+        document = {
+            "run_id": started.run_id,
+            "job_id": started.job_id,
+            "pid": started.pid,
+            "log": str(started.log),
+            "state": launched.state,
+            "message": launched.message,
+        }
         typer.echo(json.dumps(document, indent=2))
-    else:
+    elif launched.state == "started":
         typer.echo(f"started run {started.run_id} ({started.job_id}) in the background, pid {started.pid}")
         typer.echo(f"log: {started.log}")
         typer.echo(f"follow it with: fnf status --stream {request.stream}; stop it with: fnf stop {started.run_id}")
-    return EXIT_OK
+    else:
+        typer.echo(f"run {started.run_id} did not start its work ({launched.state}): {launched.message}", err=True)
+        typer.echo(f"log: {started.log}", err=True)
+    return _launch_exit(launched)
+
+
+def _launch_exit(launched: Any) -> int:
+    """0 only for a run that took its stream (or found it busy, as a foreground run would)."""
+    from fnf.errors import EXIT_NO_CLIENTS, EXIT_RUN_FAILED
+
+    if launched.state in ("started", "busy", "completed", "stopped_at_deadline"):
+        return EXIT_OK
+    if launched.state == "no_clients":
+        return EXIT_NO_CLIENTS
+    if launched.state == "exited" and launched.exit_code is not None:
+        return int(launched.exit_code)
+    return EXIT_RUN_FAILED
 
 
 def stop(
