@@ -69,7 +69,7 @@ def prepare(emulator: Emulator, base_id: str, streams: int, per_stream: int) -> 
 
 
 def run_fnf(emulator: Emulator, streams: int, per_stream: int, directory: Path) -> dict[str, Any]:
-    base_id = f"appfnf{streams}streams"
+    base_id = f"appFNFSTREAMS{streams:04d}"
     prepare(emulator, base_id, streams, per_stream)
     rate = max(1, 5 // streams)
     env = {
@@ -115,7 +115,7 @@ def run_fnf(emulator: Emulator, streams: int, per_stream: int, directory: Path) 
 
 
 def run_naive(emulator: Emulator, per_stream: int) -> dict[str, Any]:
-    base_id = "appnaiveloop"
+    base_id = "appNAIVELOOP00000"
     prepare(emulator, base_id, 1, per_stream)
     store = AirtableStore(settings(emulator, base_id, 5.0))
     table = store.api.table(base_id, "Clients")

@@ -13,7 +13,7 @@ Airtable store is exercised through pyairtable over real HTTP:
   ``penalty`` seconds is refused too;
 * switches (:class:`Faults`) that add latency, 429s, 5xx answers and dropped connections.
 
-Run it by hand with ``python -m fnf.airtable_emulator --port 8765 --base appTEST``.
+Run it by hand with ``python -m fnf.airtable_emulator --port 8765 --base appTESTBASE000001``.
 """
 
 from __future__ import annotations
@@ -680,7 +680,7 @@ def _count_written(method: str, body: Any, query: str) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve an emulated Airtable API on loopback.")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--base", default="appTEST", help="base id to create (empty)")
+    parser.add_argument("--base", default="appTESTBASE000001", help="base id to create (empty)")
     parser.add_argument("--token", default="test-token")
     parser.add_argument("--penalty", type=float, default=30.0, help="seconds refused after a rate-limit breach")
     args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fnf.errors import ConfigError
@@ -83,6 +83,21 @@ class AirtableSettings:
     retry_budget: float
     """How long one operation keeps retrying 5xx and connection errors before the run stops."""
     timeout: float
+    interactive: bool = False
+    """A command someone is waiting for: short retries, one line when Airtable stays away."""
+
+    def for_people(self) -> AirtableSettings:
+        """These settings for an interactive command: give up within about 15 s, not minutes."""
+        return replace(
+            self,
+            interactive=True,
+            retry_budget=min(self.retry_budget, INTERACTIVE_RETRY_SECONDS),
+            timeout=min(self.timeout, INTERACTIVE_TIMEOUT_SECONDS),
+        )
+
+
+INTERACTIVE_RETRY_SECONDS = 10.0
+INTERACTIVE_TIMEOUT_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -386,10 +401,10 @@ def _airtable(values: Mapping[str, str], src: Callable[[str], str]) -> AirtableS
 
     api_key = required("AIRTABLE_API_KEY", "a personal access token, patXXXX.XXXX")
     base_id = required("AIRTABLE_BASE_ID", "appXXXXXXXXXXXXXX")
-    if not re.fullmatch(r"app[A-Za-z0-9]{3,}", base_id):
+    if not re.fullmatch(r"app[A-Za-z0-9]{14}", base_id):
         raise ConfigError(
-            f"AIRTABLE_BASE_ID={base_id!r} ({src('AIRTABLE_BASE_ID')}) is not a base id: "
-            "base ids start with 'app', as in the base's URL https://airtable.com/appXXXXXXXXXXXXXX/..."
+            f"AIRTABLE_BASE_ID={base_id!r} ({src('AIRTABLE_BASE_ID')}) is not a base id: base ids are 'app' and "
+            "14 letters or digits, as in the base's URL https://airtable.com/appXXXXXXXXXXXXXX/..."
         )
     endpoint = values["AIRTABLE_ENDPOINT_URL"].strip().rstrip("/")
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", endpoint):

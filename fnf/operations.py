@@ -5,7 +5,7 @@ Each validates first and returns plain data (lines, checks, problems) for the CL
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -114,10 +114,10 @@ class Check:
     detail: str
 
 
-def doctor() -> list[Check]:
+def doctor(load: Callable[[], Settings] = load_settings) -> list[Check]:
     """Every check, one per line; never raises."""
     try:
-        settings = load_settings()
+        settings = load()
     except FnfError as exc:
         return [Check("config", "fail", str(exc))]
     checks = [

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -31,8 +32,13 @@ ConcurrencyOption = Annotated[
 ]
 
 
-def settings(overrides: Overrides | None = None) -> Settings:
-    return load_settings(overrides or Overrides())
+def settings(overrides: Overrides | None = None, *, interactive: bool = True) -> Settings:
+    """The settings of a command. Someone waits for an interactive one, so an unreachable
+    Airtable ends it within about 15 s; runs (``interactive=False``) keep the full retry budget."""
+    loaded = load_settings(overrides or Overrides())
+    if interactive and loaded.airtable is not None:
+        return replace(loaded, airtable=loaded.airtable.for_people())
+    return loaded
 
 
 class _UTCFormatter(logging.Formatter):

@@ -53,7 +53,7 @@ def doctor(as_json: JsonOption = False) -> int:
     """
     from fnf import operations
 
-    checks = operations.doctor()
+    checks = operations.doctor(settings)
     if as_json:
         typer.echo(json.dumps([{"check": c.name, "state": c.state, "detail": c.detail} for c in checks], indent=2))
     else:

@@ -102,7 +102,8 @@ def run(
     config = settings(
         Overrides(
             db=db, client_timeout=client_timeout, job_timeout=job_timeout, kill_grace=grace, concurrency=concurrency
-        )
+        ),
+        interactive=dry_run,
     )
     request = RunRequest(
         run_type=type_,

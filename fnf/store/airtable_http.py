@@ -184,7 +184,8 @@ class PacedApi(Api):
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             sleep = state.upcoming_sleep
-            log.warning("Airtable %s %s failed (%s); retrying in %.1f s", verb, _path(url), _describe(exc), sleep)
+            level = logging.DEBUG if self.settings.interactive else logging.WARNING  # one line at the end will do
+            log.log(level, "Airtable %s %s failed (%s); retrying in %.1f s", verb, _path(url), _describe(exc), sleep)
 
         retrying = Retrying(
             retry=retry_if_exception(retryable),
@@ -204,7 +205,7 @@ class PacedApi(Api):
                     self.pacer.speed_up()
                     return answer
         except (requests.HTTPError, requests.ConnectionError, requests.Timeout) as exc:
-            raise _translate(exc, verb, url, time.monotonic() - started, retryable(exc)) from None
+            raise _translate(exc, verb, url, time.monotonic() - started, retryable(exc), self.settings) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -223,13 +224,21 @@ def _describe(exc: BaseException | None) -> str:
     return type(exc).__name__
 
 
-def _translate(exc: BaseException, verb: str, url: object, elapsed: float, was_retryable: bool) -> StoreError:
+def _translate(
+    exc: BaseException, verb: str, url: object, elapsed: float, was_retryable: bool, settings: AirtableSettings
+) -> StoreError:
     status = _status(exc)
     where = _path(url)
     if was_retryable:
+        limit = (
+            f"interactive commands give up after {settings.retry_budget:g} s (runs retry for "
+            "AIRTABLE_RETRY_BUDGET_SECONDS)"
+            if settings.interactive
+            else "gave up after AIRTABLE_RETRY_BUDGET_SECONDS"
+        )
         return StoreUnavailableError(
-            f"Airtable did not answer {verb} {where} successfully for {elapsed:.0f} s ({_describe(exc)}); "
-            "gave up after AIRTABLE_RETRY_BUDGET_SECONDS"
+            f"Airtable at {settings.endpoint_url} did not answer {verb} {where} successfully for {elapsed:.0f} s "
+            f"({_describe(exc)}); {limit}. Check the network, or https://status.airtable.com"
         )
     if status is None:
         return StoreUnavailableError(

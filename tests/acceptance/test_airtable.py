@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -197,3 +199,50 @@ def test_sigterm_during_a_rate_limit_wait_exits_at_once_and_resumes(airtable: Pr
     resumed = airtable.fnf("run", "-t", "lead_scoring", "-s", "1", "--json")
     assert json.loads(resumed.stdout)["outcome"] == "completed", resumed.stderr
     assert set(airtable.ledger()) == {f"c{i:03d}" for i in range(4)}
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """An address that accepts connections and never answers: Airtable as a broken network shows it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("status",),
+        ("doctor",),
+        pytest.param(("clients", "list"), marks=pytest.mark.slow),
+        pytest.param(("schema", "check"), marks=pytest.mark.slow),
+    ],
+)
+def test_interactive_commands_give_up_on_an_unreachable_airtable_with_one_line(
+    airtable: Project, black_hole: str, command: tuple[str, ...]
+) -> None:
+    result = airtable.fnf(*command, env={"AIRTABLE_ENDPOINT_URL": black_hole}, timeout=90)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    text = result.stdout + result.stderr
+    assert "interactive commands give up after 10 s" in text and black_hole in text
+    assert "retrying in" not in result.stderr, "no warning per retry"
+    assert "Traceback" not in text

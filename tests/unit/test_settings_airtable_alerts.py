@@ -70,7 +70,7 @@ def test_a_429_halves_the_pace_and_success_restores_it_gradually() -> None:
     assert shared.interval == pytest.approx(4 * 2.4), "never faster than its own share when slowed down"
 
 
-BASE = {"FNF_STORE": "airtable", "AIRTABLE_API_KEY": "pat.secret-value", "AIRTABLE_BASE_ID": "appABCDEF123"}
+BASE = {"FNF_STORE": "airtable", "AIRTABLE_API_KEY": "pat.secret-value", "AIRTABLE_BASE_ID": "appABCDEF12345678"}
 
 
 def test_airtable_settings_defaults_and_renames() -> None:
@@ -93,7 +93,8 @@ def test_the_sqlite_store_ignores_airtable_settings() -> None:
     [
         ({"AIRTABLE_API_KEY": " "}, "needs AIRTABLE_API_KEY"),
         ({"AIRTABLE_BASE_ID": ""}, "needs AIRTABLE_BASE_ID"),
-        ({"AIRTABLE_BASE_ID": "base1"}, "base ids start with 'app'"),
+        ({"AIRTABLE_BASE_ID": "base1"}, "base ids are 'app' and 14 letters or digits"),
+        ({"AIRTABLE_BASE_ID": "app123"}, "AIRTABLE_BASE_ID='app123' (from the environment) is not a base id"),
         ({"AIRTABLE_FIELD_LEAD_SCORING_STATUS": "S"}, "similar: LEAD_SCORING_JOB_STATUS"),
         ({"AIRTABLE_FIELD_CLIENT_ID": ""}, "must be non-empty"),
         ({"AIRTABLE_CLIENTS_TABLE": ""}, "AIRTABLE_CLIENTS_TABLE is empty"),
