@@ -240,7 +240,7 @@ def release_clients(settings: Settings, client_ids: list[str], run_type: str | N
 
 def send_test_alerts(settings: Settings) -> list[Any]:
     """Send a test message on every configured channel and ping; one Delivery per channel."""
-    from fnf.alerts import Alert, AlertKind, Dispatcher, Pinger, alert_message, channels_for
+    from fnf.alerts import Alert, AlertKind, Dispatcher, alert_message, channels_for, monitor_for
     from fnf.alerts.base import Delivery
 
     config = settings.alerts
@@ -257,7 +257,8 @@ def send_test_alerts(settings: Settings) -> list[Any]:
     )
     results: list[Any] = Dispatcher(channels_for(config), budget=config.timeout).send(alert_message(alert))
     if config.ping_url:
-        ok = Pinger(config.ping_url, timeout=config.timeout).ping("success", "test", 0, "test", "fnf alerts test")
+        monitor = monitor_for(config.ping_url, config.ping_kind, timeout=config.timeout)
+        ok = monitor.ended("test", 0, "fnf-alerts-test", 0, "fnf alerts test: this monitor works", "")
         results.append(Delivery("ping", ok, None if ok else "no 2xx answer"))
     return results
 

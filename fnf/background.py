@@ -141,7 +141,7 @@ class Announcer(SilentObserver):
     def sweep_planned(self, total: int) -> None:
         self._say({"state": "started", "planned": total})
 
-    def run_ended(self, outcome: Outcome, summary: str) -> None:
+    def run_ended(self, outcome: Outcome, summary: str, exit_code: int) -> None:
         self._say({"state": outcome.value, "message": summary})
 
     def _say(self, document: dict[str, object]) -> None:

@@ -113,6 +113,8 @@ class AlertSettings:
     webhook_url: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     ping_url: str | None = field(default=None, repr=False)
+    ping_kind: str = "auto"
+    """How to speak to the monitor at ping_url: healthchecks, cronitor, or auto (by its host)."""
     quiet_period: float = 6 * 3600.0
     """A client alerted for the same thing within this many seconds is not alerted again."""
     timeout: float = 5.0
@@ -367,6 +369,12 @@ def _alerts(values: Mapping[str, str], src: Callable[[str], str]) -> AlertSettin
         _url("ALERT_WEBHOOK_URL", webhook, src, ("https", "http"), "https://ops.example.com/fnf-alerts")
     if ping:
         _url("FNF_PING_URL", ping, src, ("https", "http"), "https://hc-ping.com/<uuid> or .../{type}-{stream}")
+    kind = (get("FNF_PING_KIND") or "auto").lower()
+    if kind not in ("auto", "healthchecks", "cronitor"):
+        raise ConfigError(
+            f"FNF_PING_KIND={kind!r} ({src('FNF_PING_KIND')}) is not a monitor fnf speaks to: use healthchecks, "
+            "cronitor, or leave it unset to tell by FNF_PING_URL's host"
+        )
     secret = get("ALERT_WEBHOOK_SECRET")
     if secret and not webhook:
         raise ConfigError("ALERT_WEBHOOK_SECRET is set but ALERT_WEBHOOK_URL is not: set the URL it signs for")
@@ -383,6 +391,7 @@ def _alerts(values: Mapping[str, str], src: Callable[[str], str]) -> AlertSettin
         webhook_url=webhook,
         webhook_secret=secret,
         ping_url=ping,
+        ping_kind=kind,
         quiet_period=quiet,
         timeout=timeout,
     )

@@ -160,7 +160,7 @@ class RunObserver(Protocol):
     def client_started(self, client: Client, job_type: JobType, allowed_seconds: float) -> None: ...
     def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState: ...
     def run_ending(self, outcome: Outcome, message: str, stopped_at: str | None, remaining: int) -> str | None: ...
-    def run_ended(self, outcome: Outcome, summary: str) -> None: ...
+    def run_ended(self, outcome: Outcome, summary: str, exit_code: int) -> None: ...
 
 
 class SilentObserver:
@@ -182,7 +182,7 @@ class SilentObserver:
     def run_ending(self, outcome: Outcome, message: str, stopped_at: str | None, remaining: int) -> str | None:
         return None
 
-    def run_ended(self, outcome: Outcome, summary: str) -> None:
+    def run_ended(self, outcome: Outcome, summary: str, exit_code: int) -> None:
         pass
 
 
@@ -217,9 +217,9 @@ class Observers(SilentObserver):
         notes = [observer.run_ending(outcome, message, stopped_at, remaining) for observer in self.observers]
         return next((n for n in notes if n), None)
 
-    def run_ended(self, outcome: Outcome, summary: str) -> None:
+    def run_ended(self, outcome: Outcome, summary: str, exit_code: int) -> None:
         for observer in self.observers:
-            observer.run_ended(outcome, summary)
+            observer.run_ended(outcome, summary, exit_code)
 
 
 class Runner:
@@ -293,7 +293,7 @@ class Runner:
     # -- running -------------------------------------------------------------------------
     def run(self, request: RunRequest) -> RunReport:
         report = self._run(request)
-        self.observer.run_ended(report.outcome, _summary(report))
+        self.observer.run_ended(report.outcome, _summary(report), report.exit_code)
         return report
 
     def _run(self, request: RunRequest) -> RunReport:

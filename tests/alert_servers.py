@@ -50,12 +50,15 @@ def http_receiver(mode: str = "ok", status: int = 200) -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
+        def do_GET(self) -> None:
+            self.do_POST()
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             split = urlsplit(self.path)
             receiver.requests.append(
-                Received("POST", split.path, parse_qs(split.query), dict(self.headers.items()), body)
+                Received(self.command, split.path, parse_qs(split.query), dict(self.headers.items()), body)
             )
             if receiver.mode == "hang":
                 time.sleep(30)

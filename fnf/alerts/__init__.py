@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fnf.alerts.base import Alert, AlertKind, Channel, Delivery, Dispatcher, Message, alert_message
-from fnf.alerts.channels import Pinger, SendGrid, Slack, Smtp, Webhook
+from fnf.alerts.channels import SendGrid, Slack, Smtp, Webhook
+from fnf.alerts.monitors import Monitor, monitor_for
 from fnf.alerts.policy import Alerter
 from fnf.clock import Clock
 from fnf.config import AlertSettings, Settings
@@ -25,8 +26,8 @@ def channels_for(settings: AlertSettings) -> list[Channel]:
 def alerter_for(settings: Settings, clock: Clock) -> Alerter:
     """The run's alerter. With no channel configured it still records alerts on clients and runs."""
     config = settings.alerts
-    pinger = Pinger(config.ping_url, timeout=config.timeout) if config.ping_url else None
-    return Alerter(settings, Dispatcher(channels_for(config), budget=config.timeout), pinger, clock)
+    monitor = monitor_for(config.ping_url, config.ping_kind, timeout=config.timeout) if config.ping_url else None
+    return Alerter(settings, Dispatcher(channels_for(config), budget=config.timeout), monitor, clock)
 
 
 __all__ = [
@@ -37,8 +38,9 @@ __all__ = [
     "Delivery",
     "Dispatcher",
     "Message",
-    "Pinger",
+    "Monitor",
     "alert_message",
     "alerter_for",
     "channels_for",
+    "monitor_for",
 ]

@@ -1,4 +1,4 @@
-"""The channels: SendGrid and SMTP email, Slack, a signed JSON webhook; and dead-man's-switch pings.
+"""The channels: SendGrid and SMTP email, Slack, a signed JSON webhook (monitors: ``monitors``).
 
 Each ``send`` delivers one message or raises, and gives up within its timeout. URLs and keys are
 secrets (a Slack webhook URL is a credential): they never appear in a log line or an error.
@@ -40,6 +40,20 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DeliveryError(f"no answer: {reason}") from None
+    if not 200 <= status < 300:
+        raise DeliveryError(f"HTTP {status}")
+    return status
+
+
+def _get(url: str, timeout: float) -> int:
+    request = urllib.request.Request(url, method="GET")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            status = int(answer.status)
+    except urllib.error.HTTPError as exc:
+        raise DeliveryError(f"HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise DeliveryError(f"no answer: {getattr(exc, 'reason', exc)}") from None
     if not 200 <= status < 300:
         raise DeliveryError(f"HTTP {status}")
     return status
@@ -144,32 +158,3 @@ class Webhook:
 
 def sign(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-class Pinger:
-    """healthchecks.io / Cronitor convention: ``/start``, the bare URL on success, ``/fail``."""
-
-    def __init__(self, template: str, *, timeout: float = 5.0) -> None:
-        self._template, self.timeout = template, timeout
-
-    def url(self, event: str, run_type: str, stream: int, rid: str) -> str:
-        url = self._template.replace("{type}", run_type).replace("{stream}", str(stream))
-        parts = urlsplit(url)
-        path = parts.path.rstrip("/")
-        if event in ("start", "fail"):
-            path += f"/{event}"
-        query = "&".join(q for q in (parts.query, urlencode({"rid": rid})) if q)
-        return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
-
-    def ping(self, event: str, run_type: str, stream: int, rid: str, body: str = "") -> bool:
-        try:
-            _post(
-                self.url(event, run_type, stream, rid),
-                body.encode()[:10_000],
-                {"Content-Type": "text/plain"},
-                self.timeout,
-            )
-        except DeliveryError as exc:
-            log.warning("monitor ping %s not delivered: %s", event, exc)
-            return False
-        return True

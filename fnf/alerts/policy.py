@@ -8,23 +8,23 @@ Last Alert Type and Time). A dead-man's-switch ping marks the run's start and it
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 
 from fnf.alerts.base import Alert, AlertKind, Dispatcher, Message, alert_message, summary_message
-from fnf.alerts.channels import Pinger
+from fnf.alerts.monitors import LogTail, Monitor
 from fnf.clock import Clock, iso
 from fnf.config import Settings
 from fnf.models import Client, JobState, JobType, Lease, Outcome, RunRecord, Status, human_duration
 
-_FAILED_OUTCOMES = (Outcome.FAILED, Outcome.INTERRUPTED)
-
 
 class Alerter:
-    def __init__(self, settings: Settings, dispatcher: Dispatcher, pinger: Pinger | None, clock: Clock) -> None:
+    def __init__(self, settings: Settings, dispatcher: Dispatcher, monitor: Monitor | None, clock: Clock) -> None:
         self.settings = settings
-        self.dispatcher, self.pinger, self.clock = dispatcher, pinger, clock
+        self.dispatcher, self.monitor, self.clock = dispatcher, monitor, clock
+        self._tail: LogTail | None = None
         self.alerts: list[Alert] = []
         self.sent: list[AlertKind] = []
         self._record: RunRecord | None = None
@@ -35,8 +35,10 @@ class Alerter:
     # -- the run's life ------------------------------------------------------------------
     def run_started(self, record: RunRecord) -> None:
         self._record = record
-        if self.pinger is not None:
-            self.pinger.ping("start", record.run_type, record.stream, record.run_id)
+        if self.monitor is not None:
+            self._tail = LogTail()
+            logging.getLogger("fnf").addHandler(self._tail)
+            self.monitor.started(record.run_type, record.stream, record.run_id)
 
     def took_over(self, lease: Lease) -> None:
         holder = lease.holder
@@ -92,7 +94,7 @@ class Alerter:
             )
         return self.note()
 
-    def run_ended(self, outcome: Outcome, summary: str) -> None:
+    def run_ended(self, outcome: Outcome, summary: str, exit_code: int) -> None:
         record = self._record
         if record is None:
             return
@@ -106,9 +108,12 @@ class Alerter:
                     outcome=outcome.value,
                 )
             )
-        if self.pinger is not None:
-            event = "fail" if outcome in _FAILED_OUTCOMES else "success"
-            self.pinger.ping(event, record.run_type, record.stream, record.run_id, summary)
+        if self.monitor is not None:
+            tail = ""
+            if self._tail is not None:
+                logging.getLogger("fnf").removeHandler(self._tail)
+                tail = self._tail.text()
+            self.monitor.ended(record.run_type, record.stream, record.run_id, exit_code, summary, tail)
 
     def note(self) -> str | None:
         """The alerts of the run as recorded on it; an alert that reached nobody says so."""

@@ -471,7 +471,7 @@ class RunProgressView(SilentObserver):
         self._progress.update(self._task, advance=1, flight=list(self._flight.values()))
         return state
 
-    def run_ended(self, outcome: Outcome, summary: str) -> None:
+    def run_ended(self, outcome: Outcome, summary: str, exit_code: int) -> None:
         self._progress.stop()
 
 

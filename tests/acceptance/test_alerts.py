@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
 import signal
 import time
 from collections.abc import Iterator
@@ -86,8 +87,11 @@ def test_every_channel_gets_the_alerts_naming_the_client_and_the_pings_bracket_t
     for request in servers.webhook.requests:
         signature = "sha256=" + hmac.new(SECRETS[1].encode(), request.body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(request.headers[SIGNATURE_HEADER], signature)
-    pings = [(r.path.rsplit("/", 1)[-1], r.query["rid"][0]) for r in servers.monitor.requests]
-    assert pings == [("start", report["run_id"]), ("lead_scoring-1", report["run_id"])]
+    rid = str(uuid.UUID(report["run_id"]))
+    pings = [(r.path.rsplit("/", 2)[-2:], r.query["rid"][0], r.query["create"]) for r in servers.monitor.requests]
+    assert pings == [(["lead_scoring-1", "start"], rid, ["1"]), (["lead_scoring-1", "0"], rid, ["1"])]
+    end = servers.monitor.requests[1].body.decode()
+    assert end.startswith(report["job_id"] + " completed") and "Slow Co" in end, "summary, then the log's tail"
     jobs = {c["id"]: c["jobs"]["lead_scoring"] for c in project.status()["clients"]}
     assert (jobs["slow"]["last_alert_type"], jobs["broken"]["last_alert_type"]) == ("client_timeout", "client_failed")
     assert jobs["fine"]["last_alert_type"] is None and jobs["slow"]["last_alert_time"]
@@ -171,5 +175,6 @@ def test_an_interrupted_run_pings_fail_with_its_run_id(project: Project) -> None
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 143
     rid = json.loads(out)["run_id"]
-    assert [(r.path, r.query["rid"][0]) for r in monitor.requests] == [("/p/start", rid), ("/p/fail", rid)]
+    rid = str(uuid.UUID(rid))
+    assert [(r.path, r.query["rid"][0]) for r in monitor.requests] == [("/p/start", rid), ("/p/143", rid)]
     assert "interrupted" in monitor.requests[1].body.decode()

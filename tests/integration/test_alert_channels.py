@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from alert_servers import http_receiver, smtp_server
 
-from fnf.alerts import Alert, AlertKind, Dispatcher, Pinger, alert_message
+from fnf.alerts import Alert, AlertKind, Dispatcher, alert_message, monitor_for
 from fnf.alerts.channels import SIGNATURE_HEADER, SendGrid, Slack, Smtp, Webhook
 
 ALERT = Alert(
@@ -74,19 +74,42 @@ def test_webhook_body_is_signed_and_the_signature_verifies() -> None:
     assert b"shh-secret" not in request.body
 
 
-def test_pings_follow_the_healthchecks_convention() -> None:
+RUN_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+RID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+
+
+def test_healthchecks_pings_carry_the_exit_code_the_summary_and_the_log_tail() -> None:
     with http_receiver() as monitor:
-        pinger = Pinger(monitor.url + "/ping/abc-{type}-{stream}", timeout=2)
-        assert pinger.ping("start", "lead_scoring", 3, "r-1")
-        assert pinger.ping("success", "lead_scoring", 3, "r-1", "3 completed")
-        assert pinger.ping("fail", "lead_scoring", 3, "r-1", "store down")
-    paths = [(r.path, r.query["rid"]) for r in monitor.requests]
-    assert paths == [
-        ("/ping/abc-lead_scoring-3/start", ["r-1"]),
-        ("/ping/abc-lead_scoring-3", ["r-1"]),
-        ("/ping/abc-lead_scoring-3/fail", ["r-1"]),
+        check = "5f0c6f57-0d6c-4a47-9a2c-3c6d2a0b1e11"
+        uuid_url = monitor_for(f"{monitor.url}/ping/{check}", timeout=2)
+        assert uuid_url.kind == "healthchecks"
+        assert uuid_url.started("lead_scoring", 3, RUN_ID)
+        assert uuid_url.ended("lead_scoring", 3, RUN_ID, 0, "3 completed", "INFO c1 COMPLETED")
+        slug = monitor_for(monitor.url + "/ping/KEY123/fnf-{type}-{stream}", timeout=2)
+        assert slug.ended("post_scoring", 2, "not-a-uuid", 143, "interrupted by SIGTERM", "")
+    got = [(r.method, r.path, r.query) for r in monitor.requests]
+    assert got[:2] == [
+        ("POST", f"/ping/{check}/start", {"rid": [RID]}),
+        ("POST", f"/ping/{check}/0", {"rid": [RID]}),
     ]
-    assert monitor.requests[2].body == b"store down"
+    assert monitor.requests[1].body == b"3 completed\n\nINFO c1 COMPLETED"
+    method, path, query = got[2]
+    assert (method, path, query["create"]) == ("POST", "/ping/KEY123/fnf-post_scoring-2/143", ["1"])
+    assert len(query["rid"][0]) == 36, "a run id that is not a UUID is mapped to one"
+
+
+def test_cronitor_pings_use_its_telemetry_states() -> None:
+    with http_receiver() as monitor:
+        cronitor = monitor_for(monitor.url + "/p/API/fnf-{type}-{stream}", "cronitor", timeout=2)
+        assert cronitor.started("lead_scoring", 1, RUN_ID)
+        assert cronitor.ended("lead_scoring", 1, RUN_ID, 0, "3 completed", "tail")
+        assert cronitor.ended("lead_scoring", 1, RUN_ID, 3, "stream 1 has no clients", "")
+    assert {r.method for r in monitor.requests} == {"GET"}
+    assert {r.path for r in monitor.requests} == {"/p/API/fnf-lead_scoring-1"}
+    states = [(r.query["state"][0], r.query["series"][0], r.query.get("status_code")) for r in monitor.requests]
+    assert states == [("run", RUN_ID, None), ("complete", RUN_ID, ["0"]), ("fail", RUN_ID, ["3"])]
+    assert monitor.requests[2].query["message"] == ["stream 1 has no clients"]
+    assert monitor_for("https://cronitor.link/p/KEY/job").kind == "cronitor", "told by the host"
 
 
 def test_a_dead_or_hanging_channel_costs_at_most_the_budget_and_never_raises() -> None:
