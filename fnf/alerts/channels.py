@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from email.message import EmailMessage
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from fnf.alerts.base import Message
 
