@@ -6,8 +6,8 @@ Everything runs against the loopback Airtable emulator with Airtable's real limi
 per second per base, 30 s penalty after a breach), through ``fnf run`` processes using pyairtable:
 
 * fnf     - ``fnf run --type lead_scoring`` with a do-nothing handler; with N streams sharing one
-            base, N runs at once, each pacing itself at floor(5 / N) requests per second (the
-            README's advice for sharing a base);
+            base, N runs at once, each at its share, 5 / N requests per second (the rule README
+            and ``fnf deploy`` give: ``fnf.deploy.share``);
 * naive   - the loop fnf replaces, in the same run and on the same emulator: read the stream's
             clients, then per client one update for STARTED and one for the end state, paced
             at 5 requests per second.
@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from fnf.airtable_emulator import Emulator  # noqa: E402
 from fnf.config import AirtableSettings  # noqa: E402
+from fnf.deploy import share  # noqa: E402
 from fnf.models import Client  # noqa: E402
 from fnf.store.airtable import AirtableStore  # noqa: E402
 
@@ -71,7 +72,7 @@ def prepare(emulator: Emulator, base_id: str, streams: int, per_stream: int) -> 
 def run_fnf(emulator: Emulator, streams: int, per_stream: int, directory: Path) -> dict[str, Any]:
     base_id = f"appFNFSTREAMS{streams:04d}"
     prepare(emulator, base_id, streams, per_stream)
-    rate = max(1, 5 // streams)
+    rate = share(streams)
     env = {
         **os.environ,
         "FNF_STORE": "airtable",

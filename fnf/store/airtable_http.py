@@ -45,6 +45,10 @@ class ListingExpiredError(StoreError):
     """A paged listing's offset expired before the next page was fetched; the listing restarts."""
 
 
+_PACERS: dict[tuple[str, float], Pacer] = {}
+_PACERS_LOCK = threading.Lock()
+
+
 class Pacer:
     """Request starts spaced ``(1 + MARGIN) / rate`` seconds apart, across threads.
 
@@ -67,6 +71,16 @@ class Pacer:
         self._clock = clock
         self._next = 0.0
         self._lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, base_url: str, rate: float) -> Pacer:
+        """The one pacer of this process for a base: two stores opened one after the other (a
+        command that applies, then checks) must not each think they have the base's budget."""
+        with _PACERS_LOCK:
+            pacer = _PACERS.get((base_url, rate))
+            if pacer is None:
+                pacer = _PACERS[(base_url, rate)] = cls(rate)
+            return pacer
 
     def slot(self) -> float:
         """Reserve the next slot; returns how long to wait for it."""
@@ -126,7 +140,7 @@ class PacedApi(Api):
             endpoint_url=settings.endpoint_url,
         )
         self.settings = settings
-        self.pacer = Pacer(settings.requests_per_second)
+        self.pacer = Pacer.shared(f"{settings.endpoint_url}/{settings.base_id}", settings.requests_per_second)
         self.budget = settings.retry_budget
         self.requests_made = 0
         self.rate_limited = 0
