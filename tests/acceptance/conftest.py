@@ -154,6 +154,18 @@ class Project:
         return read_pids(self.path / "pids")
 
 
+def finish_sweep(project: Project, *args: str, tries: int = 6, timeout: float = 120) -> None:
+    """Run lead_scoring stream 1 until its sweep is done: on a loaded machine, every kill of a
+    test may have landed before the first client started, so no sweep may be open yet."""
+    for _ in range(tries):
+        status = project.status("--type", "lead_scoring")
+        states = {c["jobs"]["lead_scoring"]["status"] for c in status["clients"] if c["stream"] == 1}
+        if states == {"COMPLETED"} and not status["streams"][0]["sweep_open"]:
+            return
+        result = project.fnf("run", "-t", "lead_scoring", "-s", "1", *args, timeout=timeout)
+        assert result.returncode == 0, result.stderr
+
+
 def make_project(
     tmp_path: Path,
     kind: str = "sqlite",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acceptance.conftest import Project, make_project
+from acceptance.conftest import Project, finish_sweep, make_project
 from airtable_helpers import TOKEN
 from processes import alive
 
@@ -68,10 +68,7 @@ def test_200_random_signals_never_lose_or_duplicate_work(chaos_project: Project)
         time.sleep(0.02)
         assert alive(project.pids()) == [], "no orphan process"
         assert project.integrity() == "ok", "store readable"
-    for _ in range(8):
-        if not project.status("--type", "lead_scoring")["streams"][0]["sweep_open"]:
-            break
-        assert project.fnf("run", "-t", "lead_scoring", "-s", "1", timeout=900).returncode == 0
+    finish_sweep(project, tries=8, timeout=900)
     assert sent >= KILLS * 3 // 4, f"only {sent} signals landed mid-sweep"
     statuses = {
         c["id"]: c["jobs"]["lead_scoring"]["status"] for c in project.status("--type", "lead_scoring")["clients"]

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from acceptance.conftest import Project, make_project
+from acceptance.conftest import Project, finish_sweep, make_project
 from processes import alive, wait_until
 
 from fnf.airtable_emulator import Emulator
@@ -133,11 +133,7 @@ def _kill_and_check(project: Project, kills: int) -> None:
         time.sleep(0.05)
         assert alive(project.pids()) == [], "every client's processes die with the runner"
         assert project.integrity() == "ok"
-    for _ in range(6):
-        if not project.status("--type", "lead_scoring")["streams"][0]["sweep_open"]:
-            break
-        result = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--concurrency", "4")
-        assert result.returncode == 0, result.stderr
+    finish_sweep(project, "--concurrency", "4")
     assert done >= 8, "most kills landed mid-sweep"
     assert {project.job(c)["status"] for c in clients} == {"COMPLETED"}
     counts = Counter(project.ledger())
