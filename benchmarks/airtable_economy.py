@@ -6,8 +6,7 @@ Everything runs against the loopback Airtable emulator with Airtable's real limi
 per second per base, 30 s penalty after a breach), through ``fnf run`` processes using pyairtable:
 
 * fnf     - ``fnf run --type lead_scoring`` with a do-nothing handler; with N streams sharing one
-            base, N runs at once, each at its share, 5 / N requests per second (the rule README
-            and ``fnf deploy`` give: ``fnf.deploy.share``);
+            base, N runs at once, each in its slot (``AIRTABLE_SLOT=i/N``, as ``fnf deploy`` gives);
 * naive   - the loop fnf replaces, in the same run and on the same emulator: read the stream's
             clients, then per client one update for STARTED and one for the end state, paced
             at 5 requests per second.
@@ -33,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from fnf.airtable_emulator import Emulator  # noqa: E402
 from fnf.config import AirtableSettings  # noqa: E402
-from fnf.deploy import share  # noqa: E402
-from fnf.models import Client  # noqa: E402
+from fnf.deploy import slots  # noqa: E402
+from fnf.models import Client, JobType  # noqa: E402
 from fnf.store.airtable import AirtableStore  # noqa: E402
 
 TOKEN = "pat-bench.token"
@@ -72,7 +71,7 @@ def prepare(emulator: Emulator, base_id: str, streams: int, per_stream: int) -> 
 def run_fnf(emulator: Emulator, streams: int, per_stream: int, directory: Path) -> dict[str, Any]:
     base_id = f"appFNFSTREAMS{streams:04d}"
     prepare(emulator, base_id, streams, per_stream)
-    rate = share(streams)
+    rate = 5
     env = {
         **os.environ,
         "FNF_STORE": "airtable",
@@ -86,10 +85,11 @@ def run_fnf(emulator: Emulator, streams: int, per_stream: int, directory: Path) 
     }
     before_requests, before_limited = emulator.stats.requests, emulator.stats.rate_limited
     started = time.perf_counter()
+    places = slots([JobType.LEAD_SCORING], streams)
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "fnf", "-q", "run", "-t", "lead_scoring", "-s", str(s)],
-            env=env,
+            env={**env, "AIRTABLE_SLOT": places[(JobType.LEAD_SCORING, s)]} if streams > 1 else env,
             cwd=directory,
             stdout=subprocess.DEVNULL,
         )
@@ -103,7 +103,7 @@ def run_fnf(emulator: Emulator, streams: int, per_stream: int, directory: Path) 
     )
     return {
         "streams": streams,
-        "rate_per_stream": rate,
+        "pacing": f"slots of {streams}" if streams > 1 else f"{rate} requests/s",
         "clients": streams * per_stream,
         "completed": done,
         "exit_codes": codes,

@@ -83,6 +83,8 @@ class AirtableSettings:
     retry_budget: float
     """How long one operation keeps retrying 5xx and connection errors before the run stops."""
     timeout: float
+    slot: tuple[int, int] | None = None
+    """AIRTABLE_SLOT=i/n: this run's quarter-second slot in a cycle of n (runs sharing a base)."""
     interactive: bool = False
     """A command someone is waiting for: short retries, one line when Airtable stays away."""
 
@@ -465,7 +467,25 @@ def _airtable(values: Mapping[str, str], src: Callable[[str], str]) -> AirtableS
         rate_limit_wait=positive("AIRTABLE_RATE_LIMIT_WAIT_SECONDS", "seconds", allow_zero=True),
         retry_budget=positive("AIRTABLE_RETRY_BUDGET_SECONDS", "seconds"),
         timeout=positive("AIRTABLE_TIMEOUT_SECONDS", "seconds"),
+        slot=_slot(values.get("AIRTABLE_SLOT", ""), src),
     )
+
+
+MAX_SLOTS = 240
+"""A cycle of at most a minute of quarter-second slots."""
+
+
+def _slot(text: str, src: Callable[[str], str]) -> tuple[int, int] | None:
+    """``AIRTABLE_SLOT=3/9``: the third of nine runs that may share the base at once."""
+    if not text.strip():
+        return None
+    match = re.fullmatch(r"\s*([0-9]{1,3})\s*/\s*([0-9]{1,3})\s*", text)
+    if match is None or not 1 <= int(match.group(1)) <= int(match.group(2)) <= MAX_SLOTS:
+        raise ConfigError(
+            f"AIRTABLE_SLOT={text!r} ({src('AIRTABLE_SLOT')}) is not a slot: write i/n, this run's place i among "
+            f"the n runs that share the base (1 <= i <= n <= {MAX_SLOTS}), as fnf deploy does, for example 3/9"
+        )
+    return int(match.group(1)), int(match.group(2))
 
 
 def _handler_specs(values: Mapping[str, str], src: Callable[[str], str]) -> dict[JobType, HandlerSpec]:

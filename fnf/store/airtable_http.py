@@ -17,6 +17,7 @@ This module imports pyairtable; only the Airtable store imports this module.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -45,50 +46,80 @@ class ListingExpiredError(StoreError):
     """A paged listing's offset expired before the next page was fetched; the listing restarts."""
 
 
-_PACERS: dict[tuple[str, float], Pacer] = {}
+_PACERS: dict[tuple[str, float, tuple[int, int] | None], Pacer] = {}
 _PACERS_LOCK = threading.Lock()
 
 
 class Pacer:
-    """Request starts spaced ``(1 + MARGIN) / rate`` seconds apart, across threads.
+    """Request starts spaced ``(1 + MARGIN) / rate`` seconds apart, across threads; with a slot,
+    only in this run's slot of the base's cycle.
 
     Airtable counts arrivals in any rolling second. Spacing starts exactly ``1 / rate`` apart
-    leaves no room for network jitter: when several processes share a base at exactly their
-    shares, one late request and one early one put six arrivals in a second and lock the whole
-    base out for 30 s. With the margin, any ``rate`` consecutive arrivals of one process span
-    more than a second unless the network delays one by more than ``MARGIN / rate`` seconds more
-    than its neighbour. After a 429 (others use the base too) the pace halves, then recovers by a
-    fifth per successful request.
+    leaves no room for network jitter, so starts are spaced 20% wider: any ``rate`` consecutive
+    arrivals of one process span more than a second unless the network delays one by more than
+    ``MARGIN / rate`` seconds more than its neighbour. Up to five processes at whole-number shares
+    (``5 // N`` each) can therefore never put six arrivals in a second between them.
+
+    More processes than five cannot share by rate alone: six of them may each send one request in
+    the same second. For those, ``slot=(i, n)`` gives run ``i`` of ``n`` the ``i``-th quarter
+    second of every ``n / 4``-second cycle (on the wall clock, which hosts keep within a few
+    milliseconds with NTP), and it starts at most one request per slot. A rolling second then
+    holds at most four slot starts, five if an arrival is delayed by up to a slot, never six.
+
+    After a 429 (others use the base too) the pace halves, then recovers by a fifth per success.
     """
 
     MARGIN = 0.2
     SLOWEST = 1.0
+    SLOT_SECONDS = 0.25
 
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        slot: tuple[int, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.base_interval = (1.0 + self.MARGIN) / rate
         self.interval = self.base_interval
         self.slowest = max(self.SLOWEST, 4 * self.base_interval)
-        self._clock = clock
+        self.grid = slot
+        self._clock, self._wall = clock, wall
         self._next = 0.0
         self._lock = threading.Lock()
 
     @classmethod
-    def shared(cls, base_url: str, rate: float) -> Pacer:
+    def shared(cls, base_url: str, rate: float, slot: tuple[int, int] | None = None) -> Pacer:
         """The one pacer of this process for a base: two stores opened one after the other (a
         command that applies, then checks) must not each think they have the base's budget."""
         with _PACERS_LOCK:
-            pacer = _PACERS.get((base_url, rate))
+            pacer = _PACERS.get((base_url, rate, slot))
             if pacer is None:
-                pacer = _PACERS[(base_url, rate)] = cls(rate)
+                pacer = _PACERS[(base_url, rate, slot)] = cls(rate, slot=slot)
             return pacer
 
     def slot(self) -> float:
-        """Reserve the next slot; returns how long to wait for it."""
+        """Reserve the next start; returns how long to wait for it."""
         with self._lock:
             now = self._clock()
             start = max(now, self._next)
-            self._next = start + self.interval
+            if self.grid is None:
+                self._next = start + self.interval
+                return start - now
+            start = self._on_grid(start, now)
+            period = self.grid[1] * self.SLOT_SECONDS
+            self._next = start + max(self.interval, period / 2)  # the next start falls in a later cycle
             return start - now
+
+    def _on_grid(self, start: float, now: float) -> float:
+        """The first start of this run's slot at or after ``start`` (monotonic seconds)."""
+        assert self.grid is not None
+        index, count = self.grid
+        period, phase = count * self.SLOT_SECONDS, (index - 1) * self.SLOT_SECONDS
+        offset = self._wall() - now
+        cycles = math.ceil((start + offset - phase) / period)
+        return phase + cycles * period - offset
 
     def wait(self) -> None:
         delay = self.slot()
@@ -140,7 +171,9 @@ class PacedApi(Api):
             endpoint_url=settings.endpoint_url,
         )
         self.settings = settings
-        self.pacer = Pacer.shared(f"{settings.endpoint_url}/{settings.base_id}", settings.requests_per_second)
+        self.pacer = Pacer.shared(
+            f"{settings.endpoint_url}/{settings.base_id}", settings.requests_per_second, settings.slot
+        )
         self.budget = settings.retry_budget
         self.requests_made = 0
         self.rate_limited = 0

@@ -14,7 +14,8 @@ from acceptance.test_origin_base import origin_base
 from airtable_helpers import TOKEN
 
 from fnf.airtable_emulator import Emulator
-from fnf.deploy import share
+from fnf.deploy import slots
+from fnf.models import JobType
 
 
 @pytest.fixture
@@ -38,13 +39,10 @@ def test_schema_apply_on_an_operators_base_at_the_real_limit_never_breaches_it(
 
 
 @pytest.mark.slow
-def test_five_streams_on_one_base_at_their_shares_get_no_429_and_finish(tmp_path: Path, real_limits: Emulator) -> None:
+def test_five_streams_on_one_base_in_their_slots_get_no_429_and_finish(tmp_path: Path, real_limits: Emulator) -> None:
     project = make_project(tmp_path, "airtable", real_limits, rate_limit=5)
-    per_run = share(5)
-    assert per_run == 1.0
     project.env.update(
         {
-            "AIRTABLE_REQUESTS_PER_SECOND": str(per_run),
             "HEARTBEAT_INTERVAL_MINUTES": "1",
             "AIRTABLE_RATE_LIMIT_WAIT_SECONDS": "30",
             "AIRTABLE_RETRY_BUDGET_SECONDS": "300",
@@ -55,7 +53,19 @@ def test_five_streams_on_one_base_at_their_shares_get_no_429_and_finish(tmp_path
     project.clients(rows)
     real_limits.base(project.base_id, rate_limit=5)
     real_limits.bases[project.base_id].calls.clear()
-    procs = [project.popen("run", "-t", "lead_scoring", "-s", str(s), "--json") for s in range(1, 6)]
+    places = slots([JobType.LEAD_SCORING], 5)  # as fnf deploy gives them
+    procs = [
+        project.popen(
+            "run",
+            "-t",
+            "lead_scoring",
+            "-s",
+            str(s),
+            "--json",
+            env={"AIRTABLE_SLOT": places[(JobType.LEAD_SCORING, s)]},
+        )
+        for s in range(1, 6)
+    ]
     results = [(p.communicate(timeout=400)[0], p.returncode) for p in procs]
     assert [code for _, code in results] == [0] * 5, results
     assert [json.loads(out)["completed"] for out, _ in results] == [6] * 5

@@ -96,7 +96,9 @@ def test_render_blueprints_follow_renders_rules_and_ask_for_every_secret(plan: d
     shared = {v["key"]: v["value"] for v in group["envVars"]}
     assert shared["FNF_COMMAND_POST_SCORING"] == EXAMPLE_ENV["FNF_COMMAND_POST_SCORING"], "every run has its handler"
     assert float(shared["MAX_JOB_PROCESSING_HOURS"]) < deploy.RENDER_CRON_CAP_HOURS
-    assert float(shared["AIRTABLE_REQUESTS_PER_SECOND"]) * 3 * plan.streams <= 5.0, "the shares fit the base"
+    places = [next(v["value"] for v in s["envVars"] if v.get("key") == "AIRTABLE_SLOT") for s in services]
+    total = 3 * plan.streams
+    assert sorted(places, key=lambda p: int(p.split("/")[0])) == [f"{i}/{total}" for i in range(1, total + 1)]
     for service in services:
         if plan.secrets == "group":
             assert {"fromGroup": "fnf-secrets"} in service["envVars"]
@@ -122,10 +124,8 @@ def test_no_handler_means_no_schedule_instead_of_runs_that_exit_2() -> None:
     one = load_settings(environ={"FNF_HANDLER_LEAD_SCORING": "fnf.examples:score_leads"})
     services = yaml.safe_load(deploy.render(one, deploy.Plan(2)))["services"]
     assert [s["name"] for s in services] == ["fnf-lead-scoring-stream-1", "fnf-lead-scoring-stream-2"]
-    shared = {
-        v["key"]: v["value"] for v in yaml.safe_load(deploy.render(one, deploy.Plan(2)))["envVarGroups"][0]["envVars"]
-    }
-    assert float(shared["AIRTABLE_REQUESTS_PER_SECOND"]) == 2.5, "two runs at once share the base"
+    slots = [v["value"] for s in services for v in s["envVars"] if v.get("key") == "AIRTABLE_SLOT"]
+    assert slots == ["1/2", "2/2"], "two runs that may overlap take turns"
     with pytest.raises(UsageError, match="post_scoring"):
         deploy.kubernetes(one, deploy.Plan(2, types=(deploy.JobType.POST_SCORING,)))
 
@@ -167,6 +167,7 @@ def test_kubernetes_cronjobs_validate_and_meet_the_restricted_pod_security_stand
         assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
         assert_valid_run(" ".join(container["command"]))
         assert {"secretRef": {"name": "fnf-secrets"}} in container["envFrom"]
+        assert container["env"][0]["name"] == "AIRTABLE_SLOT"
 
 
 def test_kubernetes_validation_catches_a_malformed_cronjob() -> None:
@@ -225,7 +226,10 @@ def test_concurrency_and_the_share_go_into_every_target() -> None:
     config_map = next(d for d in yaml.safe_load_all(generated("kubernetes", four)) if d["kind"] == "ConfigMap")
     assert config_map["data"]["FNF_CONCURRENCY"] == "4"
     cron = generated("crontab", four)
-    assert "FNF_CONCURRENCY=4" in cron and "AIRTABLE_REQUESTS_PER_SECOND=0.55" in cron
+    assert "FNF_CONCURRENCY=4" in cron
+    assert "&& AIRTABLE_SLOT=9/9 .venv/bin/fnf run --type post_scoring --stream 3" in cron
+    sqlite = deploy.crontab(load_settings(environ=EXAMPLE_ENV), deploy.Plan(3), path=SHIPPED_PATH)
+    assert "AIRTABLE_SLOT=" not in sqlite, "SQLite runs share no base"
     assert "FNF_CONCURRENCY" not in generated("render"), "the default is not written out"
 
 
