@@ -154,6 +154,9 @@ class StateUpdate:
     client_id: str
     job_type: JobType
     state: JobState
+    replaces: JobState | None = None
+    """The state this one replaces (for a start): what a store that writes before it can check
+    restores when the start is refused."""
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ REPORTED_COMPLETIONS = 1000
 """Plain completions kept for the run's report beyond this are only counted: a 100,000-client run
 keeps flat memory. Every client that needs attention is always reported."""
 STORE_DOWN_FINISH_SECONDS = 10.0
+LEFT = "left"
+"""Why a slot ends without running its client: the client is no longer this run's to run."""
 """How long a run whose store failed still tries to record its end before exiting."""
 WATCH_STORE_SECONDS = 5.0
 """How long a write made while a client runs may retry: it must not delay the client's deadline."""
@@ -243,6 +245,7 @@ class Runner:
         self._known: dict[JobType, dict[str, JobState]] = {}
         self._unusable: tuple[Unusable, ...] = ()
         self._quarantined: list[str] = []
+        self._left: list[str] = []
 
     # -- planning ------------------------------------------------------------------------
     def members(self, request: RunRequest) -> list[Client]:
@@ -338,6 +341,7 @@ class Runner:
         self._last_beat = self._mono_start
         self._flight: list[_Slot] = []
         self._done: set[str] = set()
+        self._left = []
         self._job_ids = {t: job_id_for(t, request.stream, started) for t in job_types}
         log.info(
             "run %s started: %s stream %d, job deadline %s, client limit %s",
@@ -349,8 +353,8 @@ class Runner:
         )
         try:
             outcome, message = self._sweep(request, job_types, members)
-            message += _skip_note(self._quarantined, self._unusable)
-            skipped = len(self._quarantined) + len(self._unusable)
+            message += _skip_note(self._quarantined, self._unusable, self._left)
+            skipped = len(self._quarantined) + len(self._unusable) + len(self._left)
             self._progress.counts = replace(self._progress.counts, skipped=skipped)
             self._finish(outcome, message)
         except LeaseLostError as exc:
@@ -459,9 +463,11 @@ class Runner:
                 while halted is None and queue and len(flight) < self.settings.concurrency:
                     slot = _Slot(next(order), queue[0], list(queue[0].job_types))
                     halted = self._advance(slot, request, sweeps, len(queue) + len(flight))
-                    if halted is None:
+                    if halted in (None, LEFT):
                         queue.popleft()
-                        flight.append(slot)
+                        if halted is None:
+                            flight.append(slot)
+                        halted = None
                     else:
                         self._halt(flight, halted)
                 if halted is None and (halted := self._stop_reason()) is not None:
@@ -479,7 +485,7 @@ class Runner:
                     if reason is None:
                         continue
                     flight.remove(slot)
-                    if reason != "done":
+                    if reason not in ("done", LEFT):
                         cut.append(slot)
                         if halted is None:
                             halted = reason
@@ -518,6 +524,9 @@ class Runner:
             return reason
         slot.todo.pop(0)
         slot.attempt = self._begin(slot.task.client, job_type, sweeps[job_type], remaining)
+        if slot.attempt is None:
+            self._done.add(slot.task.client.id)
+            return LEFT
         return None
 
     def _open_sweeps(self, request: RunRequest, job_types: Sequence[JobType]) -> dict[JobType, str]:
@@ -597,7 +606,7 @@ class Runner:
         return Outcome.STOPPED_AT_DEADLINE, f"job deadline ({limit}) reached; {where}"
 
     # -- clients in flight -----------------------------------------------------------------
-    def _begin(self, client: Client, job_type: JobType, sweep_id: str, remaining: int) -> _Attempt:
+    def _begin(self, client: Client, job_type: JobType, sweep_id: str, remaining: int) -> _Attempt | None:
         """Record the client as STARTED, then start its work. The write comes first: a crash
         between the two leaves a STARTED client, which the next run resumes."""
         ctx = self._ctx
@@ -619,7 +628,16 @@ class Runner:
                 alert_at=known.alert_at,
                 recent_seconds=known.recent_seconds,
             )
-        self._save([StateUpdate(client.id, job_type, base)], remaining)
+        if client.id in self._save([StateUpdate(client.id, job_type, base, replaces=known)], remaining):
+            log.warning(
+                "%s: %s (%s) is no longer this stream's to run (removed, moved to another stream, or in flight "
+                "in another run); skipped",
+                job_type.value,
+                client.id,
+                client.name,
+            )
+            self._left.append(client.id)
+            return None
         self.observer.client_started(client, job_type, deadline - started)
         log.info(
             "%s: %s (%s) started, deadline in %s%s",
@@ -803,14 +821,18 @@ class Runner:
         )
 
     # -- writing ---------------------------------------------------------------------------
-    def _save(self, updates: list[StateUpdate], remaining: int | None) -> None:
+    def _save(self, updates: list[StateUpdate], remaining: int | None) -> frozenset[str]:
         """Write pending end states together with ``updates`` (one request on batching stores)."""
         progress = self._progress
         if remaining is not None:
             progress.counts = replace(progress.counts, remaining=remaining)
         batch = progress.pending + updates
-        self.store.save(batch, RunProgress(self._ctx.record.run_id, progress.counts, progress.stopped_at))
+        ctx = self._ctx
+        refused = self.store.save(
+            batch, RunProgress(ctx.record.run_id, progress.counts, progress.stopped_at, ctx.request.stream)
+        )
         progress.pending = []  # only once written: a failed save keeps them for the next one
+        return refused
 
     def _flush(self) -> None:
         if self._progress.pending:
@@ -933,9 +955,12 @@ def _summary(report: RunReport) -> str:
     )
 
 
-def _skip_note(quarantined: Sequence[str], unusable: Sequence[Unusable]) -> str:
+def _skip_note(quarantined: Sequence[str], unusable: Sequence[Unusable], left: Sequence[str] = ()) -> str:
     """Every client the run passed over on purpose, named (the first few) and counted."""
     note = ""
+    if left:
+        shown = ", ".join(left[:5]) + (", ..." if len(left) > 5 else "")
+        note += f"; skipped {len(left)} client(s) that left the stream or ran elsewhere before their start: {shown}"
     if quarantined:
         shown = ", ".join(quarantined[:5]) + (", ..." if len(quarantined) > 5 else "")
         note += f"; skipped {len(quarantined)} quarantined client(s): {shown} (fnf clients release ID)"

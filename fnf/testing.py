@@ -22,6 +22,7 @@ from fnf.models import (
     Outcome,
     RunRecord,
     StateUpdate,
+    Status,
     Sweep,
 )
 from fnf.store.base import (
@@ -111,15 +112,32 @@ class MemoryStore(Store):
             if jt == job_type and (stream is None or self.clients[cid][1].stream == stream)
         }
 
-    def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:
+    def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> frozenset[str]:
         if not any(lease.holder.run_id == progress.run_id for lease in self._leases.values()):
             raise LeaseLostError(f"run {progress.run_id} no longer holds its stream")
         self.writes += 1
+        refused = frozenset(u.client_id for u in updates if self._refuses(u, progress))
         for update in updates:
-            if update.client_id in self.clients:
+            if update.client_id in self.clients and update.client_id not in refused:
                 self.states[(update.client_id, update.job_type)] = update.state
         run = self._runs[progress.run_id]
         self._runs[progress.run_id] = replace(run, counts=progress.counts, stopped_at=progress.stopped_at)
+        return refused
+
+    def _refuses(self, update: StateUpdate, progress: RunProgress) -> bool:
+        if update.state.status is not Status.STARTED or progress.stream is None:
+            return False
+        member = self.clients.get(update.client_id)
+        if member is None or member[1].stream != progress.stream:
+            return True
+        current = self.states.get((update.client_id, update.job_type))
+        live = {lease.holder.run_id for lease in self._leases.values()}
+        return (
+            current is not None
+            and current.status.in_progress
+            and current.run_id != progress.run_id
+            and current.run_id in live
+        )
 
     def put_states(self, updates: Sequence[StateUpdate]) -> None:
         for update in updates:

@@ -462,26 +462,58 @@ class AirtableStore(Store):
             name(job_type, "state"): cells.bookkeeping(state),
         }
 
-    def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:
+    def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> frozenset[str]:
         self._check_lease(progress.run_id)
         self._progress[progress.run_id] = progress
-        self.put_states(updates)
+        written = self._put(updates)
+        starting = {u.client_id for u in updates if u.state.status is Status.STARTED}
+        if progress.stream is None or not starting:
+            return frozenset()
+        # the write answers with each record as it now is: a client an operator removed or moved
+        # to another stream since the run read its stream is refused, at no extra request
+        stream_field = self._f(sc.STREAM)
+        refused = frozenset(
+            cid for cid in starting if cid not in written or _stream(written[cid].get(stream_field)) != progress.stream
+        )
+        self._undo([u for u in updates if u.client_id in refused and u.client_id in written])
+        return refused
+
+    def _undo(self, starts: Sequence[StateUpdate]) -> None:
+        """Put back what a refused start overwrote (an extra request, only when a client moved)."""
+        restore: dict[str, dict[str, Any]] = {}
+        for update in starts:
+            if update.replaces is not None:
+                fields = self._state_fields(update.job_type, update.replaces)
+            else:
+                fields = {self.layout.job(update.job_type, role): None for role in sc.ROLES}
+            restore.setdefault(update.client_id, {}).update(fields)
+        if restore:
+            self._write_states(restore, self._resolve(list(restore)))
 
     def put_states(self, updates: Sequence[StateUpdate]) -> None:
+        self._put(updates)
+
+    def _put(self, updates: Sequence[StateUpdate]) -> dict[str, Mapping[str, Any]]:
+        """Write the states (one request per 10 clients); returns each written client's record fields."""
         merged: dict[str, dict[str, Any]] = {}
         for update in updates:
             merged.setdefault(update.client_id, {}).update(self._state_fields(update.job_type, update.state))
         if not merged:
-            return
+            return {}
         try:
-            self._write_states(merged, self._resolve(list(merged)))
+            return self._write_states(merged, self._resolve(list(merged)))
         except RecordGoneError:
-            self._write_states(merged, self._resolve(list(merged), refresh=True))
+            return self._write_states(merged, self._resolve(list(merged), refresh=True))
 
-    def _write_states(self, merged: Mapping[str, dict[str, Any]], records: Mapping[str, str]) -> None:
+    def _write_states(
+        self, merged: Mapping[str, dict[str, Any]], records: Mapping[str, str]
+    ) -> dict[str, Mapping[str, Any]]:
         batch = [{"id": records[cid], "fields": fields} for cid, fields in merged.items() if cid in records]
-        if batch:
-            self._clients.batch_update(batch)
+        if not batch:
+            return {}
+        by_record = {record_id: cid for cid, record_id in records.items()}
+        written = self._clients.batch_update(batch)
+        return {by_record[r["id"]]: r.get("fields", {}) for r in written if r.get("id") in by_record}
 
     def _check_lease(self, run_id: str) -> None:
         if run_id in self._lost:

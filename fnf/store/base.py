@@ -54,6 +54,8 @@ class RunProgress:
     run_id: str
     counts: RunCounts
     stopped_at: str | None = None
+    stream: int | None = None
+    """The run's stream: a client recorded as STARTED must still be in it (see ``Store.save``)."""
 
 
 @dataclass(frozen=True)
@@ -124,12 +126,18 @@ class Store(ABC):
         """The state of every client (of ``stream``, if given) that has one for ``job_type``, by client id."""
 
     @abstractmethod
-    def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:
-        """Write client states, and record the run's progress.
+    def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> frozenset[str]:
+        """Write client states, and record the run's progress; return the clients refused a start.
 
         The states are written atomically. The progress is written with them, or, by a store
         that pays per request, at the latest with the next ``heartbeat`` or ``finish_run``.
         Raises ``LeaseLostError`` (writing nothing) if the run no longer holds its leases.
+
+        A STARTED state is the claim on a client: it is refused when the client is no longer
+        in ``progress.stream`` (removed, or moved by an operator mid-run) or another live run
+        has it in flight, so that a client never runs twice at once. Stores that can check in
+        the same transaction write nothing for a refused client; the Airtable store learns it
+        from the record its write returns.
         """
 
     @abstractmethod

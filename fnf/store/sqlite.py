@@ -258,7 +258,7 @@ class SQLiteStore(Store):
             )
         return {row["client_id"]: _state(row) for row in rows}
 
-    def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> None:
+    def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> frozenset[str]:
         with self._tx() as db:
             held = db.execute("SELECT COUNT(*) FROM leases WHERE run_id = ?", (progress.run_id,)).fetchone()[0]
             if not held:
@@ -266,7 +266,8 @@ class SQLiteStore(Store):
                     f"run {progress.run_id} no longer holds its stream (another run took over); "
                     "stopping without writing"
                 )
-            _write_states(db, updates)
+            refused = _refused(db, updates, progress)
+            _write_states(db, [u for u in updates if u.client_id not in refused])
             counts = progress.counts
             db.execute(
                 """UPDATE runs SET completed = ?, failed = ?, timed_out = ?, remaining = ?,
@@ -280,6 +281,7 @@ class SQLiteStore(Store):
                     progress.run_id,
                 ),
             )
+        return refused
 
     def put_states(self, updates: Sequence[StateUpdate]) -> None:
         with self._tx() as db:
@@ -430,6 +432,23 @@ class SQLiteStore(Store):
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _refused(db: sqlite3.Connection, updates: Sequence[StateUpdate], progress: RunProgress) -> frozenset[str]:
+    """Clients whose STARTED is refused: out of the run's stream now, or in flight in another live run."""
+    refused = set()
+    for update in updates:
+        if update.state.status is not Status.STARTED or progress.stream is None:
+            continue
+        member = db.execute("SELECT stream FROM clients WHERE id = ?", (update.client_id,)).fetchone()
+        busy = db.execute(
+            """SELECT 1 FROM client_jobs j JOIN leases l ON l.run_id = j.run_id
+               WHERE j.client_id = ? AND j.job_type = ? AND j.status IN ('STARTED', 'RUNNING') AND j.run_id != ?""",
+            (update.client_id, update.job_type.value, progress.run_id),
+        ).fetchone()
+        if member is None or member[0] != progress.stream or busy is not None:
+            refused.add(update.client_id)
+    return frozenset(refused)
 
 
 def _write_states(db: sqlite3.Connection, updates: Sequence[StateUpdate]) -> None:

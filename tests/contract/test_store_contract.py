@@ -284,3 +284,27 @@ def test_prune_deletes_old_ended_runs_only(store: Store) -> None:
     assert {r.run_id for r in store.runs()} == {"live", "recent"}
     assert store.prune_runs(clock.now() - timedelta(days=30)) == 0
     assert live.run_id in {lease.holder.run_id for lease in store.leases()}
+
+
+def test_a_start_is_refused_for_a_client_that_left_the_stream_or_runs_elsewhere(store: Store) -> None:
+    clock = FakeClock()
+    store.import_clients([Client("a", "A", 1), Client("b", "B", 1), Client("gone", "G", 1)])
+    one = started(store, clock, "r1")
+    store.import_clients([Client("b", "B", 2)])  # an operator moves b to stream 2 mid-run
+    store.remove_clients(["gone"])
+    starts = [StateUpdate(cid, LEAD, st(Status.STARTED, clock)) for cid in ("a", "b")]
+    progress = RunProgress("r1", RunCounts(), stream=1)
+    assert store.save(starts, progress) == {"b"}
+    assert store.save([StateUpdate("gone", LEAD, st(Status.STARTED, clock))], progress) == {"gone"}
+    assert set(store.job_states(LEAD)) == {"a"}, "nothing written for a refused start"
+    assert one.run_id == "r1"
+    two = store.acquire(run_record(clock, "r2", stream=2), [LEAD], 60.0, never_dead)
+    assert isinstance(two, Acquired)
+    refused = store.save(
+        [StateUpdate("a", LEAD, st(Status.STARTED, clock, "r2"))], RunProgress("r2", RunCounts(), stream=2)
+    )
+    assert refused == {"a"}, "a is in stream 1 (and in flight in r1)"
+    assert (
+        store.save([StateUpdate("b", LEAD, st(Status.STARTED, clock, "r2"))], RunProgress("r2", RunCounts(), stream=2))
+        == frozenset()
+    )

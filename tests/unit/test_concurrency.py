@@ -138,7 +138,7 @@ def test_clients_in_flight_are_shown_running_in_one_write_per_heartbeat() -> Non
 
     def spy(updates, progress):  # type: ignore[no-untyped-def]
         seen.append([u.state.status for u in updates])
-        original(updates, progress)
+        return original(updates, progress)
 
     store.save = spy  # type: ignore[method-assign]
     world.run()

@@ -323,7 +323,7 @@ def test_heartbeats_while_a_client_runs_and_it_shows_running(world: World) -> No
 
     def spy(updates, progress):  # type: ignore[no-untyped-def]
         states_seen.extend((u.client_id, u.state.status, u.state.message) for u in updates)
-        original(updates, progress)
+        return original(updates, progress)
 
     world.store.save = spy  # type: ignore[method-assign]
     world.run(client_ids=("c0",))
@@ -376,10 +376,10 @@ class FlakyStore(MemoryStore):
             raise StoreUnavailableError("Airtable did not answer (test)")
         return super().heartbeat(run_id, now)  # type: ignore[arg-type]
 
-    def save(self, updates: object, progress: object) -> None:  # type: ignore[override]
+    def save(self, updates: object, progress: object) -> frozenset[str]:  # type: ignore[override]
         if self.down:
             raise StoreUnavailableError("Airtable did not answer (test)")
-        super().save(updates, progress)  # type: ignore[arg-type]
+        return super().save(updates, progress)  # type: ignore[arg-type,return-value]
 
 
 def flaky_world(failing_beats: int) -> World:
@@ -502,3 +502,35 @@ def test_without_a_signal_a_store_failure_while_taking_the_stream_still_fails_lo
     store.acquire = down  # type: ignore[assignment,method-assign]
     with pytest.raises(StoreUnavailableError):
         world.run()
+
+
+def test_clients_removed_or_moved_during_a_run_are_not_started_and_are_counted(world: World) -> None:
+    def operator() -> None:  # while c1 runs: remove c5, move c6 and c7 to stream 2
+        world.store.remove_clients(["c5"])
+        world.store.import_clients([Client("c6", "Client 6", 2), Client("c7", "Client 7", 2)])
+
+    world.executor.scripts = {"c1": Script(seconds=10, on_start=operator)}
+    report = world.run()
+    assert world.processed() == ["c0", "c1", "c2", "c3", "c4", "c8", "c9"]
+    assert report.counts.completed == 7 and report.counts.skipped == 3
+    assert "skipped 3 client(s) that left the stream or ran elsewhere before their start: c5, c6, c7" in (
+        report.message or ""
+    )
+    assert world.status("c6") is None, "nothing was written for a client that was not started"
+    moved = world.run(stream=2)
+    assert sorted(world.processed()) == ["c6", "c7", "other"] and moved.counts.completed == 3
+
+
+def test_a_client_in_flight_in_another_run_is_never_started_again(world: World) -> None:
+    """Stream 1's run has c3 in flight when an operator moves it to stream 2 and stream 2 runs."""
+    second: list[RunReport] = []
+
+    def move_and_run_stream_2() -> None:
+        world.store.import_clients([Client("c3", "Client 3", 2)])
+        runner = Runner(world.store, world.config, HANDLERS, world.executor, world.clock, StopFlag())
+        second.append(runner.run(RunRequest("lead_scoring", 2, client_ids=("c3",))))
+
+    world.executor.scripts = {"c3": Script(seconds=10, on_start=move_and_run_stream_2)}
+    world.run()
+    assert [cid for cid, _ in world.executor.started].count("c3") == 1
+    assert second[0].counts.skipped == 1 and second[0].counts.completed == 0
