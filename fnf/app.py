@@ -21,7 +21,7 @@ from fnf.clock import Clock, SystemClock, iso
 from fnf.config import Settings
 from fnf.errors import StoppedBeforeStartError, StoreError, UsageError
 from fnf.handlers import Handler, resolve_all
-from fnf.models import RUN_TYPES, Client, JobType, StateUpdate, job_types_of
+from fnf.models import MAX_STREAM, RUN_TYPES, Client, JobType, StateUpdate, job_types_of
 from fnf.runner import Observers, Runner, RunObserver, RunReport, RunRequest
 from fnf.signals import SignalGuard, StopFlag
 from fnf.store import Store, open_store
@@ -38,9 +38,6 @@ def check_run_type(value: str, *, flag: str = "--type") -> str:
     if value not in RUN_TYPES:
         raise UsageError(f"{flag} {value!r} is not a job type: use one of {', '.join(RUN_TYPES)}")
     return value
-
-
-MAX_STREAM = 100_000
 
 
 def check_stream(value: str | int, *, flag: str = "--stream") -> int:

@@ -7,27 +7,32 @@ imported, and the error lists every bad row with its line number.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from fnf.errors import ImportFileError
-from fnf.models import Client
+from fnf.models import MAX_STREAM, Client, unprintable
 
 REQUIRED = ("id", "name", "stream")
 _MAX_SHOWN = 20
 
 
 def parse_stream(raw: str) -> int | None:
-    """A stream is a positive whole number; blank means not yet assigned to a stream."""
+    """A stream is a whole number from 1 to MAX_STREAM in the digits 0-9 (as on the command line);
+    blank means not yet assigned to a stream."""
     text = raw.strip()
     if not text:
         return None
+    if re.fullmatch(r"[0-9]+", text):
+        if 1 <= int(text) <= MAX_STREAM:
+            return int(text)
+        if int(text) > MAX_STREAM:
+            raise ValueError(f"stream {raw!r} is larger than {MAX_STREAM}, the highest stream fnf takes")
     try:
-        value = float(text)
+        float(text)
     except ValueError:
         raise ValueError(f"stream {raw!r} is not a number; use a positive whole number such as 1") from None
-    if not value.is_integer() or value < 1:
-        raise ValueError(f"stream {raw!r} is not a positive whole number; use 1, 2, 3 ...")
-    return int(value)
+    raise ValueError(f"stream {raw!r} is not a positive whole number; use 1, 2, 3 ... written with digits 0-9")
 
 
 def read_clients(path: Path) -> list[Client]:
@@ -79,6 +84,13 @@ def _clients(path: Path, rows: list[dict[str, str | None]]) -> list[Client]:
         first_line[client_id] = number
         if not name:
             problems.append(f"line {number}: name is blank for client {client_id!r}")
+        for what, text in (("id", client_id), ("name", name)):
+            char = unprintable(text)
+            if char is not None:
+                problems.append(
+                    f"line {number}: {what} {text!r} contains the control character {char!r}, which would garble "
+                    "logs and tables; remove it"
+                )
         try:
             stream = parse_stream(row.get("stream") or "")
         except ValueError as exc:

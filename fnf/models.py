@@ -7,6 +7,7 @@ mutation that could be half-applied.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +56,22 @@ ALL = "all"
 """The run type that does every job type for one client, in order, before the next client."""
 
 RUN_TYPES: tuple[str, ...] = (*(t.value for t in JobType), ALL)
+
+MAX_STREAM = 100_000
+"""Streams are numbered 1 to MAX_STREAM, written with the digits 0-9 only, wherever they come from
+(a flag, a CSV file, the HTTP trigger): one rule, so that no value is accepted in one place and
+refused, overflowed or silently rounded in another."""
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def unprintable(text: str) -> str | None:
+    """The first character of ``text`` that would forge or garble a log line or a table (a NUL,
+    a newline, an escape, a right-to-left override), or None."""
+    for char in text:
+        if unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS:
+            return char
+    return None
 
 
 def job_types_of(run_type: str) -> tuple[JobType, ...]:

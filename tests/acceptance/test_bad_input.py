@@ -32,6 +32,11 @@ CASES = [
     ("unknown type", ("run", "-t", "lead", "-s", "1"), {}, ["--type 'lead' is not a job type", "lead_scoring"]),
     ("stream zero", ("run", "-t", "lead_scoring", "-s", "0"), {}, ["--stream '0' is not a stream"]),
     ("stream text", ("run", "-t", "lead_scoring", "-s", "two"), {}, ["--stream 'two' is not a stream"]),
+    ("stream superscript", ("run", "-t", "lead_scoring", "-s", "²"), {}, ["--stream '²' is not a stream"]),
+    ("stream huge", ("run", "-t", "lead_scoring", "-s", "99999999999999999999"), {}, ["up to 100000"]),
+    ("status stream huge", ("status", "-s", "99999999999999999999"), {}, ["--stream '99999999999999999999'"]),
+    ("plan stream arabic", ("plan", "-t", "lead_scoring", "-s", "\u0663"), {}, ["is not a stream"]),
+    ("reset stream huge", ("reset", "-t", "lead_scoring", "-s", "1" * 25), {}, ["is not a stream"]),
     ("missing type", ("run", "-s", "1"), {}, ["Missing option '--type'"]),
     ("unknown store", RUN, {"FNF_STORE": "postgres"}, ["FNF_STORE='postgres'", "sqlite"]),
     (
@@ -112,6 +117,10 @@ CSV_CASES = [
     ("id,name,stream\nx,X,two\n", "line 2: stream 'two' is not a number"),
     ("id,name,stream\nx,X,1\nx,Y,1\n", "line 3: id 'x' already used on line 2"),
     ("id,name,stream\n,X,1\n", "line 2: id is blank"),
+    ("id,name,stream\nx,X,9223372036854775807\n", "is larger than 100000"),
+    ("id,name,stream\nx,X,1e19\n", "stream '1e19' is not a positive whole number"),
+    ('id,name,stream\n"a\nforged line",X,1\n', "contains the control character '\\n'"),
+    ("id,name,stream\nn\x00ul,X,1\n", "contains the control character '\\x00'"),
 ]
 
 
