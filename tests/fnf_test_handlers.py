@@ -51,6 +51,17 @@ def work(client: Client, ctx: Context) -> int | None:
         _span(client, began)
         _ledger(client)
         return int(client.fields.get("count", "3") or 3)
+    if mode == "gate":  # in flight until the test opens the gate: a deterministic "during a run"
+        gate = os.environ["FNF_TEST_GATE"]
+        began = time.time()
+        open(gate + ".waiting", "w").close()
+        while not os.path.exists(gate):
+            if time.time() - began > 120:
+                raise RuntimeError("the test never opened the gate")
+            time.sleep(0.02)
+        _span(client, began)
+        _ledger(client)
+        return 1
     if mode == "hang":
         time.sleep(3600)
     if mode == "ignore_term":

@@ -205,7 +205,7 @@ def make_project(
 
 
 SLOW_ON_AIRTABLE = {
-    "test_kill_minus_9_at_20_random_instants_loses_and_duplicates_nothing",
+    "test_kill_minus_9_at_random_instants_loses_and_duplicates_nothing",
     "test_misbehaving_clients_are_killed_recorded_and_the_next_client_runs",
 }
 """The longest tests run on both stores, but on Airtable with the slow ones (their SQLite runs and

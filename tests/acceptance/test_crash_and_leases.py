@@ -19,12 +19,12 @@ def project(any_project: Project) -> Project:
     return any_project
 
 
-def test_kill_minus_9_at_20_random_instants_loses_and_duplicates_nothing(project: Project) -> None:
+def test_kill_minus_9_at_random_instants_loses_and_duplicates_nothing(project: Project) -> None:
     clients = [f"c{i:02d}" for i in range(30)]
     project.clients([{"id": c, "name": f"Client {c}", "stream": 1, "mode": "ok", "seconds": 0.3} for c in clients])
     rng = random.Random(20250920)
     kills = 0
-    while kills < 20:
+    while kills < 12:
         proc = project.popen("run", "-t", "lead_scoring", "-s", "1")
         time.sleep(rng.uniform(0.1, 0.8))
         if proc.poll() is not None:
@@ -35,7 +35,7 @@ def test_kill_minus_9_at_20_random_instants_loses_and_duplicates_nothing(project
         time.sleep(0.05)
         assert alive(project.pids()) == [], "the client's processes die with the runner"
     finish_sweep(project)
-    assert kills >= 10, "most kills landed mid-sweep"
+    assert kills >= 6, "most kills landed mid-sweep"
     statuses = {c: project.job(c)["status"] for c in clients}
     assert set(statuses.values()) == {"COMPLETED"}, statuses
     done = Counter(project.ledger())
