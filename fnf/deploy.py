@@ -29,8 +29,6 @@ SECRET_MODES = ("group", "prompt")
 
 RENDER_CRON_CAP_HOURS = 12.0
 """Render stops a cron job after 12 hours; the job deadline must stay under it."""
-BASE_REQUESTS_PER_SECOND = 5.0
-"""Airtable's limit per base, shared by every run that may be active at once."""
 NON_ROOT_UID = 10001
 """The user the shipped Dockerfile creates; Kubernetes runs the pods as it."""
 SECRETS = ("AIRTABLE_API_KEY", "AIRTABLE_BASE_ID")
@@ -71,15 +69,6 @@ def schedule(job_type: JobType, stream: int) -> str:
         return f"{minute} * * * *"
     hour = (2 if job_type is JobType.POST_HARVESTING else 4) + hour_shift
     return f"{minute} {hour % 24} * * *"
-
-
-def share(concurrent_runs: int) -> int:
-    """Each run's share of a base's 5 requests per second when at most five runs share it: a whole
-    number, because a run paced at 1.66/s can land two requests in one second, and three such
-    runs six. More than five runs cannot share by rate at all: they take slots (``slots``)."""
-    if not 1 <= concurrent_runs <= BASE_REQUESTS_PER_SECOND:
-        raise ValueError(f"{concurrent_runs} runs cannot share a base by rate: give them slots")
-    return int(BASE_REQUESTS_PER_SECOND) // concurrent_runs
 
 
 def slots(types: Sequence[JobType], streams: int) -> dict[tuple[JobType, int], str]:

@@ -235,5 +235,5 @@ def health(settings: Settings, *, max_age: float, window: float, clock: Clock | 
                 f"{run_type} stream {stream}: last finished sweep {human_duration(age)} ago "
                 f"(limit {human_duration(max_age)})"
             )
-    problems.extend(f"{item}; no run processes it" for item in unusable)
+    problems.extend(f"not processed by any run: {item}" for item in unusable)
     return len(recent), problems

@@ -30,23 +30,8 @@ class DeliveryError(Exception):
     pass
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            status = int(answer.status)
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DeliveryError(f"no answer: {reason}") from None
-    if not 200 <= status < 300:
-        raise DeliveryError(f"HTTP {status}")
-    return status
-
-
-def _get(url: str, timeout: float) -> int:
-    request = urllib.request.Request(url, method="GET")
+def _request(method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             status = int(answer.status)
@@ -57,6 +42,14 @@ def _get(url: str, timeout: float) -> int:
     if not 200 <= status < 300:
         raise DeliveryError(f"HTTP {status}")
     return status
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    return _request("POST", url, body, headers, timeout)
+
+
+def _get(url: str, timeout: float) -> int:
+    return _request("GET", url, None, {}, timeout)
 
 
 def _json(data: Any) -> bytes:

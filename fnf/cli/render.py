@@ -274,7 +274,7 @@ _HISTORY_COLUMNS: list[tuple[str, str, bool]] = [
     ("outcome", "left", True),
     ("ok/fail/t.o.", "right", True),
     ("left", "right", True),
-    ("skipped", "right", True),
+    ("skip", "right", True),
     ("stopped at", "left", False),
     ("alerts", "left", False),
 ]
@@ -303,7 +303,7 @@ def print_history(entries: list[dict[str, Any]]) -> None:
             "outcome": _styled(entry["outcome"] or entry["state"], OUTCOME_STYLE),
             "ok/fail/t.o.": f"{entry['completed']}/{entry['failed']}/{entry['timed_out']}",
             "left": str(entry["remaining"]),
-            "skipped": str(entry.get("skipped", 0)),
+            "skip": str(entry.get("skipped", 0)),
             "stopped at": _t(entry["stopped_at"] or "-"),
             "alerts": _t(entry["alerts"] or ""),
         }

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fnf import formula as fx
-from fnf.clock import iso, parse_iso
+from fnf.clock import iso
 from fnf.config import AirtableSettings
 from fnf.errors import LeaseLostError, SchemaError, StoreError
 from fnf.models import (
@@ -564,7 +564,7 @@ class AirtableStore(Store):
             for r in still_open:
                 self._open_sweeps.discard(str(r["fields"].get(self._f(sc.SWEEP_ID))))
         number = int(latest[0]["fields"].get(self._f(sc.SWEEP_NUMBER)) or 0) + 1 if latest else 1
-        sweep = Sweep(uuid.uuid4().hex[:12], job_type, stream, number, _date(iso(now)) or now, run_id)
+        sweep = Sweep(uuid.uuid4().hex[:12], job_type, stream, number, cells.moment(iso(now)) or now, run_id)
         fields = {
             self._f(sc.SWEEP_ID): sweep.id,
             self._f(sc.SWEEP_TYPE): job_type.value,
@@ -607,9 +607,9 @@ class AirtableStore(Store):
             job_type=JobType(values.get(self._f(sc.SWEEP_TYPE))),
             stream=int(values.get(self._f(sc.SWEEP_STREAM)) or 0),
             number=int(values.get(self._f(sc.SWEEP_NUMBER)) or 0),
-            opened_at=_date(values.get(self._f(sc.OPENED_AT))) or _EPOCH,
+            opened_at=cells.moment(values.get(self._f(sc.OPENED_AT))) or _EPOCH,
             opened_by=str(values.get(self._f(sc.OPENED_BY)) or ""),
-            closed_at=_date(values.get(self._f(sc.CLOSED_AT))),
+            closed_at=cells.moment(values.get(self._f(sc.CLOSED_AT))),
             close_reason=values.get(self._f(sc.CLOSE_REASON)),
         )
 
@@ -851,9 +851,9 @@ class AirtableStore(Store):
             stream=int(values.get(f(sc.RUN_STREAM)) or 0),
             job_id=str(values.get(f(sc.RUN_JOB_ID)) or ""),
             holder=self._holder(values),
-            started_at=_date(values.get(f(sc.STARTED_AT))) or _EPOCH,
-            heartbeat_at=_date(values.get(f(sc.HEARTBEAT_AT))) or _EPOCH,
-            ended_at=_date(values.get(f(sc.ENDED_AT))),
+            started_at=cells.moment(values.get(f(sc.STARTED_AT))) or _EPOCH,
+            heartbeat_at=cells.moment(values.get(f(sc.HEARTBEAT_AT))) or _EPOCH,
+            ended_at=cells.moment(values.get(f(sc.ENDED_AT))),
             outcome=Outcome(outcome) if outcome in Outcome.__members__.values() else None,
             counts=RunCounts(
                 int(values.get(f(sc.COMPLETED)) or 0),
@@ -887,15 +887,6 @@ def _holds(values: Mapping[str, Any], layout: sc.Layout) -> bool:
 
 def _lost(run_id: str) -> LeaseLostError:
     return LeaseLostError(f"run {run_id} no longer holds its stream (another run took over); stopping without writing")
-
-
-def _date(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_iso(value)
-    except ValueError:
-        return None
 
 
 def _stream(value: Any) -> int | None:

@@ -76,7 +76,7 @@ class Unusable:
 
 def unassigned(clients: Sequence[Client]) -> list[Unusable]:
     """Clients in no stream: no run processes them until they get one."""
-    fix = "no stream, so no run processes it; assign one (fnf streams assign, or the stream column)"
+    fix = "no stream; assign one (fnf streams assign, or the stream column)"
     return [Unusable(c.id, c.name, fix) for c in clients if c.stream is None]
 
 

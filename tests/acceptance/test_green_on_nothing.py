@@ -66,8 +66,10 @@ def test_quarantined_clients_are_counted_as_skipped_everywhere(project: Project)
     assert "skipped 1 quarantined client(s): slow" in report["message"]
     latest = project.status()["runs"][0]
     assert latest["skipped"] == 1 and "quarantined client(s): slow" in latest["message"]
-    history = project.fnf("history", env={"COLUMNS": "200"})
-    header = next(line for line in history.stdout.splitlines() if "skipped" in line)
-    assert header
+    history = project.fnf("history", env={"COLUMNS": "80"})
+    lines = history.stdout.splitlines()
+    header = next(line for line in lines if "outcome" in line)
+    assert header.split("┃")[-2].strip() == "skip", "the skip column fits 80 columns"
+    assert lines[lines.index(header) + 2].split("│")[-2].strip() == "1"
     plain = project.fnf(*RUN, "1", "--new-sweep", env=env)
     assert "1 skipped" in plain.stdout
