@@ -49,6 +49,7 @@ child_log = logging.getLogger("fnf.child")
 _TAIL_BYTES = 64 * 1024
 _SWEEP_SECONDS = 2.0
 _GUARD_POLL = 0.5
+_CLEANUP_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -486,10 +487,11 @@ def _guard_main(
     _close_quietly(out_fd)
     _close_quietly(err_fd)
     status = _guard_wait(horse, lifeline)
+    _kill_descendants()  # what the work left behind ends with it, whether or not the runner lives
     tmp = files.status.with_suffix(".status.tmp")
     tmp.write_text(json.dumps(status))
     os.replace(tmp, files.status)
-    os._exit(0)  # the runner kills what is left of the group and sweeps escaped orphans
+    os._exit(0)
 
 
 def _guard_wait(horse: int, lifeline: int) -> dict[str, int]:
@@ -515,9 +517,15 @@ def _guard_wait(horse: int, lifeline: int) -> dict[str, int]:
 
 
 def _kill_descendants() -> None:
-    """Kill every descendant of this process, including ones that left the group with setsid."""
+    """Kill every descendant of this process, including ones that left the group with setsid.
+
+    The guard is a subreaper, so a process that forks and exits to change its pid lands here
+    again: keep listing, killing and reaping until none is left. A hopper can win one round,
+    not a tight loop of them; the bound only keeps a kernel that hides children from hanging us.
+    """
     me = os.getpid()
-    for _ in range(50):
+    deadline = time.monotonic() + _CLEANUP_SECONDS
+    while time.monotonic() < deadline:
         found = procs.descendants_of(me)
         if not found:
             return
@@ -526,14 +534,17 @@ def _kill_descendants() -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-        time.sleep(0.002)
+        _reap_all()
+
+
+def _reap_all() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _horse_main(work: Work, files: _Files, out_fd: int, err_fd: int, environ: dict[str, str]) -> int:

@@ -41,6 +41,26 @@ def _span(client: Client, began: float) -> None:
         os.close(fd)
 
 
+def _wait_for_gate(gate: str) -> None:
+    began = time.time()
+    open(gate + ".waiting", "w").close()
+    while not os.path.exists(gate):
+        if time.time() - began > 120:
+            raise RuntimeError("the test never opened the gate")
+        time.sleep(0.02)
+
+
+def _hop(client: Client, until: float) -> None:
+    """Change pid and session every few milliseconds until ``until``; never returns."""
+    while time.time() < until:
+        if os.fork():
+            os._exit(0)
+        os.setsid()
+        _note_pid(client)
+        time.sleep(float(os.environ.get("FNF_TEST_HOP_SECONDS", "0.001")))
+    os._exit(0)
+
+
 def work(client: Client, ctx: Context) -> int | None:
     mode = client.fields.get("mode", "ok")
     seconds = float(client.fields.get("seconds", "0") or 0)
@@ -52,13 +72,8 @@ def work(client: Client, ctx: Context) -> int | None:
         _ledger(client)
         return int(client.fields.get("count", "3") or 3)
     if mode == "gate":  # in flight until the test opens the gate: a deterministic "during a run"
-        gate = os.environ["FNF_TEST_GATE"]
         began = time.time()
-        open(gate + ".waiting", "w").close()
-        while not os.path.exists(gate):
-            if time.time() - began > 120:
-                raise RuntimeError("the test never opened the gate")
-            time.sleep(0.02)
+        _wait_for_gate(os.environ["FNF_TEST_GATE"])
         _span(client, began)
         _ledger(client)
         return 1
@@ -81,6 +96,14 @@ def work(client: Client, ctx: Context) -> int | None:
     if mode == "escape":
         child = subprocess.Popen(["sleep", "3600"], start_new_session=True)
         _note_pid(client, child.pid)
+        time.sleep(3600)
+    if mode == "hop":  # forks, exits and calls setsid, again and again: the work itself hops
+        if "FNF_TEST_GATE" in os.environ:
+            _wait_for_gate(os.environ["FNF_TEST_GATE"])
+        _hop(client, time.time() + seconds)
+    if mode == "hop_below":  # the same, one level down, while the work itself waits
+        if os.fork() == 0:
+            _hop(client, time.time() + seconds)
         time.sleep(3600)
     if mode == "flood":
         block = ("x" * 1023 + "\n").encode()
