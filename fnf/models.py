@@ -74,6 +74,32 @@ def unprintable(text: str) -> str | None:
     return None
 
 
+def shown(text: str, *, lines: bool = False) -> str:
+    """``text`` safe to print on one line: each control or bidi-control character written as its
+    escape (``\\n``, ``\\x1b``, ``\\u202e``), so a record or a child cannot forge a log line or
+    repaint a terminal. ``lines`` keeps newlines, for fnf's own multi-line messages."""
+    if unprintable(text) is None:
+        return text
+    kept = "\n" if lines else ""
+    return "".join(repr(char)[1:-1] if unprintable(char) and char not in kept else char for char in text)
+
+
+MESSAGE_MAX = 2000
+"""Characters of a stored message (a client's or a run's). Longer ones keep their head and their
+tail, where a failure's reason usually is."""
+
+
+def bounded(text: str | None, limit: int = MESSAGE_MAX) -> str | None:
+    """``text`` cut to at most ``limit`` characters, keeping a quarter from the head and the rest
+    from the tail, with the number of characters left out between them."""
+    if text is None or len(text) <= limit:
+        return text
+    head = limit // 4
+    marker = f" [... {len(text) - limit} characters cut ...] "
+    tail = limit - head - len(marker)
+    return text[:head] + marker + text[len(text) - tail :]
+
+
 def job_types_of(run_type: str) -> tuple[JobType, ...]:
     """The job types a run of ``run_type`` performs, in the order it performs them."""
     if run_type == ALL:
@@ -138,6 +164,10 @@ class JobState:
     """Set when the client is quarantined: later sweeps skip it until an operator releases it."""
     alert_kind: str | None = None
     """The last alert fnf sent about this client and job type (Last Alert Type)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", bounded(self.message))
+
     alert_at: datetime | None = None
     recent_seconds: tuple[float, ...] = ()
     """Durations of the last attempts that ran to an end (at most ``RECENT_RUNS``), oldest first."""
@@ -240,6 +270,9 @@ class RunRecord:
     message: str | None = None
     alerts: str | None = None
     """The alerts the run sent, such as ``client_timeout x3, job_deadline``."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", bounded(self.message))
 
 
 def format_seconds(values: tuple[float, ...]) -> str:

@@ -766,9 +766,9 @@ class Runner:
         return replace(state, quarantined_at=self.clock.now(), message=message), True
 
     def _classify(self, result: ChildResult, reason: str | None) -> tuple[Status, str | None]:
+        if result.kind is ResultKind.SUCCEEDED:
+            return Status.COMPLETED, result.message  # even if a deadline came as it finished
         if reason is None:
-            if result.kind is ResultKind.SUCCEEDED:
-                return Status.COMPLETED, result.message
             return Status.FAILED, result.message
         if reason == "client":
             limit = human_duration(self.settings.client_timeout)

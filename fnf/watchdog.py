@@ -40,7 +40,7 @@ from typing import Any
 
 from fnf import procs
 from fnf.handlers import CommandHandler, Context, Handler, PythonHandler, placeholder_values
-from fnf.models import Client, JobType
+from fnf.models import Client, JobType, bounded
 from fnf.signals import StopFlag, reset_in_child
 
 log = logging.getLogger("fnf.watchdog")
@@ -50,6 +50,8 @@ _TAIL_BYTES = 64 * 1024
 _SWEEP_SECONDS = 2.0
 _GUARD_POLL = 0.5
 _CLEANUP_SECONDS = 30.0
+_LINE_MAX = 4096
+"""Characters of one logged line of a child's output; a longer one keeps its head and tail."""
 
 
 @dataclass(frozen=True)
@@ -312,13 +314,15 @@ class WatchedChild:
         return result
 
     def _classify(self, stopped_by: str | None, seconds: float) -> ChildResult:
-        if stopped_by is not None:
-            return ChildResult(ResultKind.STOPPED, message=stopped_by, seconds=seconds)
         horse_status = _read_json(self.files.status)
         reported = _read_json(self.files.result) or {}
         if isinstance(self.work.handler, CommandHandler):
-            return _classify_command(horse_status, reported, self.files, seconds)
-        return _classify_python(horse_status, reported, seconds)
+            result = _classify_command(horse_status, reported, self.files, seconds)
+        else:
+            result = _classify_python(horse_status, reported, seconds)
+        if stopped_by is None or (result.kind is ResultKind.SUCCEEDED and result.count is not None):
+            return result  # work that reported its count finished before the stop reached it: done
+        return ChildResult(ResultKind.STOPPED, message=stopped_by, seconds=seconds)
 
 
 def _describe_status(status: dict[str, Any] | None) -> str:
@@ -402,7 +406,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _forward_output(client_id: str, files: _Files, cap: int) -> None:
-    """Copy the child's output into fnf's log, each line prefixed with the client, capped."""
+    """Copy the child's output into fnf's log, each line prefixed with the client.
+
+    Past ``cap`` bytes the head and the tail are kept, half each, with the number of bytes left
+    out between them: a failure's reason is usually at the end.
+    """
     for path, label in ((files.out, "out"), (files.err, "err")):
         try:
             size = path.stat().st_size
@@ -410,21 +418,31 @@ def _forward_output(client_id: str, files: _Files, cap: int) -> None:
             continue
         if size == 0 or cap == 0:
             continue
-        with open(path, "rb") as handle:
-            head = handle.read(cap)
-        lines = head.decode("utf-8", "replace").splitlines()
-        if size > cap and lines:
-            lines = lines[:-1]  # the last line read is probably cut in the middle
-        for line in lines:
-            child_log.info("[%s %s] %s", client_id, label, line)
+        head, tail = _head_and_tail(path, size, cap)
+        for line in head:
+            child_log.info("[%s %s] %s", client_id, label, bounded(line, _LINE_MAX))
         if size > cap:
             child_log.info(
-                "[%s %s] ... %d more bytes of output not logged (FNF_CHILD_LOG_MAX_BYTES=%d)",
+                "[%s %s] ... %d bytes of output not logged (FNF_CHILD_LOG_MAX_BYTES=%d keeps the first and last half)",
                 client_id,
                 label,
-                size - len(head),
+                size - cap,
                 cap,
             )
+        for line in tail:
+            child_log.info("[%s %s] %s", client_id, label, bounded(line, _LINE_MAX))
+
+
+def _head_and_tail(path: Path, size: int, cap: int) -> tuple[list[str], list[str]]:
+    """The lines of a file of ``size`` bytes, or past ``cap`` those of its first and last halves
+    (a line cut at a half's edge is dropped, unless it is the only one)."""
+    with open(path, "rb") as handle:
+        if size <= cap:
+            return handle.read().decode("utf-8", "replace").splitlines(), []
+        head = handle.read(cap // 2).decode("utf-8", "replace").splitlines()
+        handle.seek(size - cap // 2)
+        tail = handle.read().decode("utf-8", "replace").splitlines()
+    return head[:-1] or head, tail[1:] or tail
 
 
 def _killpg_quietly(pgid: int, signum: int) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from fnf.config import Overrides, Settings, load_settings
+from fnf.models import shown
 
 DbOption = Annotated[
     str | None,
@@ -42,6 +43,14 @@ def settings(overrides: Overrides | None = None, *, interactive: bool = True) ->
 
 
 class _UTCFormatter(logging.Formatter):
+    """ISO time in UTC; control characters in the message shown escaped, so a client id or a
+    child's output cannot forge a line or send escape sequences to the operator's terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        safe = logging.makeLogRecord(record.__dict__)
+        safe.msg, safe.args = shown(record.getMessage()), None
+        return super().format(safe)
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         return f"{stamp}.{int(record.msecs):03d}Z"

@@ -25,6 +25,7 @@ from fnf.cli.schema import schema_app
 from fnf.cli.status import status
 from fnf.cli.streams import streams_app
 from fnf.errors import EXIT_OK, EXIT_SIGINT, EXIT_USAGE, FnfError, UsageError
+from fnf.models import shown
 
 EXIT_CODES_HELP = """Exit codes: 0 the run did its work or stopped as planned (deadline reached, stream
 busy, nothing to do; client failures are recorded, not exit codes); 1 the run itself failed
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = command.main(args=argv, prog_name="fnf", standalone_mode=False)
     except FnfError as exc:
-        print(f"fnf: error: {exc}", file=sys.stderr)
+        print(f"fnf: error: {shown(str(exc), lines=True)}", file=sys.stderr)
         return exc.exit_code
     except ClickError as exc:
         exc.show()  # type: ignore[attr-defined]

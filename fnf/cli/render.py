@@ -16,7 +16,7 @@ from rich.progress import ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
-from fnf.models import Client, JobState, JobType, Outcome, RunRecord, human_duration
+from fnf.models import Client, JobState, JobType, Outcome, RunRecord, human_duration, shown
 from fnf.runner import RunReport, RunRequest, SilentObserver
 from fnf.sweep import Task
 
@@ -51,8 +51,9 @@ def _styled(text: str | None, styles: dict[str, str]) -> str:
 
 
 def _t(text: object) -> str:
-    """Client data is untrusted: a name like ``[bold]`` must print as itself, not as markup."""
-    return escape(str(text))
+    """Client data is untrusted: a name like ``[bold]`` must print as itself, not as markup, and a
+    newline or an escape sequence as its escape."""
+    return escape(shown(str(text)))
 
 
 def _when(text: str | None) -> str:
@@ -208,14 +209,14 @@ def _print_stream_table(
     table.add_column("count", justify="right", no_wrap=True)
     if wide:
         table.add_column("note", overflow="fold")
-    shown = _shown(rows.kept, job_type, limit)
-    if len(shown) < rows.total:
+    picked = _shown(rows.kept, job_type, limit)
+    if len(picked) < rows.total:
         table.caption = (
-            f"{rows.total - len(shown)} more not shown (live and problem clients come first); "
+            f"{rows.total - len(picked)} more not shown (live and problem clients come first); "
             "--limit 0 shows all, --status or --client narrows"
         )
         table.caption_justify = "left"
-    for client in shown:
+    for client in picked:
         job = client["jobs"][job_type]
         status = _styled(job["status"], STATUS_STYLE)
         if job.get("quarantined"):
@@ -286,13 +287,13 @@ def print_history(entries: list[dict[str, Any]]) -> None:
         out.print("no runs recorded yet")
         return
     width = out.width
-    shown = [
+    columns = [
         (header, justify)
         for header, justify, narrow in _HISTORY_COLUMNS
         if narrow or width >= (140 if header == "alerts" else 100)
     ]
     table = Table(title=f"Runs ({len(entries)}, newest first)", title_justify="left")
-    for header, justify in shown:
+    for header, justify in columns:
         table.add_column(header, justify=justify, no_wrap=header != "alerts", overflow="fold")  # type: ignore[arg-type]
     for entry in entries:
         cells = {
@@ -307,7 +308,7 @@ def print_history(entries: list[dict[str, Any]]) -> None:
             "stopped at": _t(entry["stopped_at"] or "-"),
             "alerts": _t(entry["alerts"] or ""),
         }
-        table.add_row(*(cells[header] for header, _ in shown))
+        table.add_row(*(cells[header] for header, _ in columns))
     out.print(table)
 
 
@@ -351,14 +352,14 @@ def print_report(report: RunReport) -> None:
     out = console()
     notable = [c for c in report.clients if c.status.value != "COMPLETED" or c.message]
     if notable:
-        shown = notable[:REPORT_ROWS]
-        more = f", first {len(shown)} shown" if len(notable) > len(shown) else ""
+        listed = notable[:REPORT_ROWS]
+        more = f", first {len(listed)} shown" if len(notable) > len(listed) else ""
         table = Table(
             title=f"Run {report.job_id}: clients that need attention ({len(notable)}{more})", title_justify="left"
         )
         for column in ("client", "name", "type", "status", "time", "count", "note"):
             table.add_column(column, overflow="fold" if column == "note" else "ellipsis")
-        for c in shown:
+        for c in listed:
             table.add_row(
                 _t(c.client_id),
                 _t(c.name),

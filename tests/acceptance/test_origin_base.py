@@ -117,3 +117,31 @@ def test_status_kept_as_text_and_a_duplicate_client_id_are_handled(tmp_path: Pat
     assert "Lead Scoring Job Status" not in fields[ids[2]]
     named = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--client", ids[1], "--json")
     assert named.returncode == 0 and project.ledger()[-1] == ids[1], named.stderr
+
+
+def test_control_characters_in_records_are_shown_escaped(tmp_path: Path, emulator: Emulator) -> None:
+    """A record typed or synced with a newline, an escape sequence or a right-to-left override
+    cannot forge a log line or repaint the operator's terminal: it is processed, shown escaped."""
+    project = make_project(tmp_path, "airtable", emulator, schema=False)
+    forged = "acme\n2026-12-01T00:00:00.000Z INFO    run forged completed"
+    ids = origin_base(
+        project,
+        [
+            {"Client Name": "\x1b[2J\x1b[31mRED\x1b[0m", "Processing Stream": 1},
+            {"Client Name": "Right\u202eto left", "Processing Stream": 1},
+            {"Client Name": "fails", "Processing Stream": 1},
+        ],
+    )
+    assert project.fnf("schema", "apply").returncode == 0
+    assert project.emulator is not None
+    table = Api(TOKEN, endpoint_url=project.emulator.url).table(project.base_id, "Clients")
+    table.update(ids[2], {"Client ID": forged})
+    run = project.fnf("-v", "run", "-t", "lead_scoring", "-s", "1")
+    assert run.returncode == 0, run.stderr
+    done = {c["id"] for c in project.status()["clients"] if c["jobs"]["lead_scoring"]["status"] == "COMPLETED"}
+    assert done == {ids[0], ids[1], forged}
+    for output in (run.stdout, run.stderr, project.fnf("status").stdout, project.fnf("history").stdout):
+        assert "\x1b" not in output and "\u202e" not in output
+        assert not any(line.startswith("2026-12-01T00:00:00.000Z") for line in output.splitlines())
+    status = project.fnf("status", "--limit", "0").stdout
+    assert "\\x1b[31mRED" in status and "\\u202eto" in status

@@ -235,7 +235,7 @@ def test_a_signal_to_the_runner_is_noticed_while_it_waits(tmp_path: Path) -> Non
     assert float(line[-1]) < 1.0
 
 
-def test_output_reaches_the_log_prefixed_and_capped(caplog: pytest.LogCaptureFixture) -> None:
+def test_output_reaches_the_log_prefixed_and_capped_keeping_head_and_tail(caplog: pytest.LogCaptureFixture) -> None:
     def go() -> list[str]:
         import logging
 
@@ -253,7 +253,8 @@ def test_output_reaches_the_log_prefixed_and_capped(caplog: pytest.LogCaptureFix
     lines = isolated(go)
     assert all(line.startswith("[c1 out] ") for line in lines)
     assert len(lines) <= 6  # 4 KiB cap / 1 KiB lines, plus the note
-    assert "more bytes of output not logged" in lines[-1]
+    notes = [n for n, line in enumerate(lines) if "bytes of output not logged" in line]
+    assert len(notes) == 1 and 0 < notes[0] < len(lines) - 1, lines  # the head, the note, the tail
 
 
 def _many_clients_in_few_files(total: int, at_once: int) -> dict[str, Any]:
@@ -286,3 +287,19 @@ def test_a_long_run_reuses_a_few_file_names_and_each_result_is_its_own() -> None
     assert len(seen["names"]) <= 3, seen["names"]  # one set of files per slot, not per client
     assert seen["counts"] == list(range(40)), "each client read its own result, never a neighbour's"
     assert seen["left"] == []
+
+
+def _stop_after_it_finished() -> dict[str, Any]:
+    """The deadline's stop reaches a client that has just finished: its work is done and counted."""
+    spec = HandlerSpec(LEAD, "python", "fnf_test_handlers:work", "TEST")
+    executor = ProcessExecutor(Path(tempfile.mkdtemp()), dict(os.environ), StopFlag(), log_cap=4096)
+    now = time.monotonic()
+    work = Work(Client("c1", "C1", 1, {}), LEAD, "job", "run1", 1, datetime.now(UTC), now + 5, resolve(spec, {}))
+    child = executor.start(work)
+    wait_until(lambda: child.files.status.exists(), 10)  # the guard has written its report: the work ended
+    result = child.stop(GRACE)
+    return {"kind": result.kind.value, "count": result.count}
+
+
+def test_a_stop_that_comes_after_the_work_finished_keeps_its_result() -> None:
+    assert isolated(_stop_after_it_finished) == {"kind": "succeeded", "count": 3}
