@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fnf.errors import ConfigError
 from fnf.models import JobType
@@ -338,6 +339,12 @@ def _url(key: str, value: str, src: Callable[[str], str], schemes: tuple[str, ..
         raise ConfigError(
             f"{key} ({src(key)}) is not a {'/'.join(schemes)} URL: it starts {shown}; use, for example, {example}"
         )
+    try:
+        urlsplit(value).port  # noqa: B018 - parsing is the check: a bad host or port raises
+    except ValueError as exc:
+        raise ConfigError(
+            f"{key} ({src(key)}) is not a valid URL ({exc}): check its host and port; use, for example, {example}"
+        ) from None
     return value
 
 

@@ -12,7 +12,7 @@ import logging
 import signal
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Protocol
@@ -189,39 +189,56 @@ class SilentObserver:
 
 
 class Observers(SilentObserver):
-    """Several observers as one (alerts and a progress bar); a client's state passes through each."""
+    """Several observers as one (alerts and a progress bar); a client's state passes through each.
+
+    Each call is isolated: an observer that raises is logged and skipped, so a broken alert
+    channel or progress bar never stops a run, loses a client's state or delays a deadline.
+    """
 
     def __init__(self, *observers: RunObserver) -> None:
         self.observers = observers
 
-    def run_started(self, record: RunRecord) -> None:
+    def _each(self, call: Callable[[RunObserver], object]) -> list[object]:
+        results = []
         for observer in self.observers:
-            observer.run_started(record)
+            try:
+                results.append(call(observer))
+            except Exception as exc:  # an observer is advisory: the run goes on without it
+                log.warning(
+                    "%s failed and was skipped: %s",
+                    type(observer).__name__,
+                    exc,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
+                results.append(None)
+        return results
+
+    def run_started(self, record: RunRecord) -> None:
+        self._each(lambda o: o.run_started(record))
 
     def took_over(self, lease: Lease) -> None:
-        for observer in self.observers:
-            observer.took_over(lease)
+        self._each(lambda o: o.took_over(lease))
 
     def sweep_planned(self, total: int) -> None:
-        for observer in self.observers:
-            observer.sweep_planned(total)
+        self._each(lambda o: o.sweep_planned(total))
 
     def client_started(self, client: Client, job_type: JobType, allowed_seconds: float) -> None:
-        for observer in self.observers:
-            observer.client_started(client, job_type, allowed_seconds)
+        self._each(lambda o: o.client_started(client, job_type, allowed_seconds))
 
     def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState:
         for observer in self.observers:
-            state = observer.client_ended(client, job_type, state, newly_quarantined)
+            try:
+                state = observer.client_ended(client, job_type, state, newly_quarantined)
+            except Exception as exc:
+                log.warning("%s failed and was skipped: %s", type(observer).__name__, exc)
         return state
 
     def run_ending(self, outcome: Outcome, message: str, stopped_at: str | None, remaining: int) -> str | None:
-        notes = [observer.run_ending(outcome, message, stopped_at, remaining) for observer in self.observers]
-        return next((n for n in notes if n), None)
+        notes = self._each(lambda o: o.run_ending(outcome, message, stopped_at, remaining))
+        return next((n for n in notes if isinstance(n, str) and n), None)
 
     def run_ended(self, outcome: Outcome, summary: str, exit_code: int) -> None:
-        for observer in self.observers:
-            observer.run_ended(outcome, summary, exit_code)
+        self._each(lambda o: o.run_ended(outcome, summary, exit_code))
 
 
 class Runner:
@@ -241,7 +258,9 @@ class Runner:
         self.executor = executor
         self.clock = clock
         self.stop = stop
-        self.observer: RunObserver = observer or SilentObserver()
+        self.observer: RunObserver = (
+            observer if isinstance(observer, Observers) else Observers(observer or SilentObserver())
+        )
         self._known: dict[JobType, dict[str, JobState]] = {}
         self._unusable: tuple[Unusable, ...] = ()
         self._quarantined: list[str] = []

@@ -28,11 +28,13 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Records every request. ``mode``: 'ok' (200/202), 'fail' (500) or 'hang' (never answers in time)."""
+    """Records every request. ``mode``: 'ok' (200/202), 'fail' (500), 'hang' (never answers in time)
+    or 'hold' (answers 200 once the test sets ``release``)."""
 
     mode: str = "ok"
     status: int = 200
     requests: list[Received] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -63,7 +65,9 @@ def http_receiver(mode: str = "ok", status: int = 200) -> Iterator[Receiver]:
             if receiver.mode == "hang":
                 time.sleep(30)
                 return
-            code = receiver.status if receiver.mode == "ok" else 500
+            if receiver.mode == "hold":
+                receiver.release.wait(60)
+            code = 500 if receiver.mode == "fail" else receiver.status
             self.send_response(code)
             self.send_header("Content-Length", "2")
             self.end_headers()

@@ -148,6 +148,31 @@ class Delivery:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A message on its way to every channel."""
+
+    channels: Sequence[Channel]
+    threads: Sequence[threading.Thread]
+    results: dict[str, Delivery]
+    deadline: float
+    budget: float
+
+    def wait(self) -> list[Delivery]:
+        """Wait for each channel until the message's budget is spent; one Delivery per channel."""
+        for thread in self.threads:
+            thread.join(max(0.0, self.deadline - time.monotonic()))
+        out = []
+        for channel in self.channels:
+            delivery = self.results.get(channel.name) or Delivery(
+                channel.name, False, f"no answer within {self.budget:g} s"
+            )
+            if not delivery.ok:
+                log.warning("alert not delivered on %s: %s", channel.name, delivery.error)
+            out.append(delivery)
+        return out
+
+
 class Dispatcher:
     """Sends a message on every channel at once; bounded in time, retried, never raising."""
 
@@ -156,25 +181,20 @@ class Dispatcher:
         self.budget = budget
 
     def send(self, message: Message) -> list[Delivery]:
-        if not self.channels:
-            return []
+        """Deliver ``message`` now, waiting for every channel (at most the budget)."""
+        return self.start(message).wait()
+
+    def start(self, message: Message) -> Pending:
+        """Begin delivering ``message`` on every channel and return at once: the run's loop never
+        waits on a channel (its clients' deadlines do not). :meth:`Pending.wait` collects it."""
         results: dict[str, Delivery] = {}
         threads = [
             threading.Thread(target=self._deliver, args=(c, message, results), name=f"fnf-alert-{c.name}", daemon=True)
             for c in self.channels
         ]
-        deadline = time.monotonic() + self.budget
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        out = []
-        for channel in self.channels:
-            delivery = results.get(channel.name) or Delivery(channel.name, False, f"no answer within {self.budget:g} s")
-            if not delivery.ok:
-                log.warning("alert not delivered on %s: %s", channel.name, delivery.error)
-            out.append(delivery)
-        return out
+        return Pending(self.channels, threads, results, time.monotonic() + self.budget, self.budget)
 
     def _deliver(self, channel: Channel, message: Message, results: dict[str, Delivery]) -> None:
         started = time.monotonic()

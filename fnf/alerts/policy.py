@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 
-from fnf.alerts.base import Alert, AlertKind, Dispatcher, Message, alert_message, summary_message
+from fnf.alerts.base import Alert, AlertKind, Dispatcher, Message, Pending, alert_message, summary_message
 from fnf.alerts.monitors import LogTail, Monitor
 from fnf.clock import Clock, iso
 from fnf.config import Settings
@@ -31,6 +31,7 @@ class Alerter:
         self._names: dict[str, str] = {}
         self.undelivered: list[str] = []
         """Channels that failed to take an alert of this run (named in the run's note)."""
+        self._pending: list[Pending] = []
 
     # -- the run's life ------------------------------------------------------------------
     def run_started(self, record: RunRecord) -> None:
@@ -77,6 +78,7 @@ class Alerter:
 
     def run_ending(self, outcome: Outcome, message: str, stopped_at: str | None, remaining: int) -> str | None:
         """Alert about how the run ends; returns the note recorded on the run (None: no alerts)."""
+        self._flush()  # the note names the channels that failed the run's alerts so far
         where = f"resumes from client {stopped_at} on the next run" if stopped_at else "the next run starts over"
         if outcome is Outcome.STOPPED_AT_DEADLINE:
             self._raise(
@@ -108,6 +110,7 @@ class Alerter:
                     outcome=outcome.value,
                 )
             )
+        self._flush()
         if self.monitor is not None:
             tail = ""
             if self._tail is not None:
@@ -180,9 +183,15 @@ class Alerter:
             self._send(alert_message(alert))
 
     def _send(self, message: Message) -> None:
-        for delivery in self.dispatcher.send(message):
-            if not delivery.ok and delivery.channel not in self.undelivered:
-                self.undelivered.append(delivery.channel)
+        if self.dispatcher.channels:
+            self._pending.append(self.dispatcher.start(message))
+
+    def _flush(self) -> None:
+        """Wait for the alerts on their way (each within its budget) and note the failed channels."""
+        while self._pending:
+            for delivery in self._pending.pop(0).wait():
+                if not delivery.ok and delivery.channel not in self.undelivered:
+                    self.undelivered.append(delivery.channel)
 
 
 def _client_kind(state: JobState, newly_quarantined: bool) -> AlertKind | None:

@@ -178,3 +178,37 @@ def test_an_interrupted_run_pings_fail_with_its_run_id(project: Project) -> None
     rid = str(uuid.UUID(rid))
     assert [(r.path, r.query["rid"][0]) for r in monitor.requests] == [("/p/start", rid), ("/p/143", rid)]
     assert "interrupted" in monitor.requests[1].body.decode()
+
+
+def test_a_slow_channel_never_holds_up_the_deadlines_of_clients_in_flight(project: Project) -> None:
+    """The webhook holds the first alert until the test sees the other client's deadline kept:
+    alerts go out beside the run's loop, and are flushed (and delivered) before the run exits."""
+    project.clients(
+        [
+            {"id": "broken", "name": "Broken Ltd", "stream": 1, "mode": "fail"},
+            {"id": "slow", "name": "Slow Co", "stream": 1, "mode": "hang"},
+        ]
+    )
+    with http_receiver("hold") as held:
+        env = {"ALERT_WEBHOOK_URL": held.url, "FNF_ALERT_TIMEOUT_SECONDS": "90"}
+        proc = project.popen(
+            "run", "-t", "lead_scoring", "-s", "1", "--concurrency", "2", "--client-timeout", "2s", env=env
+        )
+        try:
+            wait_until(lambda: held.requests, 30)  # the alert about "broken" is held by the channel
+            wait_until(lambda: project.job("slow")["status"] == "CLIENT_TIMEOUT_KILLED", 30)
+        finally:
+            held.release.set()
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    bodies = " ".join(r.body.decode() for r in held.requests)
+    assert "broken" in bodies and "slow" in bodies  # both alerts delivered before the run exited
+    assert "not delivered" not in stderr
+
+
+def test_a_monitor_url_that_cannot_be_parsed_is_refused_before_the_run(project: Project) -> None:
+    project.clients(ROWS[1:])
+    result = project.fnf("run", "-t", "lead_scoring", "-s", "1", env={"FNF_PING_URL": "http://[::1"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "FNF_PING_URL (from the environment) is not a valid URL (Invalid IPv6 URL)" in result.stderr
+    assert project.ledger() == []

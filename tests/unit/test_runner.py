@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from fnf.config import HandlerSpec, Settings, load_settings
 from fnf.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_SIGINT, EXIT_SIGTERM, StoreUnavailableError, UsageError
 from fnf.handlers import PythonHandler
-from fnf.models import Client, Holder, JobType, Outcome, RunRecord, Status
-from fnf.runner import Runner, RunReport, RunRequest
+from fnf.models import Client, Holder, JobState, JobType, Outcome, RunRecord, Status
+from fnf.runner import Observers, Runner, RunReport, RunRequest, SilentObserver
 from fnf.signals import StopFlag
 from fnf.store.base import Store
 from fnf.testing import FakeClock, MemoryStore, Script, ScriptedExecutor
@@ -534,3 +535,40 @@ def test_a_client_in_flight_in_another_run_is_never_started_again(world: World) 
     world.run()
     assert [cid for cid, _ in world.executor.started].count("c3") == 1
     assert second[0].counts.skipped == 1 and second[0].counts.completed == 0
+
+
+class _Raising(SilentObserver):
+    """An observer broken in every call (a progress bar or alert channel with a bug)."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in {"run_started", "sweep_planned", "client_started", "client_ended", "run_ending", "run_ended"}:
+
+            def broken(*args: object) -> None:
+                raise RuntimeError(f"{name} is broken")
+
+            return broken
+        return super().__getattribute__(name)
+
+
+def test_an_observer_that_raises_is_skipped_and_the_run_goes_on(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[str] = []
+
+    class Counting(SilentObserver):
+        def client_ended(self, client: Client, job_type: JobType, state: JobState, newly: bool) -> JobState:
+            seen.append(client.id)
+            return state
+
+    runner = Runner(
+        world.store,
+        world.config,
+        HANDLERS,
+        world.executor,
+        world.clock,
+        StopFlag(),
+        observer=Observers(_Raising(), Counting()),
+    )
+    report = runner.run(RunRequest("lead_scoring", 1))
+    assert report.outcome is Outcome.COMPLETED and report.counts.completed == 10
+    assert seen == ALL10  # the observer after the broken one is still told
+    assert all(world.status(c) is Status.COMPLETED for c in ALL10)
+    assert "_Raising failed and was skipped: client_ended is broken" in caplog.text
