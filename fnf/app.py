@@ -49,9 +49,14 @@ def check_stream(value: str | int, *, flag: str = "--stream") -> int:
 
 @contextmanager
 def store_for(
-    settings: Settings, *, create: bool = False, verify: bool = True, stop: StopFlag | None = None
+    settings: Settings,
+    *,
+    create: bool = False,
+    verify: bool = True,
+    stop: StopFlag | None = None,
+    readonly: bool = False,
 ) -> Iterator[Store]:
-    store = open_store(settings, create=create, verify=verify, stop=stop)
+    store = open_store(settings, create=create, verify=verify, stop=stop, readonly=readonly)
     try:
         yield store
     finally:
@@ -106,7 +111,7 @@ def _run(
 def plan(settings: Settings, request: RunRequest) -> list[Task]:
     """The clients a run would process now, in order (``--dry-run``); changes nothing."""
     resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
-    with store_for(settings) as store:
+    with store_for(settings, readonly=True) as store:
         runner = Runner(store, settings, {}, _NoExecutor(), SystemClock(), StopFlag())
         return runner.plan(request)
 
@@ -125,7 +130,7 @@ def status_parts(
     """The status document without its clients, and the client entries one at a time: the store
     is read (and closed) here, the entries are made from memory as they are consumed."""
     job_types = job_types_of(run_type) if run_type else tuple(JobType)
-    with store_for(settings) as store:
+    with store_for(settings, readonly=True) as store:
         return status_doc.build_lazily(store, SystemClock().now(), job_types=job_types, stream=stream)
 
 
@@ -166,7 +171,7 @@ def import_clients(settings: Settings, path: Path) -> ImportReport:
 
 
 def list_clients(settings: Settings, stream: int | None = None) -> list[Client]:
-    with store_for(settings) as store:
+    with store_for(settings, readonly=True) as store:
         return store.list_clients(stream)
 
 
@@ -265,7 +270,7 @@ def history(
 ) -> list[dict[str, Any]]:
     """Past runs, newest first, as status-document run entries with their duration."""
     now = SystemClock().now()
-    with store_for(settings) as store:
+    with store_for(settings, readonly=True) as store:
         held = {lease.holder.run_id: lease for lease in store.leases()}
         runs = store.runs(limit=limit, run_type=run_type, stream=stream)
     entries = []
@@ -306,7 +311,7 @@ def stream_loads(settings: Settings) -> list[Any]:
     """Clients and measured work per stream now (unassigned clients under ``None``)."""
     from fnf import streams
 
-    with store_for(settings) as store:
+    with store_for(settings, readonly=True) as store:
         clients = store.list_clients()
         work = streams.measured_work({t: store.job_states(t) for t in JobType})
     return streams.loads(clients, work, {c.id: c.stream for c in clients})
@@ -338,7 +343,7 @@ def predict(settings: Settings, request: RunRequest) -> list[dict[str, Any]]:
 
     now = SystemClock().now()
     tasks = plan(settings, request)
-    with store_for(settings) as store:
+    with store_for(settings, readonly=True) as store:
         states = {t: store.job_states(t, request.stream) for t in job_types_of(request.run_type)}
     typical: dict[str, float | None] = {}
     for task in tasks:

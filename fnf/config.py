@@ -41,6 +41,7 @@ DEFAULTS: dict[str, str] = {
     "FNF_ALERT_TIMEOUT_SECONDS": "5",
     "FNF_QUARANTINE_AFTER": "3",
     "FNF_CONCURRENCY": "1",
+    "FNF_DB_BUSY_SECONDS": "30",
 }
 
 MAX_CONCURRENCY = 64
@@ -155,6 +156,8 @@ class Settings:
     """Consecutive client timeouts before a client is quarantined; 0 never quarantines."""
     concurrency: int = 1
     """Clients of the stream processed at once, each in its own watched process."""
+    db_busy_seconds: float = 30.0
+    """How long a SQLite write waits for another process's lock before the run stops interrupted."""
 
     @property
     def stale_after(self) -> float:
@@ -286,6 +289,7 @@ def load_settings(
     heartbeat = 60 * _setting(values, src, "HEARTBEAT_INTERVAL_MINUTES", unit="minutes")
     grace = _setting(values, src, "FNF_KILL_GRACE_SECONDS", unit="seconds", allow_zero=True)
     log_cap = int(_setting(values, src, "FNF_CHILD_LOG_MAX_BYTES", unit="bytes", integer=True))
+    busy = _setting(values, src, "FNF_DB_BUSY_SECONDS", unit="seconds")
     if overrides.client_timeout is not None:
         client_timeout = parse_duration(overrides.client_timeout, name="--client-timeout")
     if overrides.job_timeout is not None:
@@ -314,6 +318,7 @@ def load_settings(
         alerts=_alerts(values, src),
         quarantine_after=quarantine_after,
         concurrency=concurrency,
+        db_busy_seconds=busy,
     )
 
 

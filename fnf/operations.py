@@ -138,7 +138,7 @@ def _store_checks(settings: Settings) -> list[Check]:
         f"Airtable base {settings.airtable.base_id}" if settings.airtable is not None else f"SQLite {settings.db_path}"
     )
     try:
-        store = open_store(settings, verify=False)
+        store = open_store(settings, verify=False, readonly=True)
     except FnfError as exc:
         return [Check("store", "fail", str(exc))]
     try:
@@ -203,7 +203,7 @@ def health(settings: Settings, *, max_age: float, window: float, clock: Clock | 
     sweep within ``max_age``, and no run may be stale."""
     now = (clock or SystemClock()).now()
     problems: list[str] = []
-    with closing(open_store(settings)) as store:
+    with closing(open_store(settings, readonly=True)) as store:
         runs = store.runs(limit=1000)
         held: list[Lease] = store.leases()
         unusable = store.unusable()

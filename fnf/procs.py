@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 from functools import cache
+from pathlib import Path
 
 from fnf.models import Holder
 
@@ -110,6 +111,33 @@ def descendants_of(pid: int) -> list[int]:
             found.append(child)
             frontier.append(child)
     return found
+
+
+def openers(path: Path) -> list[tuple[int, str]]:
+    """Other processes (that this user may inspect) with ``path`` or its SQLite journal files open:
+    (pid, command line cut to 60 characters). Used to name who holds a store locked."""
+    targets = {str(path.resolve()) + suffix for suffix in ("", "-wal", "-shm", "-journal")}
+    found = []
+    for pid in _all_pids():
+        if pid == os.getpid():
+            continue
+        try:
+            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        except OSError:
+            continue
+        if links & targets:
+            found.append((pid, _command_line(pid)))
+    return found
+
+
+def _command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            words = handle.read().split(b"\0")
+    except OSError:
+        return "?"
+    text = " ".join(w.decode("utf-8", "replace") for w in words if w)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def become_subreaper() -> bool:

@@ -675,6 +675,7 @@ class Runner:
             deadline=started_wall + timedelta(seconds=deadline - started),
             deadline_monotonic=deadline,
             handler=self.handlers[job_type],
+            grace=self.settings.kill_grace,
         )
         return _Attempt(client, job_type, self.executor.start(work), base, started, deadline, binding)
 
@@ -726,6 +727,8 @@ class Runner:
             attempt.result = attempt.running.kill(how)
         elif attempt.result is None:
             attempt.result = attempt.running.wait(0.0)
+            if attempt.result is not None and attempt.result.kind is ResultKind.STOPPED and attempt.reason is None:
+                attempt.reason = attempt.binding  # its guard kept the deadline while this loop was held up
         return attempt.result is not None
 
     def _show_running(self, attempts: list[_Attempt]) -> None:

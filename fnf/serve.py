@@ -200,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _holder(self, run_type: str, stream: int) -> dict[str, Any] | None:
         now = SystemClock().now()
         types = job_types_of(run_type)
-        with closing(open_store(self.config, verify=False)) as store:
+        with closing(open_store(self.config, verify=False, readonly=True)) as store:
             held = [lease for lease in store.leases() if lease.job_type in types and lease.stream == stream]
         alive = [lease for lease in held if not leases.is_dead(lease, now)]
         if not alive:
@@ -213,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _run(self, ref: str) -> None:
         now = SystemClock().now()
-        with closing(open_store(self.config, verify=False)) as store:
+        with closing(open_store(self.config, verify=False, readonly=True)) as store:
             held = {lease.holder.run_id: lease for lease in store.leases()}
             found = [r for r in store.runs(limit=500) if ref in (r.run_id, r.job_id)]
         if not found:

@@ -50,6 +50,8 @@ _TAIL_BYTES = 64 * 1024
 _SWEEP_SECONDS = 2.0
 _GUARD_POLL = 0.5
 _CLEANUP_SECONDS = 30.0
+_GUARD_SLACK = 1.0
+"""Seconds past a client's deadline after which its guard stops it, if the runner has not."""
 _LINE_MAX = 4096
 """Characters of one logged line of a child's output; a longer one keeps its head and tail."""
 
@@ -64,6 +66,8 @@ class Work:
     deadline: datetime
     deadline_monotonic: float
     handler: Handler
+    grace: float = 0.0
+    """Seconds between SIGTERM and SIGKILL at the deadline (FNF_KILL_GRACE_SECONDS)."""
 
 
 class ResultKind(StrEnum):
@@ -315,13 +319,18 @@ class WatchedChild:
 
     def _classify(self, stopped_by: str | None, seconds: float) -> ChildResult:
         horse_status = _read_json(self.files.status)
+        overdue = bool(horse_status and horse_status.pop("overdue", None))
         reported = _read_json(self.files.result) or {}
         if isinstance(self.work.handler, CommandHandler):
             result = _classify_command(horse_status, reported, self.files, seconds)
         else:
             result = _classify_python(horse_status, reported, seconds)
-        if stopped_by is None or (result.kind is ResultKind.SUCCEEDED and result.count is not None):
-            return result  # work that reported its count finished before the stop reached it: done
+        if result.kind is ResultKind.SUCCEEDED and result.count is not None:
+            return result  # work that reported its count finished before any stop reached it: done
+        if stopped_by is None and overdue:
+            stopped_by = f"{_describe_status(horse_status)} by its guard at the deadline (the runner was held up)"
+        if stopped_by is None:
+            return result
         return ChildResult(ResultKind.STOPPED, message=stopped_by, seconds=seconds)
 
 
@@ -504,7 +513,7 @@ def _guard_main(
             os._exit(code)
     _close_quietly(out_fd)
     _close_quietly(err_fd)
-    status = _guard_wait(horse, lifeline)
+    status = _guard_wait(horse, lifeline, work)
     _kill_descendants()  # what the work left behind ends with it, whether or not the runner lives
     tmp = files.status.with_suffix(".status.tmp")
     tmp.write_text(json.dumps(status))
@@ -512,15 +521,29 @@ def _guard_main(
     os._exit(0)
 
 
-def _guard_wait(horse: int, lifeline: int) -> dict[str, int]:
+def _guard_wait(horse: int, lifeline: int, work: Work) -> dict[str, int]:
+    """Wait for the work to end and return how it ended.
+
+    The guard keeps the deadline itself, a moment after the runner would (``_GUARD_SLACK``): a
+    runner held up by a busy store, a slow disk or a stopped terminal cannot let a client overrun.
+    """
     try:
         pidfd: int | None = os.pidfd_open(horse)
     except (AttributeError, OSError):
         pidfd = None
+    term_at = work.deadline_monotonic + _GUARD_SLACK
+    kill_at: float | None = None
     while True:
+        now = time.monotonic()
+        if kill_at is None and now >= term_at:
+            os.killpg(0, signal.SIGTERM)  # the guard ignores SIGTERM; its work and the group get it
+            kill_at = now + work.grace
+        elif kill_at is not None and now >= kill_at:
+            _kill_quietly(horse, -1)
+        wake = (kill_at if kill_at is not None else term_at) - now
         fds = [lifeline] + ([pidfd] if pidfd is not None else [])
         try:
-            readable, _, _ = select.select(fds, [], [], _GUARD_POLL if pidfd is None else None)
+            readable, _, _ = select.select(fds, [], [], max(0.0, min(wake, _GUARD_POLL if pidfd is None else wake)))
         except InterruptedError:
             readable = []
         if lifeline in readable:
@@ -529,9 +552,12 @@ def _guard_wait(horse: int, lifeline: int) -> dict[str, int]:
             os.killpg(0, signal.SIGKILL)
         pid, status = os.waitpid(horse, os.WNOHANG)
         if pid:
-            if os.WIFSIGNALED(status):
-                return {"signal": os.WTERMSIG(status)}
-            return {"exit": os.waitstatus_to_exitcode(status)}
+            ended = (
+                {"signal": os.WTERMSIG(status)}
+                if os.WIFSIGNALED(status)
+                else {"exit": os.waitstatus_to_exitcode(status)}
+            )
+            return {**ended, "overdue": 1} if kill_at is not None else ended
 
 
 def _kill_descendants() -> None:

@@ -11,7 +11,14 @@ from fnf.signals import StopFlag
 from fnf.store.base import Store
 
 
-def open_store(settings: Settings, *, create: bool = False, verify: bool = True, stop: StopFlag | None = None) -> Store:
+def open_store(
+    settings: Settings,
+    *,
+    create: bool = False,
+    verify: bool = True,
+    stop: StopFlag | None = None,
+    readonly: bool = False,
+) -> Store:
     """Open the configured store. Backends are imported here, lazily, so that ``fnf --help``
     and SQLite runs never pay for a backend they do not use.
 
@@ -20,6 +27,9 @@ def open_store(settings: Settings, *, create: bool = False, verify: bool = True,
 
     An Airtable base is checked (``verify``) before anything else happens, so that a base
     lacking a field fails before any client is touched.
+
+    ``readonly`` commands (status, history, health, plan, doctor, clients list) never write: they
+    work while another process holds the store locked, and on a read-only file or a full disk.
     """
     if settings.store == "airtable":
         from fnf.store.airtable import AirtableStore
@@ -35,7 +45,7 @@ def open_store(settings: Settings, *, create: bool = False, verify: bool = True,
         return store
     from fnf.store.sqlite import SQLiteStore
 
-    return SQLiteStore(settings.db_path, create=create)
+    return SQLiteStore(settings.db_path, create=create, readonly=readonly, busy=settings.db_busy_seconds)
 
 
 __all__ = ["Store", "open_store"]

@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fnf.clock import iso, parse_iso
-from fnf.errors import LeaseLostError, StoreError, UsageError
+from fnf.errors import LeaseLostError, StoreError, StoreUnavailableError, UsageError
 from fnf.models import (
     Client,
     Holder,
@@ -46,6 +47,12 @@ from fnf.store.base import (
 )
 
 SCHEMA_VERSION = 2
+
+IMPORT_BATCH = 500
+"""Clients written per transaction by an import."""
+
+BUSY_SECONDS = 30.0
+"""How long a write waits for another process's transaction before it gives up."""
 
 _LEASES = """SELECT l.*, r.host, r.pid, r.boot_id, r.pid_start FROM leases l
              LEFT JOIN runs r ON r.run_id = l.run_id"""
@@ -138,70 +145,117 @@ CREATE TABLE IF NOT EXISTS leases (
 class SQLiteStore(Store):
     name = "sqlite"
 
-    def __init__(self, path: Path | str, *, create: bool = True) -> None:
+    def __init__(
+        self, path: Path | str, *, create: bool = True, readonly: bool = False, busy: float = BUSY_SECONDS
+    ) -> None:
         self.path = Path(path)
-        if not create and str(path) != ":memory:" and not self.path.exists():
+        self.readonly = readonly
+        self.busy = busy
+        memory = str(path) == ":memory:"
+        if (readonly or not create) and not memory and not self.path.exists():
             raise UsageError(
                 f"no fnf store at {str(self.path)!r}: import clients first (fnf clients import FILE.csv), "
                 "or point FNF_DB (or --db) at the existing store; relative paths start from the "
                 "current directory"
             )
-        if str(path) != ":memory:" and not self.path.parent.is_dir():
+        if not memory and not self.path.parent.is_dir():
             raise StoreError(
                 f"cannot open the SQLite store {str(self.path)!r}: directory "
                 f"{str(self.path.parent)!r} does not exist; create it or set FNF_DB to another path"
             )
-        if str(path) != ":memory:" and not self.path.exists():
+        if not memory and not self.path.exists():
             _create_private(self.path)
+        self._identity: tuple[int, int] | None = None
         try:
-            self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            with self._tx():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                for table, columns in _ADDED_COLUMNS.items():
-                    have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-                    for column, kind in columns.items():
-                        if column not in have:
-                            self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-                self._db.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+            self._db = _read_only(self.path) if readonly and not memory else self._writable(str(path))
         except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"cannot open the SQLite store {str(self.path)!r}: {exc}; check that FNF_DB points to an fnf database"
-            ) from exc
+            raise StoreError(f"cannot open the SQLite store {str(self.path)!r}: {explain(exc)}") from exc
+        self._identity = _identity(self.path) if not memory else None
+
+    def _writable(self, path: str) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, timeout=self.busy)
+        self._db = db
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        if _current(db):
+            return db  # nothing to create or add: opening writes nothing, so a busy store does not wait
+        with self._tx():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            for table, columns in _ADDED_COLUMNS.items():
+                have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                for column, kind in columns.items():
+                    if column not in have:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        return db
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.check_identity()
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite store {str(self.path)!r} is not writable: {exc}") from exc
+            raise self._error("cannot write", exc) from exc
         try:
             yield self._db
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise self._error("cannot write", exc) from exc
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             try:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise StoreError(f"SQLite store {str(self.path)!r}: commit failed: {exc}") from exc
+                self._rollback()
+                raise self._error("could not commit to", exc) from exc
+
+    def _error(self, doing: str, exc: sqlite3.Error) -> StoreError:
+        """A lock held too long may pass (a run stops interrupted and resumes); the rest will not."""
+        text = f"{doing} the SQLite store {str(self.path)!r}: {explain(exc, self.path, self.busy)}"
+        return StoreUnavailableError(text) if _locked(exc) else StoreError(text)
+
+    @contextmanager
+    def bounded(self, seconds: float) -> Iterator[None]:
+        """Within the block a write waits at most ``seconds`` for another process's lock."""
+        self._db.execute(f"PRAGMA busy_timeout = {int(min(seconds, self.busy) * 1000)}")
+        try:
+            yield
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {int(self.busy * 1000)}")
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the transaction is already gone (SQLite rolls back itself after some errors)
+
+    def check_identity(self) -> None:
+        """Refuse to go on if the store's file was deleted or replaced since it was opened: writes
+        would land in a file no one will read again, and a run would report work nobody kept."""
+        if self._identity is None:
+            return
+        now = _identity(self.path)
+        if now != self._identity:
+            what = "deleted" if now is None else "replaced by another file"
+            raise StoreError(
+                f"the SQLite store {str(self.path)!r} was {what} while fnf had it open: nothing more can be "
+                "recorded in it; restore the file (or point FNF_DB at the right one) and run again"
+            )
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
             return self._db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite store {str(self.path)!r}: {exc}") from exc
+            raise StoreError(f"SQLite store {str(self.path)!r}: {explain(exc, self.path)}") from exc
 
     # -- clients -------------------------------------------------------------------------
     def list_clients(self, stream: int | None = None) -> list[Client]:
@@ -216,27 +270,14 @@ class SQLiteStore(Store):
         return unassigned([_client(row) for row in rows])
 
     def import_clients(self, clients: Sequence[Client]) -> ImportReport:
+        """Add or update ``clients`` in transactions of IMPORT_BATCH rows, so that a large file never
+        holds the store's lock for long (a run's writes wait on it). Importing again is harmless: a
+        file cut short by a crash is finished by importing it again."""
         added = updated = unchanged = 0
-        with self._tx() as db:
-            (top,) = db.execute("SELECT COALESCE(MAX(position), 0) FROM clients").fetchone()
-            for client in clients:
-                fields = json.dumps(dict(client.fields), sort_keys=True)
-                row = db.execute("SELECT name, stream, fields FROM clients WHERE id = ?", (client.id,)).fetchone()
-                if row is None:
-                    top += 1
-                    db.execute(
-                        "INSERT INTO clients (id, name, stream, position, fields) VALUES (?,?,?,?,?)",
-                        (client.id, client.name, client.stream, top, fields),
-                    )
-                    added += 1
-                elif (row["name"], row["stream"], row["fields"]) == (client.name, client.stream, fields):
-                    unchanged += 1
-                else:
-                    db.execute(
-                        "UPDATE clients SET name = ?, stream = ?, fields = ? WHERE id = ?",
-                        (client.name, client.stream, fields, client.id),
-                    )
-                    updated += 1
+        for first in range(0, len(clients), IMPORT_BATCH):
+            with self._tx() as db:
+                counts = _import_batch(db, clients[first : first + IMPORT_BATCH])
+            added, updated, unchanged = added + counts[0], updated + counts[1], unchanged + counts[2]
         return ImportReport(added, updated, unchanged)
 
     def remove_clients(self, client_ids: Sequence[str]) -> int:
@@ -611,3 +652,106 @@ def _create_private(path: Path) -> None:
         pass
     except OSError as exc:
         raise StoreError(f"cannot create the SQLite store {str(path)!r}: {exc.strerror}; check FNF_DB") from exc
+
+
+def _import_batch(db: sqlite3.Connection, clients: Sequence[Client]) -> tuple[int, int, int]:
+    added = updated = unchanged = 0
+    (top,) = db.execute("SELECT COALESCE(MAX(position), 0) FROM clients").fetchone()
+    for client in clients:
+        fields = json.dumps(dict(client.fields), sort_keys=True)
+        row = db.execute("SELECT name, stream, fields FROM clients WHERE id = ?", (client.id,)).fetchone()
+        if row is None:
+            top += 1
+            db.execute(
+                "INSERT INTO clients (id, name, stream, position, fields) VALUES (?,?,?,?,?)",
+                (client.id, client.name, client.stream, top, fields),
+            )
+            added += 1
+        elif (row["name"], row["stream"], row["fields"]) == (client.name, client.stream, fields):
+            unchanged += 1
+        else:
+            db.execute(
+                "UPDATE clients SET name = ?, stream = ?, fields = ? WHERE id = ?",
+                (client.name, client.stream, fields, client.id),
+            )
+            updated += 1
+    return added, updated, unchanged
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)
+
+
+def _current(db: sqlite3.Connection) -> bool:
+    """True if the store already has this version's tables and columns (read without writing)."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError:
+        return False  # a new file: no meta table yet
+    if row is None or row[0] != str(SCHEMA_VERSION):
+        return False
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        if not set(columns) <= have:
+            return False
+    return True
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes: for status, history, health and the like, so they work on
+    a store that is busy, read-only, or on a full disk. In a directory where SQLite cannot create
+    its shared-memory file, the file is read as immutable (no other process can be writing it)."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_SECONDS)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        db = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    if not _current(db):
+        db.close()
+        raise StoreError(
+            f"the SQLite store {str(path)!r} was written by an older fnf and needs an upgrade that a "
+            "read-only command cannot make: run any command that writes (fnf run, fnf clients import) once"
+        )
+    return db
+
+
+def _locked(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
+
+
+def explain(exc: sqlite3.Error, path: Path | None = None, busy: float = BUSY_SECONDS) -> str:
+    """What a SQLite error means for the operator, and what to do about it."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    where = f" ({str(path.parent)!r})" if path is not None else ""
+    if name.startswith("SQLITE_FULL") or "disk is full" in str(exc):
+        return f"the disk is full{where}: free some space, then run again"
+    if _locked(exc):
+        blockers = _blockers(path) if path is not None else ""
+        return (
+            f"another process held the store locked for more than {busy:g} s (FNF_DB_BUSY_SECONDS){blockers}; "
+            "if it is hung or suspended, end it (it may be a shell or a backup tool)"
+        )
+    if name.startswith("SQLITE_READONLY") or "readonly" in str(exc):
+        return f"the file or its directory is read-only{where}: a run writes both (its journal lives beside the file)"
+    if name.startswith("SQLITE_IOERR") or "disk I/O error" in str(exc):
+        return f"the disk reported an I/O error{where} (full, read-only or failing?): {exc}"
+    if name.startswith("SQLITE_NOTADB") or "not a database" in str(exc) or name.startswith("SQLITE_CORRUPT"):
+        return f"{exc}; check that FNF_DB points to an fnf database"
+    return str(exc)
+
+
+def _blockers(path: Path) -> str:
+    """``: held by pid N (command)`` for the other processes that have the store open, if visible."""
+    from fnf import procs
+
+    found = procs.openers(path)
+    if not found:
+        return ""
+    return ": open in " + ", ".join(f"pid {pid} ({command})" for pid, command in found[:3])
