@@ -219,9 +219,23 @@ class SQLiteStore(Store):
                 raise self._error("could not commit to", exc) from exc
 
     def _error(self, doing: str, exc: sqlite3.Error) -> StoreError:
-        """A lock held too long may pass (a run stops interrupted and resumes); the rest will not."""
+        """A lock held too long may pass (a run stops interrupted and resumes); the rest will not.
+
+        After a failed write (a full disk, most often) the journal is emptied into the store, so
+        that the few writes that follow (the states in hand, the run's end) find room: a run that
+        failed for lack of space says so, instead of being found dead later.
+        """
         text = f"{doing} the SQLite store {str(self.path)!r}: {explain(exc, self.path, self.busy)}"
-        return StoreUnavailableError(text) if _locked(exc) else StoreError(text)
+        if _locked(exc):
+            return StoreUnavailableError(text)
+        self._reclaim_journal()
+        return StoreError(text)
+
+    def _reclaim_journal(self) -> None:
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error:
+            pass  # nothing more to free: the error already raised says why
 
     @contextmanager
     def bounded(self, seconds: float) -> Iterator[None]:
@@ -741,10 +755,20 @@ def explain(exc: sqlite3.Error, path: Path | None = None, busy: float = BUSY_SEC
     if name.startswith("SQLITE_READONLY") or "readonly" in str(exc):
         return f"the file or its directory is read-only{where}: a run writes both (its journal lives beside the file)"
     if name.startswith("SQLITE_IOERR") or "disk I/O error" in str(exc):
-        return f"the disk reported an I/O error{where} (full, read-only or failing?): {exc}"
+        return f"the disk reported an I/O error{where}{_free(path)} (full, read-only or failing?): {exc}"
     if name.startswith("SQLITE_NOTADB") or "not a database" in str(exc) or name.startswith("SQLITE_CORRUPT"):
         return f"{exc}; check that FNF_DB points to an fnf database"
     return str(exc)
+
+
+def _free(path: Path | None) -> str:
+    if path is None:
+        return ""
+    try:
+        stat = os.statvfs(path.parent)
+    except OSError:
+        return ""
+    return f", {stat.f_bavail * stat.f_frsize / 1e6:.1f} MB free there"
 
 
 def _blockers(path: Path) -> str:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -129,3 +131,37 @@ def test_a_store_deleted_or_replaced_mid_run_stops_the_run_as_failed(
     message = json.loads(stdout)["message"]
     assert f"was {how}" in message and "restore the file" in message, message
     assert project.ledger() == ["c0"]  # the run stopped at the first write it could not keep
+
+
+def test_a_run_out_of_disk_space_is_recorded_failed_and_the_next_run_resumes(project: Project) -> None:
+    """The run's files may not grow past the store's size plus 8 KiB (RLIMIT_FSIZE: what a full
+    disk does to a writer, without root). The run stops as failed, says why, records the clients
+    it finished; read-only commands still answer; the next run resumes where it stopped."""
+    project.clients([{"id": f"c{i:03d}", "name": "x" * 200, "stream": 1, "mode": "ok"} for i in range(300)])
+    size = project.db.stat().st_size
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 8192, size + 8192))
+
+    def limited(*args: str) -> subprocess.CompletedProcess[str]:
+        command = project.command(*args)
+        return subprocess.run(command, env=project.env, cwd=project.path, capture_output=True, text=True,
+                              timeout=120, preexec_fn=small_disk)  # fmt: skip
+
+    result = limited("run", "-t", "lead_scoring", "-s", "1", "--json")
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "I/O error" in json.loads(result.stdout)["message"]
+    status = limited("status", "--json")
+    assert status.returncode == 0, status.stderr
+    run = json.loads(status.stdout)["runs"][0]
+    assert run["outcome"] == "failed" and "MB free there" in run["message"], run
+    done = project.ledger()
+    assert 0 < len(done) < 300
+    recorded = [
+        c["id"] for c in json.loads(status.stdout)["clients"] if c["jobs"]["lead_scoring"]["status"] == "COMPLETED"
+    ]
+    assert recorded == done  # every client that finished is recorded, even the one whose write failed
+    again = project.fnf("run", "-t", "lead_scoring", "-s", "1")
+    assert again.returncode == 0, again.stderr
+    assert project.ledger() == [f"c{i:03d}" for i in range(300)]  # resumed where it stopped, none twice
