@@ -5,16 +5,19 @@ Each validates first and returns plain data (lines, checks, problems) for the CL
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from fnf import lease as leases
+from fnf import procs
 from fnf.clock import Clock, SystemClock, iso
 from fnf.config import Settings, load_settings
 from fnf.errors import FnfError, UsageError
-from fnf.models import JobType, Lease, Outcome, StateUpdate, Status, human_duration, job_types_of
+from fnf.models import Holder, JobType, Lease, Outcome, StateUpdate, Status, human_duration, job_types_of
 from fnf.store import open_store
 from fnf.store.base import RunFinish, Store
 
@@ -44,8 +47,12 @@ def reset(
             who = leases.describe(alive[0], now)
             raise UsageError(
                 f"{alive[0].job_type.value} stream {stream} is held by {who}, which looks alive: wait for it, "
-                "stop it (SIGTERM), or use --force to release it anyway"
+                "stop it (SIGTERM), or use --force to stop it and release the stream"
             )
+        for holder in {lease.holder.run_id: lease.holder for lease in alive}.values():
+            done.append(_stop_holder(holder, settings))
+        if alive:
+            held = [lease for lease in store.leases() if lease.job_type in job_types and lease.stream == stream]
         for run_id in dict.fromkeys(lease.holder.run_id for lease in held):
             done.append(_release(store, run_id, stream, now))
         live_runs = {lease.holder.run_id for lease in store.leases() if not leases.is_dead(lease, now)}
@@ -53,6 +60,46 @@ def reset(
     finally:
         store.close()
     return done
+
+
+STOP_WAIT_SECONDS = 30.0
+"""How long a forced reset waits for a holder it sent SIGTERM to before it sends SIGKILL."""
+
+
+def _stop_holder(holder: Holder, settings: Settings) -> str:
+    """Stop a live holder before its stream is released, so no client runs twice at once.
+
+    On this host the holder is proven to be the same process, sent SIGTERM (it stops its clients
+    on their grace, records where it stopped and frees the stream), and SIGKILLed if it has not
+    ended in time (its clients' guards then end them). Elsewhere fnf cannot signal it: its lease
+    is released and it stops at its next heartbeat, when it finds the lease gone.
+    """
+    alive = procs.holder_alive(holder)
+    if alive is None:
+        return (
+            f"run {holder.run_id} runs on host {holder.host} (pid {holder.pid}), which fnf cannot signal from "
+            f"here: its lease is released now; it stops, with its clients, at its next heartbeat (within "
+            f"{human_duration(settings.heartbeat_interval)}); stop it there (SIGTERM) to stop it sooner"
+        )
+    if not alive or not procs.kill_holder(holder, signal.SIGTERM):
+        return f"run {holder.run_id} (pid {holder.pid}) had already ended"
+    if _gone(holder, STOP_WAIT_SECONDS):
+        return f"stopped run {holder.run_id} (pid {holder.pid}) with SIGTERM: it recorded where it stopped"
+    procs.kill_holder(holder)
+    _gone(holder, 10.0)
+    return (
+        f"run {holder.run_id} (pid {holder.pid}) did not stop within {STOP_WAIT_SECONDS:g} s of SIGTERM: "
+        "killed it (SIGKILL); its clients were ended with it"
+    )
+
+
+def _gone(holder: Holder, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while procs.holder_alive(holder):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _release(store: Store, run_id: str, stream: int, now: datetime) -> str:

@@ -184,8 +184,9 @@ def holder_alive(holder: Holder) -> bool | None:
     return current == holder.pid_start
 
 
-def kill_holder(holder: Holder) -> bool:
-    """SIGKILL the holder's process, only if it is provably the same process. Returns True if sent.
+def kill_holder(holder: Holder, signum: int = signal.SIGKILL) -> bool:
+    """Signal the holder's process (SIGKILL unless told), only if it is provably the same process.
+    Returns True if sent.
 
     Never this process: a run embedded in a long-lived program may take over a lease an earlier
     run of the same program left behind.
@@ -193,7 +194,7 @@ def kill_holder(holder: Holder) -> bool:
     if holder.pid == os.getpid() or holder_alive(holder) is not True:
         return False
     try:
-        os.kill(holder.pid, signal.SIGKILL)
+        os.kill(holder.pid, signum)
     except ProcessLookupError:
         return False
     return True

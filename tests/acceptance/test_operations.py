@@ -9,7 +9,7 @@ import time
 
 import pytest
 from acceptance.conftest import Project
-from processes import wait_until
+from processes import alive, wait_until
 
 
 @pytest.fixture
@@ -66,15 +66,34 @@ def test_reset_releases_a_dead_runs_lease_and_its_stuck_client(project: Project)
     assert "nothing to reset" in again.stdout
 
 
-def test_a_forced_reset_of_a_live_run_makes_it_stop(project: Project) -> None:
+def test_a_forced_reset_stops_a_live_run_on_this_host_before_releasing_its_stream(project: Project) -> None:
+    """The holder is stopped (SIGTERM, proven to be that run's process) before the stream is
+    released, so a new run never starts the holder's client while the holder still runs it."""
     project.clients([{"id": "slow", "name": "S", "stream": 1, "mode": "ok", "seconds": 30}])
     holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--json")
     wait_until(project.pids)
     forced = project.fnf("reset", "-t", "lead_scoring", "-s", "1", "--force")
     assert forced.returncode == 0, forced.stderr
+    assert "stopped run" in forced.stdout and "with SIGTERM" in forced.stdout, forced.stdout
+    assert holder.poll() is not None, "the holder ended before the reset returned"
+    assert alive(project.pids()) == []
+    out, err = holder.communicate()
+    assert holder.returncode == 143 and json.loads(out)["outcome"] == "interrupted", err
+    assert project.job("slow")["status"] == "JOB_TIMEOUT_KILLED"
+
+
+def test_a_forced_reset_of_a_run_on_another_host_says_it_stops_at_its_next_heartbeat(project: Project) -> None:
+    project.clients([{"id": "slow", "name": "S", "stream": 1, "mode": "ok", "seconds": 30}])
+    holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--json")
+    wait_until(project.pids)
+    project.set_run_host("elsewhere")
+    forced = project.fnf("reset", "-t", "lead_scoring", "-s", "1", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "runs on host elsewhere" in forced.stdout and "at its next heartbeat" in forced.stdout, forced.stdout
     _, err = holder.communicate(timeout=60)
     assert holder.returncode == 1, err
     assert "lost its stream" in err or "no longer holds" in err
+    assert alive(project.pids()) == []
 
 
 def test_doctor_reports_each_check(project: Project) -> None:
