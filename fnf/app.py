@@ -131,7 +131,7 @@ def status_parts(
     is read (and closed) here, the entries are made from memory as they are consumed."""
     job_types = job_types_of(run_type) if run_type else tuple(JobType)
     with store_for(settings, readonly=True) as store:
-        return status_doc.build_lazily(store, SystemClock().now(), job_types=job_types, stream=stream)
+        return status_doc.build_lazily(store, store.now(SystemClock().now()), job_types=job_types, stream=stream)
 
 
 def status_json(
@@ -273,6 +273,7 @@ def history(
     with store_for(settings, readonly=True) as store:
         held = {lease.holder.run_id: lease for lease in store.leases()}
         runs = store.runs(limit=limit, run_type=run_type, stream=stream)
+        now = store.now(now)
     entries = []
     for run in runs:
         entry = status_doc.run_entry(run, held, now)

@@ -240,6 +240,9 @@ class Lease:
     acquired_at: datetime
     heartbeat_at: datetime
     stale_after_seconds: float
+    beat: str = ""
+    """The holder's never-stepped clock at its last heartbeat (``procs.beat_stamp``), where the
+    store keeps it: a run of the same boot judges the heartbeat's age by it, not by wall clocks."""
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ def reset(
     store = open_store(settings)
     try:
         held = [lease for lease in store.leases() if lease.job_type in job_types and lease.stream == stream]
+        now = store.now(now)
         alive = [lease for lease in held if not leases.is_dead(lease, now)]
         if alive and not force:
             who = leases.describe(alive[0], now)
@@ -254,6 +255,7 @@ def health(settings: Settings, *, max_age: float, window: float, clock: Clock | 
         runs = store.runs(limit=1000)
         held: list[Lease] = store.leases()
         unusable = store.unusable()
+        now = store.now(now)
     for lease in held:
         if leases.is_dead(lease, now):
             problems.append(

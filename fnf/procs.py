@@ -10,6 +10,7 @@ import ctypes
 import os
 import signal
 import socket
+import time
 from functools import cache
 from pathlib import Path
 
@@ -31,6 +32,29 @@ def boot_id() -> str:
     except OSError:
         namespace = "pid:[unknown]"
     return f"{boot}|{namespace}"
+
+
+def boottime() -> float:
+    """Seconds since this machine booted, suspend included: the clock no one steps (NTP, an
+    operator, a VM restore), shared by every process of this boot."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def beat_stamp() -> str:
+    """Where this boot's never-stepped clock stands: ``BOOT@SECONDS``, written with each heartbeat
+    so that a run of the same boot judges a heartbeat's age without trusting wall clocks."""
+    return f"{boot_id().partition('|')[0]}@{boottime():.3f}"
+
+
+def beat_age(stamp: str) -> float | None:
+    """Seconds since ``stamp`` was written, if it was written during this boot; else None."""
+    boot, _, seconds = stamp.rpartition("@")
+    if not boot or boot != boot_id().partition("|")[0]:
+        return None
+    try:
+        return max(0.0, boottime() - float(seconds))  # the stamp is rounded to the millisecond
+    except ValueError:
+        return None
 
 
 def hostname() -> str:

@@ -14,7 +14,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from fnf import lease as leases
@@ -328,14 +328,15 @@ class Runner:
         short = "all" if request.run_type == ALL else JobType(request.run_type).short
         job_id = request.job_id or job_id_for(short, request.stream, started)
         holder = procs.this_holder(run_id)
-        record = RunRecord(run_id, request.run_type, request.stream, job_id, holder, started, started)
+        beat = self._store_now()  # heartbeats are written on the clock they are judged by
+        record = RunRecord(run_id, request.run_type, request.stream, job_id, holder, started, beat)
         self.observer.run_started(record)
         try:
             acquired = self.store.acquire(
                 record,
                 job_types,
                 self.settings.stale_after,
-                lambda lease: leases.is_dead(lease, self.clock.now()),
+                lambda lease: leases.is_dead(lease, self._store_now()),
             )
         except StoreError as exc:
             if not self.stop.requested:
@@ -348,7 +349,7 @@ class Runner:
                 "took over %s stream %s from %s",
                 dead.job_type.value,
                 dead.stream,
-                leases.describe(dead, self.clock.now()),
+                leases.describe(dead, self._store_now()),
             )
             self.observer.took_over(dead)
             if procs.kill_holder(dead.holder):
@@ -426,7 +427,7 @@ class Runner:
         return self._report(Outcome.INTERRUPTED, message)
 
     def _busy(self, record: RunRecord, busy: Busy) -> RunReport:
-        who = leases.describe(busy.lease, self.clock.now())
+        who = leases.describe(busy.lease, self._store_now())
         message = f"{busy.lease.job_type.value} stream {busy.lease.stream} is busy: held by {who}"
         log.info("%s; nothing to do", message)
         ended = replace(record, ended_at=self.clock.now(), outcome=Outcome.BUSY, message=message)
@@ -561,8 +562,12 @@ class Runner:
         log.info("opened %s sweep #%d of stream %d", job_type.value, sweep.number, sweep.stream)
         return sweep
 
+    def _store_now(self) -> datetime:
+        """Now on the clock heartbeats are judged by (the store's where it has one)."""
+        return self.store.now(self.clock.now())
+
     def _live_runs(self) -> set[str]:
-        now = self.clock.now()
+        now = self._store_now()
         return {
             lease.holder.run_id
             for lease in self.store.leases()
@@ -864,7 +869,7 @@ class Runner:
         now = self.clock.monotonic()
         self._next_beat = now + self.settings.heartbeat_interval
         try:
-            held = self.store.heartbeat(self._ctx.record.run_id, self.clock.now())
+            held = self.store.heartbeat(self._ctx.record.run_id, self._store_now())
         except StoreUnavailableError as exc:
             silent = now - self._last_beat
             if silent + self.settings.heartbeat_interval >= self.settings.stale_after:

@@ -202,6 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
         types = job_types_of(run_type)
         with closing(open_store(self.config, verify=False, readonly=True)) as store:
             held = [lease for lease in store.leases() if lease.job_type in types and lease.stream == stream]
+            now = store.now(now)
         alive = [lease for lease in held if not leases.is_dead(lease, now)]
         if not alive:
             return None

@@ -70,7 +70,9 @@ def run_entry(run: RunRecord, held: dict[str, Lease], now: datetime) -> dict[str
         "pid": run.holder.pid,
         "started_at": iso(run.started_at),
         "heartbeat_at": iso(run.heartbeat_at),
-        "heartbeat_age_seconds": round((now - run.heartbeat_at).total_seconds(), 1),
+        "heartbeat_age_seconds": round(
+            leases.heartbeat_age(lease, now) if lease else (now - run.heartbeat_at).total_seconds(), 1
+        ),
         "ended_at": iso(run.ended_at),
         "outcome": run.outcome.value if run.outcome else None,
         "completed": run.counts.completed,

@@ -179,6 +179,8 @@ class Dispatcher:
     def __init__(self, channels: Sequence[Channel], *, budget: float = 5.0) -> None:
         self.channels = list(channels)
         self.budget = budget
+        self._last: dict[str, threading.Thread] = {}
+        self._busy_until: dict[str, float] = {}
 
     def send(self, message: Message) -> list[Delivery]:
         """Deliver ``message`` now, waiting for every channel (at most the budget)."""
@@ -186,15 +188,32 @@ class Dispatcher:
 
     def start(self, message: Message) -> Pending:
         """Begin delivering ``message`` on every channel and return at once: the run's loop never
-        waits on a channel (its clients' deadlines do not). :meth:`Pending.wait` collects it."""
+        waits on a channel (its clients' deadlines do not). Each channel gets its messages in the
+        order they were started. :meth:`Pending.wait` collects the outcome."""
         results: dict[str, Delivery] = {}
-        threads = [
-            threading.Thread(target=self._deliver, args=(c, message, results), name=f"fnf-alert-{c.name}", daemon=True)
-            for c in self.channels
-        ]
+        begin = max([time.monotonic(), *self._busy_until.values()])
+        threads = []
+        for channel in self.channels:
+            before = self._last.get(channel.name)
+            thread = threading.Thread(
+                target=self._deliver_after,
+                args=(before, channel, message, results),
+                name=f"fnf-alert-{channel.name}",
+                daemon=True,
+            )
+            self._last[channel.name] = thread
+            self._busy_until[channel.name] = begin + self.budget
+            threads.append(thread)
         for thread in threads:
             thread.start()
-        return Pending(self.channels, threads, results, time.monotonic() + self.budget, self.budget)
+        return Pending(self.channels, threads, results, begin + self.budget, self.budget)
+
+    def _deliver_after(
+        self, before: threading.Thread | None, channel: Channel, message: Message, results: dict[str, Delivery]
+    ) -> None:
+        if before is not None:
+            before.join(self.budget)
+        self._deliver(channel, message, results)
 
     def _deliver(self, channel: Channel, message: Message, results: dict[str, Delivery]) -> None:
         started = time.monotonic()

@@ -718,6 +718,9 @@ class AirtableStore(Store):
             f(sc.RUN_ALERTS): run.alerts,
         }
 
+    def now(self, local: datetime) -> datetime:
+        return self.api.clock.now() or local
+
     def _upsert_run(self, run: RunRecord, leases: str | None, stale_after: float | None) -> None:
         fields = self._run_fields(run)
         fields[self._f(sc.LEASES)] = leases

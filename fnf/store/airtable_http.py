@@ -32,6 +32,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_d
 from fnf.config import AirtableSettings
 from fnf.errors import SchemaError, StoreError, StoreUnavailableError
 from fnf.signals import StopFlag
+from fnf.store.airtable_clock import ServerClock
 
 log = logging.getLogger("fnf.airtable")
 
@@ -171,6 +172,8 @@ class PacedApi(Api):
             endpoint_url=settings.endpoint_url,
         )
         self.settings = settings
+        self.clock = ServerClock()
+        self.session.hooks["response"].append(self.clock.response_hook)
         self.pacer = Pacer.shared(
             f"{settings.endpoint_url}/{settings.base_id}", settings.requests_per_second, settings.slot
         )

@@ -200,6 +200,14 @@ class Store(ABC):
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections; the store is unusable afterwards."""
 
+    def now(self, local: datetime) -> datetime:
+        """The store's clock where it has one (Airtable's, read from its answers), else ``local``.
+
+        Heartbeats are written and judged on it, so hosts whose wall clocks disagree still agree
+        on which run is dead.
+        """
+        return local
+
     @contextmanager
     def bounded(self, seconds: float) -> Iterator[None]:
         """Within the block, give up on an unreachable store after about ``seconds``.

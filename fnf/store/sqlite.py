@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from fnf import procs
 from fnf.clock import iso, parse_iso
 from fnf.errors import LeaseLostError, StoreError, StoreUnavailableError, UsageError
 from fnf.models import (
@@ -66,6 +67,7 @@ _ADDED_COLUMNS = {
         "recent_seconds": "TEXT NOT NULL DEFAULT ''",
     },
     "runs": {"alerts": "TEXT", "skipped": "INTEGER NOT NULL DEFAULT 0"},
+    "leases": {"beat": "TEXT NOT NULL DEFAULT ''"},
 }
 """Columns added since schema version 1, added in place to an older store when it is opened."""
 
@@ -137,6 +139,7 @@ CREATE TABLE IF NOT EXISTS leases (
     acquired_at TEXT NOT NULL,
     heartbeat_at TEXT NOT NULL,
     stale_after_seconds REAL NOT NULL,
+    beat TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (job_type, stream)
 );
 """
@@ -409,7 +412,7 @@ class SQLiteStore(Store):
             for job_type in job_types:
                 db.execute(
                     """INSERT OR REPLACE INTO leases (job_type, stream, run_id, acquired_at,
-                           heartbeat_at, stale_after_seconds) VALUES (?,?,?,?,?,?)""",
+                           heartbeat_at, stale_after_seconds, beat) VALUES (?,?,?,?,?,?,?)""",
                     (
                         job_type.value,
                         run.stream,
@@ -417,6 +420,7 @@ class SQLiteStore(Store):
                         iso(run.started_at),
                         iso(run.started_at),
                         stale_after,
+                        procs.beat_stamp(),
                     ),
                 )
         return Acquired(tuple(taken))
@@ -427,7 +431,9 @@ class SQLiteStore(Store):
 
     def heartbeat(self, run_id: str, now: datetime) -> bool:
         with self._tx() as db:
-            held = db.execute("UPDATE leases SET heartbeat_at = ? WHERE run_id = ?", (iso(now), run_id)).rowcount
+            held = db.execute(
+                "UPDATE leases SET heartbeat_at = ?, beat = ? WHERE run_id = ?", (iso(now), procs.beat_stamp(), run_id)
+            ).rowcount
             db.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", (iso(now), run_id))
         return held > 0
 
@@ -636,6 +642,7 @@ def _lease(row: sqlite3.Row) -> Lease:
         acquired_at=_at(row["acquired_at"]),
         heartbeat_at=_at(row["heartbeat_at"]),
         stale_after_seconds=row["stale_after_seconds"],
+        beat=row["beat"] if "beat" in row.keys() else "",  # noqa: SIM118 - a Row's "in" looks at values
     )
 
 
@@ -700,7 +707,11 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return (stat.st_dev, stat.st_ino)
 
 
-def _current(db: sqlite3.Connection) -> bool:
+_OPTIONAL_FOR_READING = {("leases", "beat")}
+"""Columns a read-only command does without (it reads a store a writer has not upgraded yet)."""
+
+
+def _current(db: sqlite3.Connection, *, reading: bool = False) -> bool:
     """True if the store already has this version's tables and columns (read without writing)."""
     try:
         row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -710,7 +721,8 @@ def _current(db: sqlite3.Connection) -> bool:
         return False
     for table, columns in _ADDED_COLUMNS.items():
         have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
-        if not set(columns) <= have:
+        needed = {c for c in columns if not (reading and (table, c) in _OPTIONAL_FOR_READING)}
+        if not needed <= have:
             return False
     return True
 
@@ -726,7 +738,7 @@ def _read_only(path: Path) -> sqlite3.Connection:
     except sqlite3.OperationalError:
         db = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None)
     db.row_factory = sqlite3.Row
-    if not _current(db):
+    if not _current(db, reading=True):
         db.close()
         raise StoreError(
             f"the SQLite store {str(path)!r} was written by an older fnf and needs an upgrade that a "

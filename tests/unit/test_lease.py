@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import timedelta
 
 from fnf import lease, procs
 from fnf.models import Holder, JobType, Lease
@@ -53,3 +54,29 @@ def test_a_reused_pid_is_not_the_holder() -> None:
 
 def test_another_host_is_judged_by_heartbeat_only() -> None:
     assert procs.holder_alive(foreign_holder()) is None
+
+
+def test_a_heartbeat_of_this_boot_is_aged_on_the_boot_clock_whatever_the_wall_clocks_say() -> None:
+    clock = FakeClock()
+    held = replace(make_lease(clock, foreign_holder(), stale_after=180), beat=procs.beat_stamp())
+    clock.advance(7200)  # the wall clock stepped two hours ahead
+    assert 0 <= lease.heartbeat_age(held, clock.now()) < 60
+    assert not lease.is_dead(held, clock.now())
+    old = f"{procs.beat_stamp().rpartition('@')[0]}@{procs.boottime() - 200:.3f}"
+    assert lease.is_dead(replace(held, beat=old), clock.now() - timedelta(hours=5))
+
+
+def test_a_heartbeat_from_another_boot_falls_back_to_the_wall_clock() -> None:
+    clock = FakeClock()
+    held = replace(make_lease(clock, foreign_holder()), beat="another-boot@12.5")
+    clock.advance(60)
+    assert lease.heartbeat_age(held, clock.now()) == 60
+
+
+def test_a_heartbeat_far_in_the_future_is_stale_and_described_as_a_wrong_clock() -> None:
+    clock = FakeClock()
+    held = make_lease(clock, foreign_holder(), stale_after=180)
+    now = clock.now()
+    assert not lease.is_dead(held, now - timedelta(seconds=170))  # within the stale period: clocks a little apart
+    assert lease.is_dead(held, now - timedelta(seconds=190))
+    assert "190 s in the future (a clock is wrong)" in lease.describe(held, now - timedelta(seconds=190))
