@@ -33,11 +33,12 @@ def _ledger(client: Client) -> None:
 
 
 def _span(client: Client, began: float) -> None:
-    """When the work ran (``FNF_TEST_SPANS``), so tests can count how many clients overlapped."""
+    """When the work ran (``FNF_TEST_SPANS``), on the monotonic clock (which no skewed or stepped
+    wall clock moves), so tests can count how many clients overlapped."""
     path = os.environ.get("FNF_TEST_SPANS")
     if path:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        os.write(fd, f"{client.id} {began:.6f} {time.time():.6f}\n".encode())
+        os.write(fd, f"{client.id} {began:.6f} {time.monotonic():.6f}\n".encode())
         os.close(fd)
 
 
@@ -66,13 +67,13 @@ def work(client: Client, ctx: Context) -> int | None:
     seconds = float(client.fields.get("seconds", "0") or 0)
     _note_pid(client)
     if mode == "ok":
-        began = time.time()
+        began = time.monotonic()
         time.sleep(seconds)
         _span(client, began)
         _ledger(client)
         return int(client.fields.get("count", "3") or 3)
     if mode == "gate":  # in flight until the test opens the gate: a deterministic "during a run"
-        began = time.time()
+        began = time.monotonic()
         _wait_for_gate(os.environ["FNF_TEST_GATE"])
         _span(client, began)
         _ledger(client)
