@@ -165,3 +165,19 @@ def test_a_run_out_of_disk_space_is_recorded_failed_and_the_next_run_resumes(pro
     again = project.fnf("run", "-t", "lead_scoring", "-s", "1")
     assert again.returncode == 0, again.stderr
     assert project.ledger() == [f"c{i:03d}" for i in range(300)]  # resumed where it stopped, none twice
+
+
+def test_read_only_commands_read_a_store_sqlite_cannot_open_for_writing(project: Project) -> None:
+    """Where SQLite cannot make its shared-memory file (a read-only directory; here the name is
+    taken by a directory, which works as root too), status and history still read the store; a
+    run fails with a message that says so, not a traceback."""
+    _clients(project, "ok", "ok")
+    assert project.fnf("run", "-t", "lead_scoring", "-s", "1").returncode == 0
+    Path(f"{project.db}-shm").mkdir()
+    status = project.fnf("status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert {c["jobs"]["lead_scoring"]["status"] for c in json.loads(status.stdout)["clients"]} == {"COMPLETED"}
+    assert project.fnf("history").returncode == 0
+    run = project.fnf("run", "-t", "lead_scoring", "-s", "1")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "cannot write the SQLite store" in run.stderr, run.stderr
