@@ -30,11 +30,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fnf.airtable_emulator import Emulator  # noqa: E402
 from fnf.config import AirtableSettings  # noqa: E402
 from fnf.deploy import slots  # noqa: E402
 from fnf.models import Client, JobType  # noqa: E402
 from fnf.store.airtable import AirtableStore  # noqa: E402
+from fnf.testing.airtable_emulator import Emulator  # noqa: E402
 
 TOKEN = "pat-bench.token"
 HANDLER_MODULE = "def noop(client, ctx):\n    return 0\n"

@@ -22,12 +22,12 @@ from fnf.config import Settings
 from fnf.errors import StoppedBeforeStartError, StoreError, UsageError
 from fnf.handlers import Handler, resolve_all
 from fnf.models import MAX_STREAM, RUN_TYPES, Client, JobType, StateUpdate, job_types_of
+from fnf.proc.executor import ProcessExecutor
+from fnf.proc.signals import SignalGuard, StopFlag
 from fnf.runner import Observers, Runner, RunObserver, RunReport, RunRequest
-from fnf.signals import SignalGuard, StopFlag
 from fnf.store import Store, open_store
 from fnf.store.base import ImportReport
 from fnf.sweep import Task
-from fnf.watchdog import ProcessExecutor
 
 if TYPE_CHECKING:
     from fnf.store.airtable import AirtableStore

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fnf import lease as leases
-from fnf import procs
 from fnf.clock import SystemClock
 from fnf.config import Settings
 from fnf.errors import UsageError
 from fnf.models import ALL, JobType, Lease, Outcome, job_id_for
+from fnf.proc import linux as procs
 from fnf.runner import SilentObserver
 from fnf.store import open_store
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fnf import procs
 from fnf.models import Lease
+from fnf.proc import linux as procs
 
 
 def heartbeat_age(lease: Lease, now: datetime) -> float:

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from fnf import lease as leases
-from fnf import procs
 from fnf.clock import Clock
 from fnf.config import Settings
 from fnf.errors import (
@@ -52,10 +51,11 @@ from fnf.models import (
     job_id_for,
     job_types_of,
 )
-from fnf.signals import StopFlag
+from fnf.proc import linux as procs
+from fnf.proc.signals import StopFlag
+from fnf.proc.work import ChildResult, ResultKind, Work
 from fnf.store.base import Busy, RunFinish, RunProgress, Store, Unusable
 from fnf.sweep import Task, select
-from fnf.watchdog import ChildResult, ResultKind, Work
 
 log = logging.getLogger("fnf.run")
 

@@ -6,9 +6,9 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from fnf.airtable_emulator import Emulator
 from fnf.config import AirtableSettings
 from fnf.store.airtable import AirtableStore
+from fnf.testing.airtable_emulator import Emulator
 
 TOKEN = "pat-test.secret-token-value"
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from airtable_helpers import TOKEN, ready_store
 
-from fnf.airtable_emulator import Emulator
 from fnf.store.base import Store
 from fnf.store.sqlite import SQLiteStore
 from fnf.testing import MemoryStore
+from fnf.testing.airtable_emulator import Emulator
 
 STORES = ["memory", "sqlite", "airtable"]
 

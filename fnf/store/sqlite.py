@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fnf import procs
 from fnf.clock import iso, parse_iso
 from fnf.errors import LeaseLostError, StoreError, StoreUnavailableError, UsageError
 from fnf.models import (
@@ -35,6 +34,7 @@ from fnf.models import (
     format_seconds,
     parse_seconds,
 )
+from fnf.proc import linux as procs
 from fnf.store.base import (
     Acquired,
     Busy,
@@ -785,7 +785,7 @@ def _free(path: Path | None) -> str:
 
 def _blockers(path: Path) -> str:
     """``: held by pid N (command)`` for the other processes that have the store open, if visible."""
-    from fnf import procs
+    from fnf.proc import linux as procs
 
     found = procs.openers(path)
     if not found:

@@ -18,8 +18,8 @@ from airtable_helpers import airtable_settings, environ_for, new_base
 from known_secrets import leaked
 from processes import read_pids
 
-from fnf.airtable_emulator import Emulator
 from fnf.store.airtable import AirtableStore
+from fnf.testing.airtable_emulator import Emulator
 
 TESTS = Path(__file__).resolve().parents[1]
 STARTED: list[subprocess.Popen[str]] = []

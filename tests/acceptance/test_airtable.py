@@ -16,7 +16,7 @@ from acceptance.conftest import Project, make_project
 from airtable_helpers import TOKEN
 from processes import wait_until
 
-from fnf.airtable_emulator import Emulator
+from fnf.testing.airtable_emulator import Emulator
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from acceptance.conftest import make_project
 from airtable_helpers import TOKEN
 
-from fnf.airtable_emulator import Emulator
+from fnf.testing.airtable_emulator import Emulator
 
 pytestmark = pytest.mark.slow
 

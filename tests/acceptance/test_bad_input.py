@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from acceptance.conftest import Project, make_project
 
-from fnf.airtable_emulator import Emulator
+from fnf.testing.airtable_emulator import Emulator
 
 RUN = ("run", "-t", "lead_scoring", "-s", "1")
 
@@ -179,7 +179,7 @@ AIRTABLE_RECORDS = [
 
 
 def test_bad_airtable_records_are_named_and_the_run_goes_on_with_the_others(tmp_path: Path, emulator: Emulator) -> None:
-    from fnf.airtable_emulator import Record
+    from fnf.testing.airtable_emulator import Record
 
     project = make_project(tmp_path, "airtable", emulator)
     project.clients([{"id": f"ok{i}", "name": f"OK {i}", "stream": 1, "mode": "ok"} for i in range(3)])

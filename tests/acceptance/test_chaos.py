@@ -16,7 +16,7 @@ from acceptance.conftest import Project, finish_sweep, make_project
 from airtable_helpers import TOKEN
 from processes import alive
 
-from fnf.airtable_emulator import Emulator
+from fnf.testing.airtable_emulator import Emulator
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 

@@ -13,7 +13,7 @@ import pytest
 from acceptance.conftest import Project, finish_sweep, make_project
 from processes import alive, wait_until
 
-from fnf.airtable_emulator import Emulator
+from fnf.testing.airtable_emulator import Emulator
 
 
 @pytest.fixture(params=["sqlite", pytest.param("airtable", marks=pytest.mark.slow)])

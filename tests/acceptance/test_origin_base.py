@@ -12,7 +12,7 @@ from acceptance.conftest import Project, make_project
 from airtable_helpers import TOKEN
 from pyairtable import Api
 
-from fnf.airtable_emulator import Emulator
+from fnf.testing.airtable_emulator import Emulator
 
 STATUSES = ["STARTED", "RUNNING", "COMPLETED", "CLIENT_TIMEOUT_KILLED", "JOB_TIMEOUT_KILLED", "FAILED"]
 LABELS = (("Lead Scoring", "Leads Scored"), ("Post Harvesting", "Posts Harvested"), ("Post Scoring", "Posts Scored"))

@@ -12,7 +12,7 @@ from acceptance.conftest import Project, _no_secret_in, make_project
 from airtable_helpers import TOKEN
 from processes import wait_until
 
-from fnf.airtable_emulator import Emulator
+from fnf.testing.airtable_emulator import Emulator
 
 HOSTILE = [
     ("h1", "$(touch pwned-subst)"),

@@ -13,9 +13,9 @@ from acceptance.conftest import make_project
 from acceptance.test_origin_base import origin_base
 from airtable_helpers import TOKEN
 
-from fnf.airtable_emulator import Emulator
 from fnf.deploy import slots
 from fnf.models import JobType
+from fnf.testing.airtable_emulator import Emulator
 
 
 @pytest.fixture

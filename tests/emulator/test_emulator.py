@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from fnf.airtable_emulator import Emulator
+from fnf.testing.airtable_emulator import Emulator
 
 TOKEN = "tok"
 BASE = "appEMULATOR0001"

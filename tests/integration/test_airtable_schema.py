@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from airtable_helpers import airtable_settings, new_base
 
-from fnf.airtable_emulator import Emulator
 from fnf.errors import SchemaError
 from fnf.models import Client
 from fnf.store.airtable import AirtableStore
+from fnf.testing.airtable_emulator import Emulator
 
 
 def fresh(emulator: Emulator, **changes: object) -> AirtableStore:

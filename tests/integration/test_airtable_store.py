@@ -10,12 +10,12 @@ from dataclasses import replace
 import pytest
 from airtable_helpers import TOKEN, airtable_settings, new_base, ready_store
 
-from fnf.airtable_emulator import Emulator, Record
 from fnf.errors import LeaseLostError, StoreError, StoreUnavailableError
 from fnf.models import Client, Holder, JobState, JobType, Outcome, RunCounts, RunRecord, StateUpdate, Status
 from fnf.store.airtable import AirtableStore
 from fnf.store.base import Acquired, Busy, RunFinish, RunProgress
 from fnf.testing import FakeClock
+from fnf.testing.airtable_emulator import Emulator, Record
 
 LEAD = JobType.LEAD_SCORING
 

@@ -24,8 +24,9 @@ from processes import alive, read_pids, wait_until
 from fnf.config import HandlerSpec
 from fnf.handlers import resolve
 from fnf.models import Client, JobType
-from fnf.signals import StopFlag
-from fnf.watchdog import ProcessExecutor, ResultKind, Work
+from fnf.proc.executor import ProcessExecutor, WatchedChild
+from fnf.proc.signals import StopFlag
+from fnf.proc.work import ChildResult, ResultKind, Work
 
 DEADLINE = 1.0
 GRACE = 0.5
@@ -51,6 +52,17 @@ def isolated(fn: Callable[..., Any], *args: Any) -> Any:
     return value
 
 
+def stop(child: WatchedChild, grace: float) -> ChildResult:
+    """The runner's way of stopping one client: SIGTERM, up to ``grace`` seconds, then SIGKILL."""
+    child.terminate()
+    end = time.monotonic() + grace
+    while (left := end - time.monotonic()) > 0:
+        result = child.wait(left)
+        if result is not None:
+            return result
+    return child.kill(f"killed by SIGKILL after {grace:g} s grace")
+
+
 def run_one(
     spec_kind: str, spec_value: str, fields: dict[str, str], deadline: float = DEADLINE, grace: float = GRACE
 ) -> dict[str, Any]:
@@ -66,7 +78,7 @@ def run_one(
     result = child.wait(deadline)
     timed_out = result is None
     if result is None:
-        result = child.stop(grace)
+        result = stop(child, grace)
     elapsed = time.monotonic() - t0
     return {
         "kind": result.kind.value,
@@ -207,8 +219,8 @@ def test_a_signal_to_the_runner_is_noticed_while_it_waits(tmp_path: Path) -> Non
         "from fnf.config import HandlerSpec\n"
         "from fnf.handlers import resolve\n"
         "from fnf.models import Client, JobType\n"
-        "from fnf.signals import SignalGuard, StopFlag\n"
-        "from fnf.watchdog import ProcessExecutor, Work\n"
+        "from fnf.proc.signals import SignalGuard, StopFlag\n"
+        "from fnf.proc.executor import ProcessExecutor\nfrom fnf.proc.work import Work\n"
         "flag = StopFlag()\n"
         "with SignalGuard(flag):\n"
         "    ex = ProcessExecutor(Path(tempfile.mkdtemp()), dict(os.environ), flag)\n"
@@ -220,7 +232,8 @@ def test_a_signal_to_the_runner_is_noticed_while_it_waits(tmp_path: Path) -> Non
         "    while c.wait(30) is None and not flag.requested:\n"
         "        pass\n"
         "    print(f'noticed {flag.reason} after {time.monotonic() - t0:.3f}', flush=True)\n"
-        "    c.stop(0.5)\n"
+        "    c.terminate()\n"
+        "    c.kill()\n"
     )
     proc = subprocess.Popen(
         [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2]
@@ -297,7 +310,7 @@ def _stop_after_it_finished() -> dict[str, Any]:
     work = Work(Client("c1", "C1", 1, {}), LEAD, "job", "run1", 1, datetime.now(UTC), now + 5, resolve(spec, {}))
     child = executor.start(work)
     wait_until(lambda: child.files.status.exists(), 10)  # the guard has written its report: the work ended
-    result = child.stop(GRACE)
+    result = stop(child, GRACE)
     return {"kind": result.kind.value, "count": result.count}
 
 

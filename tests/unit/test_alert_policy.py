@@ -10,8 +10,8 @@ from fnf.alerts import Alerter, Dispatcher
 from fnf.config import HandlerSpec, Settings, load_settings
 from fnf.handlers import PythonHandler
 from fnf.models import Client, Holder, JobType, Outcome, RunRecord, StateUpdate, Status
+from fnf.proc.signals import StopFlag
 from fnf.runner import Runner, RunReport, RunRequest
-from fnf.signals import StopFlag
 from fnf.testing import FakeClock, MemoryStore, RecordingChannel, Script, ScriptedExecutor
 
 LEAD = JobType.LEAD_SCORING

@@ -10,7 +10,7 @@ import pytest
 from fnf.config import load_settings
 from fnf.errors import ConfigError
 from fnf.models import Client, JobType, Outcome, Status
-from fnf.signals import StopFlag
+from fnf.proc.signals import StopFlag
 from fnf.testing import FakeClock, MemoryStore, Script, ScriptedExecutor
 from tests.unit.test_runner import ALL10, LEAD, World, settings
 

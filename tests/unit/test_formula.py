@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fnf import formula as fx
-from fnf.emulator_formula import FormulaError, evaluate
+from fnf.testing.airtable_emulator.formula import FormulaError, evaluate
 
 KNOWN = {"Client ID", "Processing Stream", "Status"}
 

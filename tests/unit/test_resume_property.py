@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from fnf.config import HandlerSpec, load_settings
 from fnf.handlers import PythonHandler
 from fnf.models import Client, JobType, Outcome, Status
+from fnf.proc.signals import StopFlag
 from fnf.runner import Runner, RunRequest
-from fnf.signals import StopFlag
 from fnf.testing import FakeClock, MemoryStore, Script, ScriptedExecutor
 
 LEAD = JobType.LEAD_SCORING

@@ -12,8 +12,8 @@ from fnf.config import HandlerSpec, Settings, load_settings
 from fnf.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_SIGINT, EXIT_SIGTERM, StoreUnavailableError, UsageError
 from fnf.handlers import PythonHandler
 from fnf.models import Client, Holder, JobState, JobType, Outcome, RunRecord, Status
+from fnf.proc.signals import StopFlag
 from fnf.runner import Observers, Runner, RunReport, RunRequest, SilentObserver
-from fnf.signals import StopFlag
 from fnf.store.base import Store
 from fnf.testing import FakeClock, MemoryStore, Script, ScriptedExecutor
 
@@ -175,7 +175,7 @@ def test_second_signal_kills_at_once(world: World) -> None:
 
 
 def live_holder(run_id: str = "holder") -> Holder:
-    from fnf import procs
+    from fnf.proc import linux as procs
 
     return procs.this_holder(run_id)
 

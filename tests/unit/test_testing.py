@@ -9,8 +9,8 @@ import pytest
 from fnf.config import HandlerSpec
 from fnf.handlers import PythonHandler
 from fnf.models import Client, JobType
+from fnf.proc.work import ResultKind, Work
 from fnf.testing import FakeClock, Script, ScriptedExecutor
-from fnf.watchdog import ResultKind, Work
 
 
 def test_fake_clock_moves_wall_and_monotonic_together() -> None:
@@ -70,3 +70,17 @@ def test_the_fake_executor_waits_for_the_first_of_several_and_stops_them_like_re
     assert clock.monotonic() - 1000.0 == pytest.approx(25) and deaf.wait(0) is None, "SIGTERM ignored"
     killed = deaf.kill("killed by SIGKILL after 20 s grace")
     assert killed.kind is ResultKind.STOPPED and "SIGKILL" in (killed.message or "")
+
+
+def test_the_emulator_keeps_its_old_import_path_and_module_entry_point() -> None:
+    import subprocess
+    import sys
+
+    import fnf.airtable_emulator as old
+    import fnf.testing.airtable_emulator as new
+
+    assert old.Emulator is new.Emulator and old.Record is new.Record
+    shown = subprocess.run(
+        [sys.executable, "-m", "fnf.airtable_emulator", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0 and "--port" in shown.stdout, shown.stderr

@@ -222,3 +222,20 @@ def kill_holder(holder: Holder, signum: int = signal.SIGKILL) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def killpg_quietly(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_quietly(pid: int, own_group: int) -> None:
+    try:
+        group = os.getpgid(pid)
+        if group == pid and group != own_group:
+            os.killpg(group, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -25,6 +25,7 @@ from fnf.models import (
     Status,
     Sweep,
 )
+from fnf.proc.work import ChildResult, ResultKind, Work
 from fnf.store.base import (
     Acquired,
     Busy,
@@ -36,7 +37,6 @@ from fnf.store.base import (
     Unusable,
     unassigned,
 )
-from fnf.watchdog import ChildResult, ResultKind, Work
 
 
 class FakeClock:
