@@ -24,10 +24,12 @@ from fnf.handlers import Handler, resolve_all
 from fnf.models import MAX_STREAM, RUN_TYPES, Client, JobType, StateUpdate, job_types_of
 from fnf.proc.executor import ProcessExecutor
 from fnf.proc.signals import SignalGuard, StopFlag
-from fnf.runner import Observers, Runner, RunObserver, RunReport, RunRequest
+from fnf.run.observers import Observers, RunObserver
+from fnf.run.request import RunReport, RunRequest
+from fnf.run.runner import Runner
+from fnf.run.sweep import Task
 from fnf.store import Store, open_store
 from fnf.store.base import ImportReport
-from fnf.sweep import Task
 
 if TYPE_CHECKING:
     from fnf.store.airtable import AirtableStore

@@ -20,13 +20,13 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from fnf import lease as leases
 from fnf.clock import SystemClock
 from fnf.config import Settings
 from fnf.errors import UsageError
 from fnf.models import ALL, JobType, Lease, Outcome, job_id_for
 from fnf.proc import linux as procs
-from fnf.runner import SilentObserver
+from fnf.run import lease as leases
+from fnf.run.observers import SilentObserver
 from fnf.store import open_store
 
 REPORT_WAIT_SECONDS = 20.0

@@ -10,7 +10,7 @@ from pathlib import Path
 from fnf import app
 from fnf.config import Overrides, Settings, load_settings
 from fnf.models import Client
-from fnf.runner import RunReport, RunRequest
+from fnf.run.request import RunReport, RunRequest
 
 _NAMES = [
     "Acme Analytics",

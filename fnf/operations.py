@@ -12,12 +12,12 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from fnf import lease as leases
 from fnf.clock import Clock, SystemClock, iso
 from fnf.config import Settings, load_settings
 from fnf.errors import FnfError, UsageError
 from fnf.models import Holder, JobType, Lease, Outcome, StateUpdate, Status, human_duration, job_types_of
 from fnf.proc import linux as procs
+from fnf.run import lease as leases
 from fnf.store import open_store
 from fnf.store.base import RunFinish, Store
 

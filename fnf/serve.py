@@ -22,12 +22,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fnf import app, background
-from fnf import lease as leases
 from fnf import status as status_doc
 from fnf.clock import SystemClock
 from fnf.config import Settings
 from fnf.errors import EXIT_USAGE, ConfigError, FnfError, UsageError
 from fnf.models import RUN_TYPES, job_types_of
+from fnf.run import lease as leases
 from fnf.store import open_store
 
 log = logging.getLogger("fnf.serve")

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, TextIO
 
-from fnf import lease as leases
 from fnf.clock import iso
 from fnf.models import Client, JobState, JobType, Lease, RunRecord, Status, human_duration, median
+from fnf.run import lease as leases
+from fnf.run.sweep import pending
 from fnf.store.base import Store
-from fnf.sweep import pending
 
 DOCUMENT_VERSION = 1
 

@@ -107,7 +107,7 @@ def plan(
     """
     from fnf import app
     from fnf.models import human_duration
-    from fnf.runner import RunRequest
+    from fnf.run.request import RunRequest
 
     app.check_run_type(type_)
     number = app.check_stream(stream)

@@ -17,8 +17,9 @@ from rich.table import Table
 from rich.text import Text
 
 from fnf.models import Client, JobState, JobType, Outcome, RunRecord, human_duration, shown
-from fnf.runner import RunReport, RunRequest, SilentObserver
-from fnf.sweep import Task
+from fnf.run.observers import SilentObserver
+from fnf.run.request import RunReport, RunRequest
+from fnf.run.sweep import Task
 
 STATUS_STYLE = {
     "COMPLETED": "green",

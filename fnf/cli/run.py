@@ -95,7 +95,7 @@ def run(
     """
     from fnf import app
     from fnf.cli import render
-    from fnf.runner import RunRequest
+    from fnf.run.request import RunRequest
 
     app.check_run_type(type_)
     stream_number = app.check_stream(stream)
@@ -139,7 +139,7 @@ def _observer(progress: Any, report_fd: int | None) -> Any:
     if report_fd is None:
         return progress
     from fnf.background import Announcer
-    from fnf.runner import Observers
+    from fnf.run.observers import Observers
 
     announcer = Announcer(report_fd)
     return announcer if progress is None else Observers(progress, announcer)

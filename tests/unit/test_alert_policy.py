@@ -11,7 +11,8 @@ from fnf.config import HandlerSpec, Settings, load_settings
 from fnf.handlers import PythonHandler
 from fnf.models import Client, Holder, JobType, Outcome, RunRecord, StateUpdate, Status
 from fnf.proc.signals import StopFlag
-from fnf.runner import Runner, RunReport, RunRequest
+from fnf.run.request import RunReport, RunRequest
+from fnf.run.runner import Runner
 from fnf.testing import FakeClock, MemoryStore, RecordingChannel, Script, ScriptedExecutor
 
 LEAD = JobType.LEAD_SCORING

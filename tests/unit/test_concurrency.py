@@ -197,7 +197,7 @@ def test_the_flag_overrides_the_environment_and_is_named_in_its_error() -> None:
 def test_a_long_run_reports_every_problem_but_counts_plain_completions_past_the_cap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from fnf import runner
+    from fnf.run import runner
 
     monkeypatch.setattr(runner, "REPORTED_COMPLETIONS", 3)
     world = world_with(2)

@@ -6,9 +6,9 @@ import sys
 from dataclasses import replace
 from datetime import timedelta
 
-from fnf import lease
 from fnf.models import Holder, JobType, Lease
 from fnf.proc import linux as procs
+from fnf.run import lease
 from fnf.testing import FakeClock
 
 

@@ -12,7 +12,8 @@ from fnf.config import HandlerSpec, load_settings
 from fnf.handlers import PythonHandler
 from fnf.models import Client, JobType, Outcome, Status
 from fnf.proc.signals import StopFlag
-from fnf.runner import Runner, RunRequest
+from fnf.run.request import RunRequest
+from fnf.run.runner import Runner
 from fnf.testing import FakeClock, MemoryStore, Script, ScriptedExecutor
 
 LEAD = JobType.LEAD_SCORING

@@ -13,7 +13,9 @@ from fnf.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_SIGINT, EXIT_SIGTERM, Stor
 from fnf.handlers import PythonHandler
 from fnf.models import Client, Holder, JobState, JobType, Outcome, RunRecord, Status
 from fnf.proc.signals import StopFlag
-from fnf.runner import Observers, Runner, RunReport, RunRequest, SilentObserver
+from fnf.run.observers import Observers, SilentObserver
+from fnf.run.request import RunReport, RunRequest
+from fnf.run.runner import Runner
 from fnf.store.base import Store
 from fnf.testing import FakeClock, MemoryStore, Script, ScriptedExecutor
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fnf.models import Client, JobState, JobType, Status
-from fnf.sweep import pending, select
+from fnf.run.sweep import pending, select
 
 AT = datetime(2025, 9, 20, tzinfo=UTC)
 LEAD = JobType.LEAD_SCORING

@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import itertools
 import logging
-import signal
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from fnf import lease as leases
 from fnf.clock import Clock
 from fnf.config import Settings
 from fnf.errors import (
-    EXIT_NO_CLIENTS,
-    EXIT_OK,
-    EXIT_RUN_FAILED,
-    EXIT_SIGHUP,
-    EXIT_SIGINT,
-    EXIT_SIGTERM,
     FnfError,
     LeaseLostError,
     StoreError,
@@ -40,7 +32,6 @@ from fnf.models import (
     Client,
     JobState,
     JobType,
-    Lease,
     Outcome,
     RunCounts,
     RunRecord,
@@ -54,8 +45,11 @@ from fnf.models import (
 from fnf.proc import linux as procs
 from fnf.proc.signals import StopFlag
 from fnf.proc.work import ChildResult, ResultKind, Work
+from fnf.run import lease as leases
+from fnf.run.observers import Observers, RunObserver, SilentObserver
+from fnf.run.request import ClientReport, RunReport, RunRequest, summary
+from fnf.run.sweep import Task, select
 from fnf.store.base import Busy, RunFinish, RunProgress, Store, Unusable
-from fnf.sweep import Task, select
 
 log = logging.getLogger("fnf.run")
 
@@ -82,67 +76,6 @@ class Executor(Protocol):
     def wait_any(self, children: Sequence[Running], timeout: float) -> None: ...
 
 
-@dataclass(frozen=True)
-class RunRequest:
-    run_type: str
-    stream: int
-    client_ids: tuple[str, ...] = ()
-    retry_failed: bool = False
-    new_sweep: bool = False
-    dry_run: bool = False
-    admit_by_history: bool = False
-    """Do not start a client whose typical duration (p90 of recent runs) cannot fit in the time left."""
-    run_id: str | None = None
-    """Chosen by whoever started the run in the background (--detach, fnf serve), so it can report it."""
-    job_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ClientReport:
-    client_id: str
-    name: str
-    job_type: JobType
-    status: Status
-    seconds: float
-    count: int | None
-    message: str | None
-
-
-@dataclass(frozen=True)
-class RunReport:
-    run_id: str
-    job_id: str
-    run_type: str
-    stream: int
-    outcome: Outcome
-    counts: RunCounts = field(default_factory=RunCounts)
-    stopped_at: str | None = None
-    message: str | None = None
-    clients: tuple[ClientReport, ...] = ()
-    planned: tuple[Task, ...] = ()
-    signum: int | None = None
-    omitted: int = 0
-    """Plain completions left out of ``clients`` (beyond REPORTED_COMPLETIONS)."""
-    unusable: tuple[Unusable, ...] = ()
-    """Records of the clients table that no run can process as they stand (named, never dropped)."""
-
-    @property
-    def exit_code(self) -> int:
-        if self.outcome is Outcome.FAILED:
-            return EXIT_RUN_FAILED
-        if self.outcome is Outcome.INTERRUPTED:
-            if self.signum is None:  # not a signal: the store became unreachable
-                return EXIT_RUN_FAILED
-            if self.signum == signal.SIGINT:
-                return EXIT_SIGINT
-            if self.signum == signal.SIGHUP:
-                return EXIT_SIGHUP
-            return EXIT_SIGTERM
-        if self.outcome is Outcome.NO_CLIENTS:
-            return EXIT_NO_CLIENTS
-        return EXIT_OK
-
-
 @dataclass
 class _Progress:
     counts: RunCounts = field(default_factory=RunCounts)
@@ -151,94 +84,6 @@ class _Progress:
     reports: list[ClientReport] = field(default_factory=list)
     plain: int = 0
     omitted: int = 0
-
-
-class RunObserver(Protocol):
-    """Told what happens in a run (alerts and pings); may annotate a client's recorded state."""
-
-    def run_started(self, record: RunRecord) -> None: ...
-    def took_over(self, lease: Lease) -> None: ...
-    def sweep_planned(self, total: int) -> None: ...
-    def client_started(self, client: Client, job_type: JobType, allowed_seconds: float) -> None: ...
-    def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState: ...
-    def run_ending(self, outcome: Outcome, message: str, stopped_at: str | None, remaining: int) -> str | None: ...
-    def run_ended(self, outcome: Outcome, summary: str, exit_code: int) -> None: ...
-
-
-class SilentObserver:
-    def run_started(self, record: RunRecord) -> None:
-        pass
-
-    def took_over(self, lease: Lease) -> None:
-        pass
-
-    def sweep_planned(self, total: int) -> None:
-        pass
-
-    def client_started(self, client: Client, job_type: JobType, allowed_seconds: float) -> None:
-        pass
-
-    def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState:
-        return state
-
-    def run_ending(self, outcome: Outcome, message: str, stopped_at: str | None, remaining: int) -> str | None:
-        return None
-
-    def run_ended(self, outcome: Outcome, summary: str, exit_code: int) -> None:
-        pass
-
-
-class Observers(SilentObserver):
-    """Several observers as one (alerts and a progress bar); a client's state passes through each.
-
-    Each call is isolated: an observer that raises is logged and skipped, so a broken alert
-    channel or progress bar never stops a run, loses a client's state or delays a deadline.
-    """
-
-    def __init__(self, *observers: RunObserver) -> None:
-        self.observers = observers
-
-    def _each(self, call: Callable[[RunObserver], object]) -> list[object]:
-        results = []
-        for observer in self.observers:
-            try:
-                results.append(call(observer))
-            except Exception as exc:  # an observer is advisory: the run goes on without it
-                log.warning(
-                    "%s failed and was skipped: %s",
-                    type(observer).__name__,
-                    exc,
-                    exc_info=log.isEnabledFor(logging.DEBUG),
-                )
-                results.append(None)
-        return results
-
-    def run_started(self, record: RunRecord) -> None:
-        self._each(lambda o: o.run_started(record))
-
-    def took_over(self, lease: Lease) -> None:
-        self._each(lambda o: o.took_over(lease))
-
-    def sweep_planned(self, total: int) -> None:
-        self._each(lambda o: o.sweep_planned(total))
-
-    def client_started(self, client: Client, job_type: JobType, allowed_seconds: float) -> None:
-        self._each(lambda o: o.client_started(client, job_type, allowed_seconds))
-
-    def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState:
-        for observer in self.observers:
-            try:
-                state = observer.client_ended(client, job_type, state, newly_quarantined)
-            except Exception as exc:
-                log.warning("%s failed and was skipped: %s", type(observer).__name__, exc)
-        return state
-
-    def run_ending(self, outcome: Outcome, message: str, stopped_at: str | None, remaining: int) -> str | None:
-        notes = self._each(lambda o: o.run_ending(outcome, message, stopped_at, remaining))
-        return next((n for n in notes if isinstance(n, str) and n), None)
-
-    def run_ended(self, outcome: Outcome, summary: str, exit_code: int) -> None:
-        self._each(lambda o: o.run_ended(outcome, summary, exit_code))
 
 
 class Runner:
@@ -315,7 +160,7 @@ class Runner:
     # -- running -------------------------------------------------------------------------
     def run(self, request: RunRequest) -> RunReport:
         report = self._run(request)
-        self.observer.run_ended(report.outcome, _summary(report), report.exit_code)
+        self.observer.run_ended(report.outcome, summary(report), report.exit_code)
         return report
 
     def _run(self, request: RunRequest) -> RunReport:
@@ -970,16 +815,6 @@ class _Slot:
 class _RunContext:
     request: RunRequest
     record: RunRecord
-
-
-def _summary(report: RunReport) -> str:
-    counts = report.counts
-    return (
-        f"{report.job_id} {report.outcome.value}: {counts.completed} completed, {counts.failed} failed, "
-        f"{counts.timed_out} timed out, {counts.skipped} skipped, {counts.remaining} remaining"
-        + (f", stopped at {report.stopped_at}" if report.stopped_at else "")
-        + (f". {report.message}" if report.message else "")
-    )
 
 
 def _skip_note(quarantined: Sequence[str], unusable: Sequence[Unusable], left: Sequence[str] = ()) -> str:
