@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -46,20 +46,18 @@ from fnf.proc import linux as procs
 from fnf.proc.signals import StopFlag
 from fnf.proc.work import ChildResult, ResultKind, Work
 from fnf.run import lease as leases
+from fnf.run.ledger import Ledger
 from fnf.run.observers import Observers, RunObserver, SilentObserver
-from fnf.run.request import ClientReport, RunReport, RunRequest, summary
+from fnf.run.request import RunReport, RunRequest, summary
 from fnf.run.sweep import Task, select
-from fnf.store.base import Busy, RunFinish, RunProgress, Store, Unusable
+from fnf.store.base import Busy, RunFinish, Store, Unusable
 
 log = logging.getLogger("fnf.run")
 
-REPORTED_COMPLETIONS = 1000
-"""Plain completions kept for the run's report beyond this are only counted: a 100,000-client run
-keeps flat memory. Every client that needs attention is always reported."""
 STORE_DOWN_FINISH_SECONDS = 10.0
+"""How long a run whose store failed still tries to record its end before exiting."""
 LEFT = "left"
 """Why a slot ends without running its client: the client is no longer this run's to run."""
-"""How long a run whose store failed still tries to record its end before exiting."""
 WATCH_STORE_SECONDS = 5.0
 """How long a write made while a client runs may retry: it must not delay the client's deadline."""
 
@@ -74,16 +72,6 @@ class Running(Protocol):
 class Executor(Protocol):
     def start(self, work: Work) -> Running: ...
     def wait_any(self, children: Sequence[Running], timeout: float) -> None: ...
-
-
-@dataclass
-class _Progress:
-    counts: RunCounts = field(default_factory=RunCounts)
-    stopped_at: str | None = None
-    pending: list[StateUpdate] = field(default_factory=list)
-    reports: list[ClientReport] = field(default_factory=list)
-    plain: int = 0
-    omitted: int = 0
 
 
 class Runner:
@@ -200,10 +188,16 @@ class Runner:
             if procs.kill_holder(dead.holder):
                 log.warning("killed hung run %s (pid %d)", dead.holder.run_id, dead.holder.pid)
         self._ctx = _RunContext(request, record)
-        self._progress = _Progress()
+        self._ledger = Ledger(
+            self.store,
+            record.run_id,
+            request.stream,
+            started=self._mono_start,
+            stale_after=self.settings.stale_after,
+        )
+        self._progress = self._ledger.progress
         self._deadline = self._mono_start + self.settings.job_timeout
         self._next_beat = self._mono_start + self.settings.heartbeat_interval
-        self._last_beat = self._mono_start
         self._flight: list[_Slot] = []
         self._done: set[str] = set()
         self._left = []
@@ -297,7 +291,7 @@ class Runner:
             return stopped
         if request.client_ids:
             return Outcome.COMPLETED, f"processed the {len(request.client_ids)} client(s) named with --client"
-        self._flush()
+        self._ledger.flush()
         for job_type in job_types:
             self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
         return Outcome.COMPLETED, f"sweep of stream {request.stream} complete"
@@ -465,7 +459,7 @@ class Runner:
         progress.stopped_at = first.client.id
         remaining = len(cut) + len(queue)
         progress.counts = replace(progress.counts, remaining=remaining)
-        self._flush()
+        self._ledger.flush()
         where = f"stopped at client {progress.stopped_at} with {remaining} client(s) left in the sweep"
         if reason == "signal":
             return Outcome.INTERRUPTED, f"interrupted by {self.stop.reason}; {where}"
@@ -497,7 +491,7 @@ class Runner:
                 alert_at=known.alert_at,
                 recent_seconds=known.recent_seconds,
             )
-        if client.id in self._save([StateUpdate(client.id, job_type, base, replaces=known)], remaining):
+        if client.id in self._ledger.save([StateUpdate(client.id, job_type, base, replaces=known)], remaining):
             log.warning(
                 "%s: %s (%s) is no longer this stream's to run (removed, moved to another stream, or in flight "
                 "in another run); skipped",
@@ -555,7 +549,8 @@ class Runner:
             if attempt.kill_at is not None and self.stop.immediate:
                 attempt.kill_at = min(attempt.kill_at, now)
         if now >= self._next_beat:
-            self._beat()
+            self._next_beat = now + self.settings.heartbeat_interval
+            self._ledger.beat(now, self._store_now(), self.settings.heartbeat_interval)
             self._show_running(attempts)
         ended = [slot for slot in flight if slot.attempt is not None and self._reap(slot.attempt, now)]
         if not ended:
@@ -592,7 +587,7 @@ class Runner:
             return
         try:
             with self.store.bounded(WATCH_STORE_SECONDS):  # the clients' deadlines come first
-                self._save(
+                self._ledger.save(
                     [
                         StateUpdate(a.client.id, a.job_type, replace(a.base, status=Status.RUNNING, message=note))
                         for a, note in updates
@@ -616,7 +611,7 @@ class Runner:
         state, quarantined = self._streak(client, state)
         state = self.observer.client_ended(client, job_type, state, quarantined)
         self._known.setdefault(job_type, {})[client.id] = state
-        self._record(client, job_type, state)
+        self._ledger.record(client, job_type, state)
         return status
 
     def _streak(self, client: Client, state: JobState) -> tuple[JobState, bool]:
@@ -652,101 +647,14 @@ class Runner:
         limit = human_duration(self.settings.job_timeout)
         return Status.JOB_TIMEOUT_KILLED, (f"job deadline of {limit} reached; {result.message}; resumes first next run")
 
-    def _record(self, client: Client, job_type: JobType, state: JobState) -> None:
-        progress = self._progress
-        counts = progress.counts
-        if state.status is Status.COMPLETED:
-            counts = replace(counts, completed=counts.completed + 1)
-        elif state.status is Status.FAILED:
-            counts = replace(counts, failed=counts.failed + 1)
-        elif state.status is Status.CLIENT_TIMEOUT_KILLED:
-            counts = replace(counts, timed_out=counts.timed_out + 1)
-        progress.counts = counts
-        progress.pending.append(StateUpdate(client.id, job_type, state))
-        plain = state.status is Status.COMPLETED and not state.message
-        if plain and progress.plain >= REPORTED_COMPLETIONS:
-            progress.omitted += 1
-        else:
-            progress.plain += plain
-            progress.reports.append(
-                ClientReport(
-                    client.id,
-                    client.name,
-                    job_type,
-                    state.status,
-                    state.last_run_seconds or 0.0,
-                    state.count,
-                    state.message,
-                )
-            )
-        level = logging.INFO if state.status is Status.COMPLETED and not state.message else logging.WARNING
-        log.log(
-            level,
-            "%s: %s (%s) %s in %s%s%s",
-            job_type.value,
-            client.id,
-            client.name,
-            state.status.value,
-            human_duration(state.last_run_seconds),
-            f", count {state.count}" if state.count is not None else "",
-            f": {state.message}" if state.message else "",
-        )
-
     # -- writing ---------------------------------------------------------------------------
-    def _save(self, updates: list[StateUpdate], remaining: int | None) -> frozenset[str]:
-        """Write pending end states together with ``updates`` (one request on batching stores)."""
-        progress = self._progress
-        if remaining is not None:
-            progress.counts = replace(progress.counts, remaining=remaining)
-        batch = progress.pending + updates
-        ctx = self._ctx
-        refused = self.store.save(
-            batch, RunProgress(ctx.record.run_id, progress.counts, progress.stopped_at, ctx.request.stream)
-        )
-        progress.pending = []  # only once written: a failed save keeps them for the next one
-        return refused
-
-    def _flush(self) -> None:
-        if self._progress.pending:
-            self._save([], None)
-
-    def _beat(self) -> None:
-        now = self.clock.monotonic()
-        self._next_beat = now + self.settings.heartbeat_interval
-        try:
-            held = self.store.heartbeat(self._ctx.record.run_id, self._store_now())
-        except StoreUnavailableError as exc:
-            silent = now - self._last_beat
-            if silent + self.settings.heartbeat_interval >= self.settings.stale_after:
-                raise StoreUnavailableError(
-                    f"no heartbeat reached the store for {silent:.0f} s; stopping before another run may "
-                    f"take the stream over ({exc})"
-                ) from exc
-            log.warning("heartbeat failed, retrying at the next interval: %s", exc)
-            return
-        self._last_beat = now
-        if not held:
-            raise LeaseLostError(
-                f"run {self._ctx.record.run_id} lost its stream to another run (its heartbeat was late); stopping"
-            )
-
     def _finish(self, outcome: Outcome, message: str) -> None:
-        self._flush()
-        if outcome is Outcome.COMPLETED:
-            self._progress.counts = replace(self._progress.counts, remaining=0)
+        self._ledger.flush()
         progress = self._progress
+        if outcome is Outcome.COMPLETED:
+            progress.counts = replace(progress.counts, remaining=0)
         alerts = self.observer.run_ending(outcome, message, progress.stopped_at, progress.counts.remaining)
-        self.store.finish_run(
-            RunFinish(
-                self._ctx.record.run_id,
-                outcome,
-                self.clock.now(),
-                progress.counts,
-                progress.stopped_at,
-                message,
-                alerts,
-            )
-        )
+        self._ledger.finish(outcome, self.clock.now(), message, alerts)
         log.info("run %s %s: %s", self._ctx.record.job_id, outcome.value, message)
 
     def _finish_quietly(self, outcome: Outcome, message: str) -> None:

@@ -197,9 +197,9 @@ def test_the_flag_overrides_the_environment_and_is_named_in_its_error() -> None:
 def test_a_long_run_reports_every_problem_but_counts_plain_completions_past_the_cap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from fnf.run import runner
+    from fnf.run import ledger
 
-    monkeypatch.setattr(runner, "REPORTED_COMPLETIONS", 3)
+    monkeypatch.setattr(ledger, "REPORTED_COMPLETIONS", 3)
     world = world_with(2)
     world.executor.scripts = {"c7": Script(error="boom"), "c9": Script(error="bang")}
     report = world.run()
