@@ -19,8 +19,6 @@ NOT_YET_SPLIT = {
     "run/runner.py:Runner": 605,
     "store/airtable.py": 902,
     "store/airtable.py:AirtableStore": 809,
-    "store/sqlite.py": 793,
-    "store/sqlite.py:SQLiteStore": 348,
     "config.py:load_settings": 52,
     "config.py:_alerts": 55,
     "config.py:_airtable": 69,
