@@ -1,0 +1,147 @@
+"""Reading one setting: defaults, .env, the environment; durations and numbers with units."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fnf.errors import ConfigError
+
+STORES = ("sqlite", "airtable")
+
+DEFAULTS: dict[str, str] = {
+    "FNF_STORE": "sqlite",
+    "FNF_DB": "./fnf.db",
+    "MAX_CLIENT_PROCESSING_MINUTES": "10",
+    "MAX_JOB_PROCESSING_HOURS": "2",
+    "HEARTBEAT_INTERVAL_MINUTES": "1",
+    "FNF_KILL_GRACE_SECONDS": "10",
+    "FNF_CHILD_LOG_MAX_BYTES": "262144",
+    "AIRTABLE_CLIENTS_TABLE": "Clients",
+    "AIRTABLE_RUNS_TABLE": "Job Runs",
+    "AIRTABLE_SWEEPS_TABLE": "Sweeps",
+    "AIRTABLE_ENDPOINT_URL": "https://api.airtable.com",
+    "AIRTABLE_REQUESTS_PER_SECOND": "5",
+    "AIRTABLE_RATE_LIMIT_WAIT_SECONDS": "30",
+    "AIRTABLE_RETRY_BUDGET_SECONDS": "300",
+    "AIRTABLE_TIMEOUT_SECONDS": "30",
+    "SENDGRID_API_URL": "https://api.sendgrid.com/v3/mail/send",
+    "FNF_ALERT_QUIET_MINUTES": "360",
+    "FNF_ALERT_TIMEOUT_SECONDS": "5",
+    "FNF_QUARANTINE_AFTER": "3",
+    "FNF_CONCURRENCY": "1",
+    "FNF_DB_BUSY_SECONDS": "30",
+}
+
+MAX_CONCURRENCY = 64
+"""More clients at once than this on one runner is a typo, not a plan: use more streams."""
+
+SECRET_SETTINGS = frozenset(
+    {"AIRTABLE_API_KEY", "SENDGRID_API_KEY", "SMTP_URL", "SLACK_WEBHOOK_URL", "ALERT_WEBHOOK_SECRET", "FNF_PING_URL"}
+)
+"""Values that never appear in a log, an error message or --json output."""
+
+SIGNAL_GRACE_CAP_SECONDS = 15.0
+"""On SIGTERM the grace is capped so fnf exits well inside Render's 30 s before SIGKILL."""
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str, *, name: str) -> float:
+    """Parse ``90s``, ``10m``, ``2h``, ``1h30m`` or ``0.5s`` into seconds (> 0)."""
+    cleaned = text.strip().lower().replace(" ", "")
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(cleaned):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if not cleaned or pos != len(cleaned):
+        hint = " (add a unit)" if _is_number(cleaned) else ""
+        raise ConfigError(
+            f"{name} {text!r} is not a duration{hint}: use a number with a unit, such as 90s, 10m, 2h or 1h30m"
+        )
+    if total <= 0:
+        raise ConfigError(f"{name} {text!r} must be longer than zero: use, for example, 90s, 10m or 2h")
+    return total
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(name: str, raw: str, source: str, *, unit: str, allow_zero: bool = False, integer: bool = False) -> float:
+    accepted = "a whole number of" if integer else "a number of"
+    floor = "zero or more" if allow_zero else "greater than zero"
+    example = "0, 5 or 10" if allow_zero else ("10" if integer else "10 or 2.5")
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = math.nan
+    bad = (
+        math.isnan(value)
+        or math.isinf(value)
+        or value < 0
+        or (value == 0 and not allow_zero)
+        or (integer and not value.is_integer())
+    )
+    if bad:
+        raise ConfigError(f"{name}={raw!r} ({source}) is not valid: use {accepted} {unit} {floor}, such as {example}")
+    return value
+
+
+def _setting(
+    values: Mapping[str, str],
+    src: Callable[[str], str],
+    key: str,
+    *,
+    unit: str,
+    allow_zero: bool = False,
+    integer: bool = False,
+) -> float:
+    """The number a setting holds, validated by ``_number`` with the setting's name and source."""
+    return _number(key, values[key], src(key), unit=unit, allow_zero=allow_zero, integer=integer)
+
+
+def load_environ(env_file: str | os.PathLike[str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """Return (merged values, source of each) from defaults, the .env file and the environment."""
+    from dotenv import dotenv_values
+
+    path = Path(env_file if env_file is not None else os.environ.get("FNF_ENV_FILE", ".env"))
+    merged: dict[str, str] = dict(DEFAULTS)
+    sources = {key: "default" for key in DEFAULTS}
+    if path.is_file():
+        for key, value in dotenv_values(path).items():
+            if value is not None:
+                merged[key] = value
+                sources[key] = f"from {path}"
+    for key, value in os.environ.items():
+        merged[key] = value
+        sources[key] = "from the environment"
+    return merged, sources
+
+
+def _url(key: str, value: str, src: Callable[[str], str], schemes: tuple[str, ...], example: str) -> str:
+    parts = value.split("://", 1)
+    if len(parts) != 2 or parts[0].lower() not in schemes or not parts[1].split("/", 1)[0]:
+        shown = f"{parts[0]}://..." if len(parts) == 2 else "(not a URL)"
+        raise ConfigError(
+            f"{key} ({src(key)}) is not a {'/'.join(schemes)} URL: it starts {shown}; use, for example, {example}"
+        )
+    try:
+        urlsplit(value).port  # noqa: B018 - parsing is the check: a bad host or port raises
+    except ValueError as exc:
+        raise ConfigError(
+            f"{key} ({src(key)}) is not a valid URL ({exc}): check its host and port; use, for example, {example}"
+        ) from None
+    return value
