@@ -13,8 +13,7 @@ import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
 
 from fnf.clock import Clock
 from fnf.config import Settings
@@ -28,14 +27,13 @@ from fnf.errors import (
 from fnf.handlers import Handler
 from fnf.models import (
     ALL,
-    RECENT_RUNS,
     Client,
     JobState,
     JobType,
+    Lease,
     Outcome,
     RunCounts,
     RunRecord,
-    StateUpdate,
     Status,
     Sweep,
     human_duration,
@@ -44,8 +42,8 @@ from fnf.models import (
 )
 from fnf.proc import linux as procs
 from fnf.proc.signals import StopFlag
-from fnf.proc.work import ChildResult, ResultKind, Work
 from fnf.run import lease as leases
+from fnf.run.flight import Executor, Flight, RunIds, Slot
 from fnf.run.ledger import Ledger
 from fnf.run.observers import Observers, RunObserver, SilentObserver
 from fnf.run.request import RunReport, RunRequest, summary
@@ -60,18 +58,6 @@ LEFT = "left"
 """Why a slot ends without running its client: the client is no longer this run's to run."""
 WATCH_STORE_SECONDS = 5.0
 """How long a write made while a client runs may retry: it must not delay the client's deadline."""
-
-
-class Running(Protocol):
-    def wait(self, timeout: float) -> ChildResult | None: ...
-    def terminate(self) -> None: ...
-    def kill(self, how: str = ...) -> ChildResult: ...
-    def progress(self) -> dict[str, Any] | None: ...
-
-
-class Executor(Protocol):
-    def start(self, work: Work) -> Running: ...
-    def wait_any(self, children: Sequence[Running], timeout: float) -> None: ...
 
 
 class Runner:
@@ -155,14 +141,7 @@ class Runner:
         job_types = job_types_of(request.run_type)
         members = self.members(request)  # validates --client before anything is written
         self._unusable = () if request.client_ids else tuple(self.store.unusable(request.stream))
-        started = self.clock.now()
-        self._mono_start = self.clock.monotonic()
-        run_id = request.run_id or uuid.uuid4().hex
-        short = "all" if request.run_type == ALL else JobType(request.run_type).short
-        job_id = request.job_id or job_id_for(short, request.stream, started)
-        holder = procs.this_holder(run_id)
-        beat = self._store_now()  # heartbeats are written on the clock they are judged by
-        record = RunRecord(run_id, request.run_type, request.stream, job_id, holder, started, beat)
+        record = self._record_for(request)
         self.observer.run_started(record)
         try:
             acquired = self.store.acquire(
@@ -177,7 +156,21 @@ class Runner:
             return self._stopped_before_start(record, exc)
         if isinstance(acquired, Busy):
             return self._busy(record, acquired)
-        for dead in acquired.taken_over:
+        self._take_over(acquired.taken_over)
+        self._prepare(request, record, job_types)
+        return self._sweep_and_finish(request, job_types, members)
+
+    def _record_for(self, request: RunRequest) -> RunRecord:
+        started = self.clock.now()
+        self._mono_start = self.clock.monotonic()
+        run_id = request.run_id or uuid.uuid4().hex
+        short = "all" if request.run_type == ALL else JobType(request.run_type).short
+        job_id = request.job_id or job_id_for(short, request.stream, started)
+        beat = self._store_now()  # heartbeats are written on the clock they are judged by
+        return RunRecord(run_id, request.run_type, request.stream, job_id, procs.this_holder(run_id), started, beat)
+
+    def _take_over(self, dead_leases: Sequence[Lease]) -> None:
+        for dead in dead_leases:
             log.warning(
                 "took over %s stream %s from %s",
                 dead.job_type.value,
@@ -187,29 +180,45 @@ class Runner:
             self.observer.took_over(dead)
             if procs.kill_holder(dead.holder):
                 log.warning("killed hung run %s (pid %d)", dead.holder.run_id, dead.holder.pid)
+
+    def _prepare(self, request: RunRequest, record: RunRecord, job_types: tuple[JobType, ...]) -> None:
+        """The run's state once it holds its stream: its ledger, its deadline, its flight."""
         self._ctx = _RunContext(request, record)
         self._ledger = Ledger(
-            self.store,
-            record.run_id,
-            request.stream,
-            started=self._mono_start,
-            stale_after=self.settings.stale_after,
+            self.store, record.run_id, request.stream, started=self._mono_start, stale_after=self.settings.stale_after
         )
         self._progress = self._ledger.progress
         self._deadline = self._mono_start + self.settings.job_timeout
-        self._next_beat = self._mono_start + self.settings.heartbeat_interval
-        self._flight: list[_Slot] = []
+        self._flight: list[Slot] = []
         self._done: set[str] = set()
-        self._left = []
-        self._job_ids = {t: job_id_for(t, request.stream, started) for t in job_types}
+        job_ids = {t: job_id_for(t, request.stream, record.started_at) for t in job_types}
+        self._watch = Flight(
+            settings=self.settings,
+            store=self.store,
+            ledger=self._ledger,
+            executor=self.executor,
+            handlers=self.handlers,
+            clock=self.clock,
+            stop=self.stop,
+            observer=self.observer,
+            run=RunIds(record.run_id, request.stream, job_ids),
+            deadline=self._deadline,
+            known=self._known,
+            store_now=self._store_now,
+        )
+        self._left = self._watch.left
         log.info(
             "run %s started: %s stream %d, job deadline %s, client limit %s",
-            job_id,
+            record.job_id,
             request.run_type,
             request.stream,
             human_duration(self.settings.job_timeout),
             human_duration(self.settings.client_timeout),
         )
+
+    def _sweep_and_finish(
+        self, request: RunRequest, job_types: tuple[JobType, ...], members: list[Client]
+    ) -> RunReport:
         try:
             outcome, message = self._sweep(request, job_types, members)
             message += _skip_note(self._quarantined, self._unusable, self._left)
@@ -314,13 +323,13 @@ class Runner:
         None once every task (and any client that joined the stream meanwhile) is done."""
         queue = deque(tasks)
         flight = self._flight = []
-        cut: list[_Slot] = []  # clients the stop left unfinished: the next run starts with them
+        cut: list[Slot] = []  # clients the stop left unfinished: the next run starts with them
         halted: str | None = None
         order = itertools.count()
         try:
             while True:
                 while halted is None and queue and len(flight) < self.settings.concurrency:
-                    slot = _Slot(next(order), queue[0], list(queue[0].job_types))
+                    slot = Slot(next(order), queue[0], list(queue[0].job_types))
                     halted = self._advance(slot, request, sweeps, len(queue) + len(flight))
                     if halted in (None, LEFT):
                         queue.popleft()
@@ -328,9 +337,9 @@ class Runner:
                             flight.append(slot)
                         halted = None
                     else:
-                        self._halt(flight, halted)
+                        self._watch.halt(flight, halted)
                 if halted is None and (halted := self._stop_reason()) is not None:
-                    self._halt(flight, halted)
+                    self._watch.halt(flight, halted)
                 if not flight:
                     if not queue and not cut and not request.client_ids:
                         queue.extend(t for t in self._select(request, sweeps, live) if t.client.id not in self._done)
@@ -339,7 +348,7 @@ class Runner:
                     if not queue:
                         return None
                     continue
-                for slot, ended in self._tend(flight):
+                for slot, ended in self._watch.tend(flight):
                     reason = self._next_step(slot, ended, request, sweeps, halted, len(queue) + len(flight))
                     if reason is None:
                         continue
@@ -348,7 +357,7 @@ class Runner:
                         cut.append(slot)
                         if halted is None:
                             halted = reason
-                            self._halt(flight, reason)
+                            self._watch.halt(flight, reason)
         except BaseException:
             for slot in flight:  # never leave a client running behind a failed run
                 if slot.attempt is not None:
@@ -357,7 +366,7 @@ class Runner:
 
     def _next_step(
         self,
-        slot: _Slot,
+        slot: Slot,
         ended: Status,
         request: RunRequest,
         sweeps: Mapping[JobType, str],
@@ -375,14 +384,14 @@ class Runner:
             return halted
         return self._advance(slot, request, sweeps, remaining)
 
-    def _advance(self, slot: _Slot, request: RunRequest, sweeps: Mapping[JobType, str], remaining: int) -> str | None:
+    def _advance(self, slot: Slot, request: RunRequest, sweeps: Mapping[JobType, str], remaining: int) -> str | None:
         """Start the slot's next job type, or say why not (a signal, the job deadline, admission)."""
         job_type = slot.todo[0]
         reason = self._stop_reason() or self._admission(request, slot.task, job_type)
         if reason is not None:
             return reason
         slot.todo.pop(0)
-        slot.attempt = self._begin(slot.task.client, job_type, sweeps[job_type], remaining)
+        slot.attempt = self._watch.begin(slot.task.client, job_type, sweeps[job_type], remaining, len(self._flight))
         if slot.attempt is None:
             self._done.add(slot.task.client.id)
             return LEFT
@@ -453,7 +462,7 @@ class Runner:
         log.warning("%s", self._admission_note)
         return "admission"
 
-    def _stopped(self, reason: str, cut: list[_Slot], queue: deque[Task]) -> tuple[Outcome, str]:
+    def _stopped(self, reason: str, cut: list[Slot], queue: deque[Task]) -> tuple[Outcome, str]:
         progress = self._progress
         first = min(cut, key=lambda slot: slot.order).task if cut else queue[0]
         progress.stopped_at = first.client.id
@@ -467,185 +476,6 @@ class Runner:
             return Outcome.STOPPED_AT_DEADLINE, f"{self._admission_note}; {where}"
         limit = human_duration(self.settings.job_timeout)
         return Outcome.STOPPED_AT_DEADLINE, f"job deadline ({limit}) reached; {where}"
-
-    # -- clients in flight -----------------------------------------------------------------
-    def _begin(self, client: Client, job_type: JobType, sweep_id: str, remaining: int) -> _Attempt | None:
-        """Record the client as STARTED, then start its work. The write comes first: a crash
-        between the two leaves a STARTED client, which the next run resumes."""
-        ctx = self._ctx
-        started_wall = self.clock.now()
-        started = self.clock.monotonic()
-        left = self._deadline - started
-        limit = self.settings.client_timeout
-        binding = "job" if left < limit else "client"
-        deadline = started + min(limit, left)
-        job_id = self._job_ids[job_type]
-        known = self._known.get(job_type, {}).get(client.id)
-        base = JobState(Status.STARTED, job_id, ctx.record.run_id, sweep_id, started_wall)
-        if known is not None:  # what outlives an attempt: the timeout streak, quarantine, the last alert
-            base = replace(
-                base,
-                timeouts_in_row=known.timeouts_in_row,
-                quarantined_at=known.quarantined_at,
-                alert_kind=known.alert_kind,
-                alert_at=known.alert_at,
-                recent_seconds=known.recent_seconds,
-            )
-        if client.id in self._ledger.save([StateUpdate(client.id, job_type, base, replaces=known)], remaining):
-            log.warning(
-                "%s: %s (%s) is no longer this stream's to run (removed, moved to another stream, or in flight "
-                "in another run); skipped",
-                job_type.value,
-                client.id,
-                client.name,
-            )
-            self._left.append(client.id)
-            return None
-        self.observer.client_started(client, job_type, deadline - started)
-        log.info(
-            "%s: %s (%s) started, deadline in %s%s",
-            job_type.value,
-            client.id,
-            client.name,
-            human_duration(deadline - started),
-            f" ({len(self._flight) + 1} in flight)" if self.settings.concurrency > 1 else "",
-        )
-        work = Work(
-            client=client,
-            job_type=job_type,
-            job_id=job_id,
-            run_id=ctx.record.run_id,
-            stream=ctx.request.stream,
-            deadline=started_wall + timedelta(seconds=deadline - started),
-            deadline_monotonic=deadline,
-            handler=self.handlers[job_type],
-            grace=self.settings.kill_grace,
-        )
-        return _Attempt(client, job_type, self.executor.start(work), base, started, deadline, binding)
-
-    def _halt(self, flight: list[_Slot], reason: str) -> None:
-        """A signal or the job deadline: ask every client in flight to stop, each with its grace."""
-        if reason == "signal":
-            grace = 0.0 if self.stop.immediate else self.settings.signal_grace
-            log.warning(
-                "%s received: stopping %d client(s) in flight (grace %g s)", self.stop.reason, len(flight), grace
-            )
-        elif reason == "job":
-            grace = self.settings.kill_grace
-        else:
-            return  # admission: the clients in flight fit; they finish
-        for slot in flight:
-            if slot.attempt is not None and slot.attempt.reason is None:
-                slot.attempt.terminate(reason, grace, self.clock.monotonic())
-
-    def _tend(self, flight: list[_Slot]) -> list[tuple[_Slot, Status]]:
-        """Enforce deadlines, keep the heartbeat and wait; returns the slots whose attempt ended,
-        each with the status recorded for it."""
-        now = self.clock.monotonic()
-        attempts = [slot.attempt for slot in flight if slot.attempt is not None]
-        for attempt in attempts:
-            if attempt.reason is None and now >= attempt.deadline:
-                attempt.terminate(attempt.binding, self.settings.kill_grace, now)
-            if attempt.kill_at is not None and self.stop.immediate:
-                attempt.kill_at = min(attempt.kill_at, now)
-        if now >= self._next_beat:
-            self._next_beat = now + self.settings.heartbeat_interval
-            self._ledger.beat(now, self._store_now(), self.settings.heartbeat_interval)
-            self._show_running(attempts)
-        ended = [slot for slot in flight if slot.attempt is not None and self._reap(slot.attempt, now)]
-        if not ended:
-            wake = min([self._next_beat, *(a.wake_at() for a in attempts)])
-            self.executor.wait_any([a.running for a in attempts], wake - now)
-            now = self.clock.monotonic()
-            ended = [slot for slot in flight if slot.attempt is not None and self._reap(slot.attempt, now)]
-        statuses = []
-        for slot in ended:
-            assert slot.attempt is not None
-            statuses.append((slot, self._end(slot.attempt)))
-            slot.attempt = None
-        return statuses
-
-    def _reap(self, attempt: _Attempt, now: float) -> bool:
-        """True when the attempt has ended: by itself, or killed at the end of its grace."""
-        if attempt.kill_at is not None and now >= attempt.kill_at:
-            how = f"killed by SIGKILL after {attempt.grace:g} s grace" if attempt.grace else "killed by SIGKILL"
-            attempt.result = attempt.running.kill(how)
-        elif attempt.result is None:
-            attempt.result = attempt.running.wait(0.0)
-            if attempt.result is not None and attempt.result.kind is ResultKind.STOPPED and attempt.reason is None:
-                attempt.reason = attempt.binding  # its guard kept the deadline while this loop was held up
-        return attempt.result is not None
-
-    def _show_running(self, attempts: list[_Attempt]) -> None:
-        """Alive past a heartbeat: shown as RUNNING, with progress; one write for all in flight."""
-        updates = []
-        for attempt in attempts:
-            note = _progress_note(attempt.running.progress())
-            if attempt.reason is None and attempt.shown != (Status.RUNNING, note):
-                updates.append((attempt, note))
-        if not updates:
-            return
-        try:
-            with self.store.bounded(WATCH_STORE_SECONDS):  # the clients' deadlines come first
-                self._ledger.save(
-                    [
-                        StateUpdate(a.client.id, a.job_type, replace(a.base, status=Status.RUNNING, message=note))
-                        for a, note in updates
-                    ],
-                    None,
-                )
-        except StoreUnavailableError as exc:  # only a display; the clients keep running
-            log.warning("could not show %d client(s) as RUNNING: %s", len(updates), exc)
-            return
-        for attempt, note in updates:
-            attempt.shown = (Status.RUNNING, note)
-
-    def _end(self, attempt: _Attempt) -> Status:
-        client, job_type, base = attempt.client, attempt.job_type, attempt.base
-        assert attempt.result is not None
-        seconds = self.clock.monotonic() - attempt.started
-        status, message = self._classify(attempt.result, attempt.reason)
-        state = replace(base, status=status, last_run_seconds=seconds, count=attempt.result.count, message=message)
-        if status is not Status.JOB_TIMEOUT_KILLED:  # a run cut short by us says nothing about the client
-            state = replace(state, recent_seconds=(*base.recent_seconds, round(seconds, 3))[-RECENT_RUNS:])
-        state, quarantined = self._streak(client, state)
-        state = self.observer.client_ended(client, job_type, state, quarantined)
-        self._known.setdefault(job_type, {})[client.id] = state
-        self._ledger.record(client, job_type, state)
-        return status
-
-    def _streak(self, client: Client, state: JobState) -> tuple[JobState, bool]:
-        """Count consecutive client timeouts; quarantine at FNF_QUARANTINE_AFTER. True if newly quarantined."""
-        if state.status in (Status.COMPLETED, Status.FAILED):
-            return replace(state, timeouts_in_row=0), False
-        if state.status is not Status.CLIENT_TIMEOUT_KILLED:
-            return state, False
-        streak = state.timeouts_in_row + 1
-        state = replace(state, timeouts_in_row=streak)
-        limit = self.settings.quarantine_after
-        if not limit or streak < limit or state.quarantined_at is not None:
-            return state, False
-        note = (
-            f"quarantined after {streak} timeouts in a row: skipped by every sweep until "
-            f"fnf clients release {client.id}"
-        )
-        message = f"{state.message}; {note}" if state.message else note
-        return replace(state, quarantined_at=self.clock.now(), message=message), True
-
-    def _classify(self, result: ChildResult, reason: str | None) -> tuple[Status, str | None]:
-        if result.kind is ResultKind.SUCCEEDED:
-            return Status.COMPLETED, result.message  # even if a deadline came as it finished
-        if reason is None:
-            return Status.FAILED, result.message
-        if reason == "client":
-            limit = human_duration(self.settings.client_timeout)
-            return Status.CLIENT_TIMEOUT_KILLED, f"exceeded the client limit of {limit}; {result.message}"
-        if reason == "signal":
-            return Status.JOB_TIMEOUT_KILLED, (
-                f"run interrupted by {self.stop.reason}; {result.message}; resumes first next run"
-            )
-        limit = human_duration(self.settings.job_timeout)
-        return Status.JOB_TIMEOUT_KILLED, (f"job deadline of {limit} reached; {result.message}; resumes first next run")
 
     # -- writing ---------------------------------------------------------------------------
     def _finish(self, outcome: Outcome, message: str) -> None:
@@ -681,44 +511,6 @@ class Runner:
         )
 
 
-@dataclass
-class _Attempt:
-    """One client's work for one job type, in flight."""
-
-    client: Client
-    job_type: JobType
-    running: Running
-    base: JobState
-    started: float
-    deadline: float
-    binding: str
-    """Which limit the deadline is: "client" or "job"."""
-    shown: tuple[Status, str | None] = (Status.STARTED, None)
-    reason: str | None = None
-    """Why fnf is stopping it ("client", "job", "signal"); None while it may run on."""
-    grace: float = 0.0
-    kill_at: float | None = None
-    result: ChildResult | None = None
-
-    def terminate(self, reason: str, grace: float, now: float) -> None:
-        self.reason, self.grace, self.kill_at = reason, grace, now + grace
-        self.running.terminate()
-
-    def wake_at(self) -> float:
-        return self.kill_at if self.kill_at is not None else self.deadline
-
-
-@dataclass
-class _Slot:
-    """A client being processed: its job types run one after another in one slot."""
-
-    order: int
-    """The client's place in this run's order: the first one left unfinished is where the run stopped."""
-    task: Task
-    todo: list[JobType]
-    attempt: _Attempt | None = None
-
-
 @dataclass(frozen=True)
 class _RunContext:
     request: RunRequest
@@ -739,13 +531,3 @@ def _skip_note(quarantined: Sequence[str], unusable: Sequence[Unusable], left: S
         more = f"; and {len(unusable) - 5} more (fnf status lists them)" if len(unusable) > 5 else ""
         note += f"; {len(unusable)} record(s) not processed: {shown}{more}"
     return note
-
-
-def _progress_note(progress: dict[str, Any] | None) -> str | None:
-    if not progress:
-        return None
-    done, total = progress.get("done"), progress.get("total")
-    text = f"progress {done}/{total}" if total is not None else f"progress {done}"
-    if progress.get("message"):
-        text += f": {progress['message']}"
-    return text

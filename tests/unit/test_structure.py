@@ -14,12 +14,10 @@ MODULE_LINES, CLASS_LINES, FUNCTION_LINES = 400, 300, 50
 
 NOT_YET_SPLIT = {
     "cli/render.py": 488,
-    "run/runner.py": 751,
-    "run/runner.py:Runner": 605,
+    "run/runner.py": 533,
+    "run/runner.py:Runner": 449,
     "store/airtable.py": 902,
     "store/airtable.py:AirtableStore": 809,
-    "run/runner.py:_run": 79,
-    "run/runner.py:_begin": 52,
     "testing/airtable_emulator/model.py:_cell": 61,
 }
 """Where fnf still exceeds a limit, and by how much at most."""

@@ -1,0 +1,307 @@
+"""The clients in flight: each one's start (its STARTED written first), its deadlines, its end.
+
+A ``Flight`` is made per run by the runner, which decides which client comes next and when the
+run stops; the flight starts it through the executor, tends every client at once (deadlines,
+heartbeats, waiting on all of them) and turns each end into the status the ledger records.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from fnf.clock import Clock
+from fnf.config import Settings
+from fnf.errors import StoreUnavailableError
+from fnf.handlers import Handler
+from fnf.models import RECENT_RUNS, Client, JobState, JobType, StateUpdate, Status, human_duration
+from fnf.proc.signals import StopFlag
+from fnf.proc.work import ChildResult, ResultKind, Work
+from fnf.run.ledger import Ledger
+from fnf.run.observers import RunObserver
+from fnf.run.sweep import Task
+from fnf.store.base import Store
+
+log = logging.getLogger("fnf.run")
+
+WATCH_STORE_SECONDS = 5.0
+"""How long a write made while a client runs may retry: it must not delay the client's deadline."""
+
+
+class Running(Protocol):
+    def wait(self, timeout: float) -> ChildResult | None: ...
+    def terminate(self) -> None: ...
+    def kill(self, how: str = ...) -> ChildResult: ...
+    def progress(self) -> dict[str, Any] | None: ...
+
+
+class Executor(Protocol):
+    def start(self, work: Work) -> Running: ...
+    def wait_any(self, children: Sequence[Running], timeout: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunIds:
+    """The run a flight belongs to."""
+
+    run_id: str
+    stream: int
+    job_ids: Mapping[JobType, str]
+
+
+class Flight:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        ledger: Ledger,
+        executor: Executor,
+        handlers: Mapping[JobType, Handler],
+        clock: Clock,
+        stop: StopFlag,
+        observer: RunObserver,
+        run: RunIds,
+        deadline: float,
+        known: dict[JobType, dict[str, JobState]],
+        store_now: Callable[[], datetime],
+    ) -> None:
+        self.settings, self.store, self._ledger, self.executor = settings, store, ledger, executor
+        self.handlers, self.clock, self.stop, self.observer = handlers, clock, stop, observer
+        self._run, self._deadline, self._known, self._store_now = run, deadline, known, store_now
+        self.next_beat = clock.monotonic() + settings.heartbeat_interval
+        self.left: list[str] = []
+        """Clients refused at their start: no longer this stream's to run."""
+
+    def begin(self, client: Client, job_type: JobType, sweep_id: str, remaining: int, in_flight: int) -> Attempt | None:
+        """Record the client as STARTED, then start its work. The write comes first: a crash
+        between the two leaves a STARTED client, which the next run resumes."""
+        started_wall = self.clock.now()
+        started = self.clock.monotonic()
+        left = self._deadline - started
+        limit = self.settings.client_timeout
+        binding = "job" if left < limit else "client"
+        deadline = started + min(limit, left)
+        job_id = self._run.job_ids[job_type]
+        known = self._known.get(job_type, {}).get(client.id)
+        base = _carried(JobState(Status.STARTED, job_id, self._run.run_id, sweep_id, started_wall), known)
+        if client.id in self._ledger.save([StateUpdate(client.id, job_type, base, replaces=known)], remaining):
+            log.warning(
+                "%s: %s (%s) is no longer this stream's to run (removed, moved to another stream, or in flight "
+                "in another run); skipped",
+                job_type.value,
+                client.id,
+                client.name,
+            )
+            self.left.append(client.id)
+            return None
+        self.observer.client_started(client, job_type, deadline - started)
+        log.info(
+            "%s: %s (%s) started, deadline in %s%s",
+            job_type.value,
+            client.id,
+            client.name,
+            human_duration(deadline - started),
+            f" ({in_flight + 1} in flight)" if self.settings.concurrency > 1 else "",
+        )
+        work = Work(
+            client=client,
+            job_type=job_type,
+            job_id=job_id,
+            run_id=self._run.run_id,
+            stream=self._run.stream,
+            deadline=started_wall + timedelta(seconds=deadline - started),
+            deadline_monotonic=deadline,
+            handler=self.handlers[job_type],
+            grace=self.settings.kill_grace,
+        )
+        return Attempt(client, job_type, self.executor.start(work), base, started, deadline, binding)
+
+    def halt(self, flight: list[Slot], reason: str) -> None:
+        """A signal or the job deadline: ask every client in flight to stop, each with its grace."""
+        if reason == "signal":
+            grace = 0.0 if self.stop.immediate else self.settings.signal_grace
+            log.warning(
+                "%s received: stopping %d client(s) in flight (grace %g s)", self.stop.reason, len(flight), grace
+            )
+        elif reason == "job":
+            grace = self.settings.kill_grace
+        else:
+            return  # admission: the clients in flight fit; they finish
+        for slot in flight:
+            if slot.attempt is not None and slot.attempt.reason is None:
+                slot.attempt.terminate(reason, grace, self.clock.monotonic())
+
+    def tend(self, flight: list[Slot]) -> list[tuple[Slot, Status]]:
+        """Enforce deadlines, keep the heartbeat and wait; returns the slots whose attempt ended,
+        each with the status recorded for it."""
+        now = self.clock.monotonic()
+        attempts = [slot.attempt for slot in flight if slot.attempt is not None]
+        for attempt in attempts:
+            if attempt.reason is None and now >= attempt.deadline:
+                attempt.terminate(attempt.binding, self.settings.kill_grace, now)
+            if attempt.kill_at is not None and self.stop.immediate:
+                attempt.kill_at = min(attempt.kill_at, now)
+        if now >= self.next_beat:
+            self.next_beat = now + self.settings.heartbeat_interval
+            self._ledger.beat(now, self._store_now(), self.settings.heartbeat_interval)
+            self._show_running(attempts)
+        ended = [slot for slot in flight if slot.attempt is not None and self._reap(slot.attempt, now)]
+        if not ended:
+            wake = min([self.next_beat, *(a.wake_at() for a in attempts)])
+            self.executor.wait_any([a.running for a in attempts], wake - now)
+            now = self.clock.monotonic()
+            ended = [slot for slot in flight if slot.attempt is not None and self._reap(slot.attempt, now)]
+        statuses = []
+        for slot in ended:
+            assert slot.attempt is not None
+            statuses.append((slot, self._end(slot.attempt)))
+            slot.attempt = None
+        return statuses
+
+    def _reap(self, attempt: Attempt, now: float) -> bool:
+        """True when the attempt has ended: by itself, or killed at the end of its grace."""
+        if attempt.kill_at is not None and now >= attempt.kill_at:
+            how = f"killed by SIGKILL after {attempt.grace:g} s grace" if attempt.grace else "killed by SIGKILL"
+            attempt.result = attempt.running.kill(how)
+        elif attempt.result is None:
+            attempt.result = attempt.running.wait(0.0)
+            if attempt.result is not None and attempt.result.kind is ResultKind.STOPPED and attempt.reason is None:
+                attempt.reason = attempt.binding  # its guard kept the deadline while this loop was held up
+        return attempt.result is not None
+
+    def _show_running(self, attempts: list[Attempt]) -> None:
+        """Alive past a heartbeat: shown as RUNNING, with progress; one write for all in flight."""
+        updates = []
+        for attempt in attempts:
+            note = _progress_note(attempt.running.progress())
+            if attempt.reason is None and attempt.shown != (Status.RUNNING, note):
+                updates.append((attempt, note))
+        if not updates:
+            return
+        try:
+            with self.store.bounded(WATCH_STORE_SECONDS):  # the clients' deadlines come first
+                self._ledger.save(
+                    [
+                        StateUpdate(a.client.id, a.job_type, replace(a.base, status=Status.RUNNING, message=note))
+                        for a, note in updates
+                    ],
+                    None,
+                )
+        except StoreUnavailableError as exc:  # only a display; the clients keep running
+            log.warning("could not show %d client(s) as RUNNING: %s", len(updates), exc)
+            return
+        for attempt, note in updates:
+            attempt.shown = (Status.RUNNING, note)
+
+    def _end(self, attempt: Attempt) -> Status:
+        client, job_type, base = attempt.client, attempt.job_type, attempt.base
+        assert attempt.result is not None
+        seconds = self.clock.monotonic() - attempt.started
+        status, message = self._classify(attempt.result, attempt.reason)
+        state = replace(base, status=status, last_run_seconds=seconds, count=attempt.result.count, message=message)
+        if status is not Status.JOB_TIMEOUT_KILLED:  # a run cut short by us says nothing about the client
+            state = replace(state, recent_seconds=(*base.recent_seconds, round(seconds, 3))[-RECENT_RUNS:])
+        state, quarantined = self._streak(client, state)
+        state = self.observer.client_ended(client, job_type, state, quarantined)
+        self._known.setdefault(job_type, {})[client.id] = state
+        self._ledger.record(client, job_type, state)
+        return status
+
+    def _streak(self, client: Client, state: JobState) -> tuple[JobState, bool]:
+        """Count consecutive client timeouts; quarantine at FNF_QUARANTINE_AFTER. True if newly quarantined."""
+        if state.status in (Status.COMPLETED, Status.FAILED):
+            return replace(state, timeouts_in_row=0), False
+        if state.status is not Status.CLIENT_TIMEOUT_KILLED:
+            return state, False
+        streak = state.timeouts_in_row + 1
+        state = replace(state, timeouts_in_row=streak)
+        limit = self.settings.quarantine_after
+        if not limit or streak < limit or state.quarantined_at is not None:
+            return state, False
+        note = (
+            f"quarantined after {streak} timeouts in a row: skipped by every sweep until "
+            f"fnf clients release {client.id}"
+        )
+        message = f"{state.message}; {note}" if state.message else note
+        return replace(state, quarantined_at=self.clock.now(), message=message), True
+
+    def _classify(self, result: ChildResult, reason: str | None) -> tuple[Status, str | None]:
+        if result.kind is ResultKind.SUCCEEDED:
+            return Status.COMPLETED, result.message  # even if a deadline came as it finished
+        if reason is None:
+            return Status.FAILED, result.message
+        if reason == "client":
+            limit = human_duration(self.settings.client_timeout)
+            return Status.CLIENT_TIMEOUT_KILLED, f"exceeded the client limit of {limit}; {result.message}"
+        if reason == "signal":
+            return Status.JOB_TIMEOUT_KILLED, (
+                f"run interrupted by {self.stop.reason}; {result.message}; resumes first next run"
+            )
+        limit = human_duration(self.settings.job_timeout)
+        return Status.JOB_TIMEOUT_KILLED, (f"job deadline of {limit} reached; {result.message}; resumes first next run")
+
+
+@dataclass
+class Attempt:
+    """One client's work for one job type, in flight."""
+
+    client: Client
+    job_type: JobType
+    running: Running
+    base: JobState
+    started: float
+    deadline: float
+    binding: str
+    """Which limit the deadline is: "client" or "job"."""
+    shown: tuple[Status, str | None] = (Status.STARTED, None)
+    reason: str | None = None
+    """Why fnf is stopping it ("client", "job", "signal"); None while it may run on."""
+    grace: float = 0.0
+    kill_at: float | None = None
+    result: ChildResult | None = None
+
+    def terminate(self, reason: str, grace: float, now: float) -> None:
+        self.reason, self.grace, self.kill_at = reason, grace, now + grace
+        self.running.terminate()
+
+    def wake_at(self) -> float:
+        return self.kill_at if self.kill_at is not None else self.deadline
+
+
+@dataclass
+class Slot:
+    """A client being processed: its job types run one after another in one slot."""
+
+    order: int
+    """The client's place in this run's order: the first one left unfinished is where the run stopped."""
+    task: Task
+    todo: list[JobType]
+    attempt: Attempt | None = None
+
+
+def _carried(base: JobState, known: JobState | None) -> JobState:
+    """What outlives an attempt: the timeout streak, quarantine, the last alert, recent durations."""
+    if known is None:
+        return base
+    return replace(
+        base,
+        timeouts_in_row=known.timeouts_in_row,
+        quarantined_at=known.quarantined_at,
+        alert_kind=known.alert_kind,
+        alert_at=known.alert_at,
+        recent_seconds=known.recent_seconds,
+    )
+
+
+def _progress_note(progress: dict[str, Any] | None) -> str | None:
+    if not progress:
+        return None
+    done, total = progress.get("done"), progress.get("total")
+    text = f"progress {done}/{total}" if total is not None else f"progress {done}"
+    if progress.get("message"):
+        text += f": {progress['message']}"
+    return text
