@@ -75,6 +75,8 @@ class Flight:
         self.next_beat = clock.monotonic() + settings.heartbeat_interval
         self.left: list[str] = []
         """Clients refused at their start: no longer this stream's to run."""
+        self.live: set[str] = set()
+        """Other runs alive when the clients were selected (a client in flight in one is not started)."""
 
     def begin(self, client: Client, job_type: JobType, sweep_id: str, remaining: int, in_flight: int) -> Attempt | None:
         """Record the client as STARTED, then start its work. The write comes first: a crash
@@ -87,6 +89,8 @@ class Flight:
         deadline = started + min(limit, left)
         job_id = self._run.job_ids[job_type]
         known = self._known.get(job_type, {}).get(client.id)
+        if self._elsewhere(client, job_type, known):
+            return None  # decided without a write: on any store, a client never runs twice at once
         base = _carried(JobState(Status.STARTED, job_id, self._run.run_id, sweep_id, started_wall), known)
         if client.id in self._ledger.save([StateUpdate(client.id, job_type, base, replaces=known)], remaining):
             log.warning(
@@ -119,6 +123,20 @@ class Flight:
             grace=self.settings.kill_grace,
         )
         return Attempt(client, job_type, self.executor.start(work), base, started, deadline, binding)
+
+    def _elsewhere(self, client: Client, job_type: JobType, known: JobState | None) -> bool:
+        """True (and the client skipped, counted) if it is in flight in another live run."""
+        if known is None or not known.status.in_progress or known.run_id not in self.live:
+            return False
+        log.warning(
+            "%s: %s (%s) is in flight in run %s (it came from another stream); skipped",
+            job_type.value,
+            client.id,
+            client.name,
+            known.run_id,
+        )
+        self.left.append(client.id)
+        return True
 
     def halt(self, flight: list[Slot], reason: str) -> None:
         """A signal or the job deadline: ask every client in flight to stop, each with its grace."""

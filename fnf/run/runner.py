@@ -286,7 +286,7 @@ class Runner:
         if not members:
             return Outcome.NO_CLIENTS, self._no_clients(request.stream)
         sweeps = self._open_sweeps(request, job_types)
-        live = self._live_runs()
+        live = self._watch.live = self._live_runs()
         tasks = self._select(request, sweeps, live)
         if not tasks and not request.new_sweep and not request.client_ids:
             for job_type in job_types:

@@ -44,7 +44,10 @@ def test_a_client_removed_during_a_run_is_not_started(any_project: Project, tmp_
     assert "left the stream or ran elsewhere before their start: c04" in report["message"]
 
 
-def test_streams_assign_during_a_run_never_runs_a_client_twice_at_once(project: Project, tmp_path: Path) -> None:
+def test_streams_assign_during_a_run_never_runs_a_client_twice_at_once(any_project: Project, tmp_path: Path) -> None:
+    """On both stores: on SQLite the start's transaction also refuses it; on Airtable only the run's
+    own check stands between c01 and a second run of it at the same time."""
+    project = any_project
     gate, spans_file = tmp_path / "gate", tmp_path / "spans"
     env = {"FNF_TEST_SPANS": str(spans_file), "FNF_TEST_GATE": str(gate)}
     project.clients(rows(12, gated="c01"))
