@@ -87,6 +87,7 @@ def _guard_wait(horse: int, lifeline: int, work: Work) -> dict[str, int]:
             kill_at = now + work.grace
         elif kill_at is not None and now >= kill_at:
             kill_quietly(horse, -1)
+            kill_at = now + _GUARD_POLL  # SIGKILL is sent: wait for the exit, do not spin
         wake = (kill_at if kill_at is not None else term_at) - now
         fds = [lifeline] + ([pidfd] if pidfd is not None else [])
         try:

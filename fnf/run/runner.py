@@ -56,8 +56,6 @@ STORE_DOWN_FINISH_SECONDS = 10.0
 """How long a run whose store failed still tries to record its end before exiting."""
 LEFT = "left"
 """Why a slot ends without running its client: the client is no longer this run's to run."""
-WATCH_STORE_SECONDS = 5.0
-"""How long a write made while a client runs may retry: it must not delay the client's deadline."""
 
 
 class Runner:

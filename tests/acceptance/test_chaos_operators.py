@@ -97,7 +97,7 @@ def test_operators_and_skewed_clocks_during_runs_keep_every_promise(project: Pro
         overlaps = [(a, b) for a, b in itertools.pairwise(spells) if b[0] < a[1]]
         assert not overlaps, f"{cid} ran twice at once: {overlaps}"
         for removed, back in out.get(cid, []):
-            late = [s for s in spells if s[0] > removed + 0.5 and (back is None or s[0] < back)]
+            late = [s for s in spells if s[0] > removed + 2.0 and (back is None or s[0] < back)]  # fork latency
             assert not late, f"{cid} started while removed ({removed:.2f} .. {back}): {late}"
     history = project.fnf("history", "--json", "--limit", "1000")
     assert history.returncode == 0 and started_runs > 10
