@@ -20,11 +20,11 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from fnf import host
 from fnf.clock import SystemClock
 from fnf.config import Settings
 from fnf.errors import UsageError
 from fnf.models import ALL, JobType, Lease, Outcome, job_id_for
-from fnf.proc import linux as procs
 from fnf.run import lease as leases
 from fnf.run.observers import SilentObserver
 from fnf.store import open_store
@@ -173,7 +173,7 @@ def stop(settings: Settings, run_ref: str, *, wait: float = 0.0) -> str:
     """SIGTERM the run's process (the same clean stop as a scheduler's SIGTERM); optionally wait for it."""
     lease = find_live(settings, run_ref)
     holder = lease.holder
-    alive = procs.holder_alive(holder)
+    alive = host.holder_alive(holder)
     if alive is None:
         raise UsageError(
             f"run {holder.run_id} runs on host {holder.host} (pid {holder.pid}): stop it there with fnf stop, "
@@ -187,9 +187,9 @@ def stop(settings: Settings, run_ref: str, *, wait: float = 0.0) -> str:
     os.kill(holder.pid, signal.SIGTERM)
     if wait > 0:
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and procs.holder_alive(holder):
+        while time.monotonic() < deadline and host.holder_alive(holder):
             time.sleep(0.1)
-        if procs.holder_alive(holder):
+        if host.holder_alive(holder):
             return f"asked run {holder.run_id} (pid {holder.pid}) to stop; it is still stopping after {wait:g} s"
         return f"run {holder.run_id} stopped (pid {holder.pid}); see fnf history for where it stopped"
     now = SystemClock().now()

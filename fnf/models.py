@@ -241,7 +241,7 @@ class Lease:
     heartbeat_at: datetime
     stale_after_seconds: float
     beat: str = ""
-    """The holder's never-stepped clock at its last heartbeat (``procs.beat_stamp``), where the
+    """The holder's never-stepped clock at its last heartbeat (``host.beat_stamp``), where the
     store keeps it: a run of the same boot judges the heartbeat's age by it, not by wall clocks."""
 
 

@@ -12,11 +12,11 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from fnf import host
 from fnf.clock import Clock, SystemClock, iso
 from fnf.config import Settings, load_settings
 from fnf.errors import FnfError, UsageError
 from fnf.models import Holder, JobType, Lease, Outcome, StateUpdate, Status, human_duration, job_types_of
-from fnf.proc import linux as procs
 from fnf.run import lease as leases
 from fnf.store import open_store
 from fnf.store.base import RunFinish, Store
@@ -75,18 +75,18 @@ def _stop_holder(holder: Holder, settings: Settings) -> str:
     ended in time (its clients' guards then end them). Elsewhere fnf cannot signal it: its lease
     is released and it stops at its next heartbeat, when it finds the lease gone.
     """
-    alive = procs.holder_alive(holder)
+    alive = host.holder_alive(holder)
     if alive is None:
         return (
             f"run {holder.run_id} runs on host {holder.host} (pid {holder.pid}), which fnf cannot signal from "
             f"here: its lease is released now; it stops, with its clients, at its next heartbeat (within "
             f"{human_duration(settings.heartbeat_interval)}); stop it there (SIGTERM) to stop it sooner"
         )
-    if not alive or not procs.kill_holder(holder, signal.SIGTERM):
+    if not alive or not host.kill_holder(holder, signal.SIGTERM):
         return f"run {holder.run_id} (pid {holder.pid}) had already ended"
     if _gone(holder, STOP_WAIT_SECONDS):
         return f"stopped run {holder.run_id} (pid {holder.pid}) with SIGTERM: it recorded where it stopped"
-    procs.kill_holder(holder)
+    host.kill_holder(holder)
     _gone(holder, 10.0)
     return (
         f"run {holder.run_id} (pid {holder.pid}) did not stop within {STOP_WAIT_SECONDS:g} s of SIGTERM: "
@@ -96,7 +96,7 @@ def _stop_holder(holder: Holder, settings: Settings) -> str:
 
 def _gone(holder: Holder, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
-    while procs.holder_alive(holder):
+    while host.holder_alive(holder):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)

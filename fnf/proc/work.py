@@ -7,41 +7,11 @@ image, the outcome comes back in small files (``WorkFiles``) the child writes an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 
-from fnf.handlers import Handler
-from fnf.models import Client, JobType
+from fnf.run.work import ChildResult, ResultKind, Work
 
-
-@dataclass(frozen=True)
-class Work:
-    client: Client
-    job_type: JobType
-    job_id: str
-    run_id: str
-    stream: int
-    deadline: datetime
-    deadline_monotonic: float
-    handler: Handler
-    grace: float = 0.0
-    """Seconds between SIGTERM and SIGKILL at the deadline (FNF_KILL_GRACE_SECONDS)."""
-
-
-class ResultKind(StrEnum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    STOPPED = "stopped"
-    """fnf stopped it (deadline or signal): the runner decides which status that means."""
-
-
-@dataclass(frozen=True)
-class ChildResult:
-    kind: ResultKind
-    count: int | None = None
-    message: str | None = None
-    seconds: float = 0.0
+__all__ = ["ChildResult", "ResultKind", "Work", "WorkFiles"]
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from fnf.config import Settings
 from fnf.errors import StoreUnavailableError
 from fnf.handlers import Handler
 from fnf.models import RECENT_RUNS, Client, JobState, JobType, StateUpdate, Status, human_duration
-from fnf.proc.signals import StopFlag
-from fnf.proc.work import ChildResult, ResultKind, Work
 from fnf.run.ledger import Ledger
 from fnf.run.observers import RunObserver
 from fnf.run.sweep import Task
+from fnf.run.work import ChildResult, ResultKind, Work
+from fnf.stop import StopFlag
 from fnf.store.base import Store
 
 log = logging.getLogger("fnf.run")

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from fnf import host
 from fnf.models import Lease
-from fnf.proc import linux as procs
 
 
 def heartbeat_age(lease: Lease, now: datetime) -> float:
     """Seconds since the holder's last heartbeat (negative: it lies in the future)."""
-    age = procs.beat_age(lease.beat) if lease.beat else None
+    age = host.beat_age(lease.beat) if lease.beat else None
     return age if age is not None else (now - lease.heartbeat_at).total_seconds()
 
 
@@ -36,7 +36,7 @@ def is_stale(lease: Lease, now: datetime) -> bool:
 
 
 def is_dead(lease: Lease, now: datetime) -> bool:
-    if procs.holder_alive(lease.holder) is False:
+    if host.holder_alive(lease.holder) is False:
         return True
     return is_stale(lease, now)
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from fnf import host
 from fnf.clock import Clock
 from fnf.config import Settings
 from fnf.errors import (
@@ -40,14 +41,13 @@ from fnf.models import (
     job_id_for,
     job_types_of,
 )
-from fnf.proc import linux as procs
-from fnf.proc.signals import StopFlag
 from fnf.run import lease as leases
 from fnf.run.flight import Executor, Flight, RunIds, Slot
 from fnf.run.ledger import Ledger
 from fnf.run.observers import Observers, RunObserver, SilentObserver
 from fnf.run.request import RunReport, RunRequest, summary
 from fnf.run.sweep import Task, select
+from fnf.stop import StopFlag
 from fnf.store.base import Busy, RunFinish, Store, Unusable
 
 log = logging.getLogger("fnf.run")
@@ -165,7 +165,7 @@ class Runner:
         short = "all" if request.run_type == ALL else JobType(request.run_type).short
         job_id = request.job_id or job_id_for(short, request.stream, started)
         beat = self._store_now()  # heartbeats are written on the clock they are judged by
-        return RunRecord(run_id, request.run_type, request.stream, job_id, procs.this_holder(run_id), started, beat)
+        return RunRecord(run_id, request.run_type, request.stream, job_id, host.this_holder(run_id), started, beat)
 
     def _take_over(self, dead_leases: Sequence[Lease]) -> None:
         for dead in dead_leases:
@@ -176,7 +176,7 @@ class Runner:
                 leases.describe(dead, self._store_now()),
             )
             self.observer.took_over(dead)
-            if procs.kill_holder(dead.holder):
+            if host.kill_holder(dead.holder):
                 log.warning("killed hung run %s (pid %d)", dead.holder.run_id, dead.holder.pid)
 
     def _prepare(self, request: RunRequest, record: RunRecord, job_types: tuple[JobType, ...]) -> None:

@@ -7,7 +7,7 @@ is the in-memory fake. Every store passes the same contract suite (tests/contrac
 from __future__ import annotations
 
 from fnf.config import Settings
-from fnf.proc.signals import StopFlag
+from fnf.stop import StopFlag
 from fnf.store.base import Store
 
 

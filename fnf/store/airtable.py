@@ -50,7 +50,7 @@ from fnf.models import (
     Sweep,
     parse_seconds,
 )
-from fnf.proc.signals import StopFlag
+from fnf.stop import StopFlag
 from fnf.store import airtable_cells as cells
 from fnf.store import airtable_schema as sc
 from fnf.store.airtable_http import ListingExpiredError, PacedApi, RecordGoneError

@@ -31,7 +31,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_d
 
 from fnf.config import AirtableSettings
 from fnf.errors import SchemaError, StoreError, StoreUnavailableError
-from fnf.proc.signals import StopFlag
+from fnf.stop import StopFlag
 from fnf.store.airtable_clock import ServerClock
 
 log = logging.getLogger("fnf.airtable")

@@ -25,7 +25,7 @@ from fnf.models import (
     Status,
     Sweep,
 )
-from fnf.proc.work import ChildResult, ResultKind, Work
+from fnf.run.work import ChildResult, ResultKind, Work
 from fnf.store.base import (
     Acquired,
     Busy,

@@ -6,8 +6,8 @@ import sys
 from dataclasses import replace
 from datetime import timedelta
 
+from fnf import host
 from fnf.models import Holder, JobType, Lease
-from fnf.proc import linux as procs
 from fnf.run import lease
 from fnf.testing import FakeClock
 
@@ -32,38 +32,38 @@ def test_heartbeat_older_than_three_intervals_is_dead() -> None:
 
 def test_a_live_process_on_this_host_is_alive() -> None:
     clock = FakeClock()
-    me = procs.this_holder("r1")
-    assert procs.holder_alive(me) is True
+    me = host.this_holder("r1")
+    assert host.holder_alive(me) is True
     assert not lease.is_dead(make_lease(clock, me), clock.now())
 
 
 def test_a_dead_process_on_this_host_is_dead_at_once() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    holder = replace(procs.this_holder("r1"), pid=child.pid, pid_start=procs.start_ticks(child.pid) or "")
+    holder = replace(host.this_holder("r1"), pid=child.pid, pid_start=host.start_ticks(child.pid) or "")
     child.wait()
     clock = FakeClock()
-    assert procs.holder_alive(holder) is False
+    assert host.holder_alive(holder) is False
     assert lease.is_dead(make_lease(clock, holder), clock.now())
 
 
 def test_a_reused_pid_is_not_the_holder() -> None:
-    impostor = replace(procs.this_holder("r1"), pid_start="1")  # our pid, another start time
-    assert procs.holder_alive(impostor) is False
-    assert procs.kill_holder(impostor) is False  # never signalled
+    impostor = replace(host.this_holder("r1"), pid_start="1")  # our pid, another start time
+    assert host.holder_alive(impostor) is False
+    assert host.kill_holder(impostor) is False  # never signalled
     assert os.getpid() == impostor.pid
 
 
 def test_another_host_is_judged_by_heartbeat_only() -> None:
-    assert procs.holder_alive(foreign_holder()) is None
+    assert host.holder_alive(foreign_holder()) is None
 
 
 def test_a_heartbeat_of_this_boot_is_aged_on_the_boot_clock_whatever_the_wall_clocks_say() -> None:
     clock = FakeClock()
-    held = replace(make_lease(clock, foreign_holder(), stale_after=180), beat=procs.beat_stamp())
+    held = replace(make_lease(clock, foreign_holder(), stale_after=180), beat=host.beat_stamp())
     clock.advance(7200)  # the wall clock stepped two hours ahead
     assert 0 <= lease.heartbeat_age(held, clock.now()) < 60
     assert not lease.is_dead(held, clock.now())
-    old = f"{procs.beat_stamp().rpartition('@')[0]}@{procs.boottime() - 200:.3f}"
+    old = f"{host.beat_stamp().rpartition('@')[0]}@{host.boottime() - 200:.3f}"
     assert lease.is_dead(replace(held, beat=old), clock.now() - timedelta(hours=5))
 
 

@@ -177,9 +177,9 @@ def test_second_signal_kills_at_once(world: World) -> None:
 
 
 def live_holder(run_id: str = "holder") -> Holder:
-    from fnf.proc import linux as procs
+    from fnf import host
 
-    return procs.this_holder(run_id)
+    return host.this_holder(run_id)
 
 
 def hold(world: World, holder: Holder, job_types: tuple[JobType, ...] = (LEAD,), stream: int = 1) -> None:

@@ -49,3 +49,28 @@ def test_the_list_of_rooms_not_yet_split_is_current() -> None:
     sizes = _sizes()
     fit = [key for key in NOT_YET_SPLIT if key not in sizes or sizes[key][0] <= sizes[key][1]]
     assert not fit, f"these fit their limit now: take them off NOT_YET_SPLIT: {fit}"
+
+
+CORE_MAY_NOT_IMPORT = ("fnf.proc", "fnf.store.sqlite", "fnf.store.airtable", "fnf.store.memory", "fnf.cli", "fnf.app")
+"""The run's core depends on contracts (``fnf.store.base``, ``fnf.run.work``) and leaf modules,
+never on an executor's or a store's implementation: those are handed to it."""
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_the_run_depends_on_contracts_not_on_processes_or_stores() -> None:
+    wrong = {
+        f"run/{path.name}": sorted(m for m in _imports(path) if m.startswith(CORE_MAY_NOT_IMPORT))
+        for path in sorted((PACKAGE / "run").glob("*.py"))
+    }
+    wrong = {name: modules for name, modules in wrong.items() if modules}
+    assert not wrong, f"the run's core imports implementations (hand them in instead): {wrong}"

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from fnf import host
 from fnf.clock import iso
 from fnf.errors import LeaseLostError, StoreError, UsageError
 from fnf.models import Client, JobState, JobType, Lease, Outcome, RunRecord, StateUpdate, Sweep
-from fnf.proc import linux as procs
 from fnf.store.base import (
     Acquired,
     Busy,
@@ -226,7 +226,7 @@ class SQLiteStore(Store):
                         iso(run.started_at),
                         iso(run.started_at),
                         stale_after,
-                        procs.beat_stamp(),
+                        host.beat_stamp(),
                     ),
                 )
         return Acquired(tuple(taken))
@@ -238,7 +238,7 @@ class SQLiteStore(Store):
     def heartbeat(self, run_id: str, now: datetime) -> bool:
         with self._tx() as db:
             held = db.execute(
-                "UPDATE leases SET heartbeat_at = ?, beat = ? WHERE run_id = ?", (iso(now), procs.beat_stamp(), run_id)
+                "UPDATE leases SET heartbeat_at = ?, beat = ? WHERE run_id = ?", (iso(now), host.beat_stamp(), run_id)
             ).rowcount
             db.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", (iso(now), run_id))
         return held > 0
