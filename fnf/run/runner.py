@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from fnf import host
@@ -23,17 +23,14 @@ from fnf.errors import (
     LeaseLostError,
     StoreError,
     StoreUnavailableError,
-    UsageError,
 )
 from fnf.handlers import Handler
 from fnf.models import (
     ALL,
     Client,
-    JobState,
     JobType,
     Lease,
     Outcome,
-    RunCounts,
     RunRecord,
     Status,
     Sweep,
@@ -41,14 +38,17 @@ from fnf.models import (
     job_id_for,
     job_types_of,
 )
+from fnf.run import endings
 from fnf.run import lease as leases
+from fnf.run.endings import Ending
 from fnf.run.flight import Executor, Flight, RunIds, Slot
 from fnf.run.ledger import Ledger
 from fnf.run.observers import Observers, RunObserver, SilentObserver
+from fnf.run.plan import Planner
 from fnf.run.request import RunReport, RunRequest, summary
-from fnf.run.sweep import Task, select
+from fnf.run.sweep import Task
 from fnf.stop import StopFlag
-from fnf.store.base import Busy, RunFinish, Store, Unusable
+from fnf.store.base import Busy, Store, Unusable
 
 log = logging.getLogger("fnf.run")
 
@@ -78,56 +78,19 @@ class Runner:
         self.observer: RunObserver = (
             observer if isinstance(observer, Observers) else Observers(observer or SilentObserver())
         )
-        self._known: dict[JobType, dict[str, JobState]] = {}
+        self.planner = Planner(store)
         self._unusable: tuple[Unusable, ...] = ()
-        self._quarantined: list[str] = []
         self._left: list[str] = []
+        self._admission_note = ""
 
     # -- planning ------------------------------------------------------------------------
     def members(self, request: RunRequest) -> list[Client]:
         """The clients the run may touch: the stream's, or the ones named with --client."""
-        clients = self.store.list_clients(request.stream)
-        if not request.client_ids:
-            return clients
-        by_id = {c.id: c for c in clients}
-        missing = [cid for cid in request.client_ids if cid not in by_id]
-        if missing:
-            everywhere = {c.id: c for c in self.store.list_clients()}
-            problems = []
-            for cid in missing:
-                other = everywhere.get(cid)
-                if other is None:
-                    problems.append(f"no client has id {cid!r} (see: fnf clients list)")
-                else:
-                    problems.append(
-                        f"client {cid!r} is in stream {other.stream}, not {request.stream} "
-                        f"(use --stream {other.stream})"
-                    )
-            raise UsageError("; ".join(problems))
-        wanted = set(request.client_ids)
-        return [c for c in clients if c.id in wanted]
+        return self.planner.members(request)
 
     def plan(self, request: RunRequest) -> list[Task]:
         """What a run would do now, in order, without changing anything (``--dry-run``)."""
-        job_types = job_types_of(request.run_type)
-        clients = self.members(request)
-        if request.client_ids:
-            return [Task(c, job_types) for c in clients]
-        sweeps: dict[JobType, str] = {}
-        for job_type in job_types:
-            sweep = None if request.new_sweep else self.store.open_sweep(job_type, request.stream)
-            sweeps[job_type] = sweep.id if sweep else "(new sweep)"
-        states = self._states(job_types, request.stream)
-        tasks = select(clients, states, sweeps, retry_failed=request.retry_failed)
-        if not tasks and not request.new_sweep:
-            fresh = {t: "(new sweep)" for t in job_types}
-            tasks = select(clients, states, fresh)
-        return tasks
-
-    def _states(self, job_types: Sequence[JobType], stream: int) -> dict[JobType, dict[str, JobState]]:
-        states = {t: self.store.job_states(t, stream) for t in job_types}
-        self._known.update(states)
-        return states
+        return self.planner.plan(request)
 
     # -- running -------------------------------------------------------------------------
     def run(self, request: RunRequest) -> RunReport:
@@ -151,9 +114,9 @@ class Runner:
         except StoreError as exc:
             if not self.stop.requested:
                 raise
-            return self._stopped_before_start(record, exc)
+            return endings.stopped_before_start(self.store, self.clock, self.stop, record, exc)
         if isinstance(acquired, Busy):
-            return self._busy(record, acquired)
+            return endings.busy(self.store, self.clock, record, acquired.lease, self._store_now())
         self._take_over(acquired.taken_over)
         self._prepare(request, record, job_types)
         return self._sweep_and_finish(request, job_types, members)
@@ -181,11 +144,12 @@ class Runner:
 
     def _prepare(self, request: RunRequest, record: RunRecord, job_types: tuple[JobType, ...]) -> None:
         """The run's state once it holds its stream: its ledger, its deadline, its flight."""
-        self._ctx = _RunContext(request, record)
         self._ledger = Ledger(
             self.store, record.run_id, request.stream, started=self._mono_start, stale_after=self.settings.stale_after
         )
-        self._progress = self._ledger.progress
+        self._end = Ending(
+            self.store, self._ledger, self.observer, self.clock, self.stop, request, record, self._unusable
+        )
         self._deadline = self._mono_start + self.settings.job_timeout
         self._flight: list[Slot] = []
         self._done: set[str] = set()
@@ -201,7 +165,7 @@ class Runner:
             observer=self.observer,
             run=RunIds(record.run_id, request.stream, job_ids),
             deadline=self._deadline,
-            known=self._known,
+            known=self.planner.known,
             store_now=self._store_now,
         )
         self._left = self._watch.left
@@ -219,15 +183,18 @@ class Runner:
     ) -> RunReport:
         try:
             outcome, message = self._sweep(request, job_types, members)
-            message += _skip_note(self._quarantined, self._unusable, self._left)
-            skipped = len(self._quarantined) + len(self._unusable) + len(self._left)
-            self._progress.counts = replace(self._progress.counts, skipped=skipped)
-            self._finish(outcome, message)
+            quarantined = self.planner.quarantined
+            message += endings.skip_note(quarantined, self._unusable, self._left)
+            progress = self._ledger.progress
+            skipped = len(quarantined) + len(self._unusable) + len(self._left)
+            progress.counts = replace(progress.counts, skipped=skipped)
+            self._end.finish(outcome, message)
         except LeaseLostError as exc:
             log.error("%s", exc)
-            return self._report(Outcome.FAILED, str(exc))
+            return self._end.report(Outcome.FAILED, str(exc))
         except StoreUnavailableError as exc:
-            return self._unreachable(exc)
+            in_flight = [slot.task.client.id for slot in sorted(self._flight, key=lambda slot: slot.order)]
+            return self._end.unreachable(exc, in_flight)
         except Exception as exc:
             if isinstance(exc, FnfError):
                 message = f"run failed: {exc}"
@@ -235,63 +202,22 @@ class Runner:
             else:
                 message = f"internal error: {exc!r}"
                 log.exception("%s", message)
-            self._finish_quietly(Outcome.FAILED, message)
-            return self._report(Outcome.FAILED, message)
-        return self._report(outcome, message)
-
-    def _stopped_before_start(self, record: RunRecord, exc: StoreError) -> RunReport:
-        """A signal cut short the taking of the stream (a retry wait on a flaky store)."""
-        message = f"interrupted by {self.stop.reason} while taking the stream ({exc}); nothing was started"
-        log.warning("%s", message)
-        try:  # withdraw the claim if it was written; if not, the next run takes it over at once
-            with self.store.bounded(STORE_DOWN_FINISH_SECONDS):
-                finish = RunFinish(record.run_id, Outcome.INTERRUPTED, self.clock.now(), RunCounts(), None, message)
-                self.store.finish_run(finish)
-        except Exception as error:
-            log.info("nothing to withdraw for run %s: %s", record.run_id, error)
-        return RunReport(
-            record.run_id,
-            record.job_id,
-            record.run_type,
-            record.stream,
-            Outcome.INTERRUPTED,
-            message=message,
-            signum=self.stop.signum,
-        )
-
-    def _unreachable(self, exc: StoreUnavailableError) -> RunReport:
-        progress = self._progress
-        if progress.stopped_at is None:  # the first client whose end is not in the store
-            in_flight = [slot.task.client.id for slot in sorted(self._flight, key=lambda slot: slot.order)]
-            unrecorded = [update.client_id for update in progress.pending] + in_flight
-            progress.stopped_at = unrecorded[0] if unrecorded else None
-        where = f"the next run resumes at client {progress.stopped_at}" if progress.stopped_at else "nothing was lost"
-        message = f"interrupted: the store is unreachable ({exc}); {where}"
-        log.error("%s", message)
-        with self.store.bounded(STORE_DOWN_FINISH_SECONDS):
-            self._finish_quietly(Outcome.INTERRUPTED, message)
-        return self._report(Outcome.INTERRUPTED, message)
-
-    def _busy(self, record: RunRecord, busy: Busy) -> RunReport:
-        who = leases.describe(busy.lease, self._store_now())
-        message = f"{busy.lease.job_type.value} stream {busy.lease.stream} is busy: held by {who}"
-        log.info("%s; nothing to do", message)
-        ended = replace(record, ended_at=self.clock.now(), outcome=Outcome.BUSY, message=message)
-        self.store.record_run(ended)
-        return RunReport(record.run_id, record.job_id, record.run_type, record.stream, Outcome.BUSY, message=message)
+            self._end.finish_quietly(Outcome.FAILED, message)
+            return self._end.report(Outcome.FAILED, message)
+        return self._end.report(outcome, message)
 
     def _sweep(self, request: RunRequest, job_types: tuple[JobType, ...], members: list[Client]) -> tuple[Outcome, str]:
         if not members:
-            return Outcome.NO_CLIENTS, self._no_clients(request.stream)
+            return Outcome.NO_CLIENTS, endings.no_clients(self.store, request.stream)
         sweeps = self._open_sweeps(request, job_types)
         live = self._watch.live = self._live_runs()
-        tasks = self._select(request, sweeps, live)
+        tasks = self.planner.select(request, sweeps, live)
         if not tasks and not request.new_sweep and not request.client_ids:
             for job_type in job_types:
                 self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
                 log.info("%s sweep of stream %d was already complete", job_type.value, request.stream)
             sweeps = {t: self._new_sweep(t).id for t in job_types}
-            tasks = self._select(request, sweeps, live)
+            tasks = self.planner.select(request, sweeps, live)
         self.observer.sweep_planned(len(tasks))
         stopped = self._fly(request, sweeps, live, tasks)
         if stopped is not None:
@@ -302,17 +228,6 @@ class Runner:
         for job_type in job_types:
             self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
         return Outcome.COMPLETED, f"sweep of stream {request.stream} complete"
-
-    def _no_clients(self, stream: int) -> str:
-        """Name the streams that do have clients: an empty stream is usually a typo in a cron line."""
-        others = sorted({c.stream for c in self.store.list_clients() if c.stream is not None})
-        where = f"streams with clients: {', '.join(map(str, others))}" if others else "the store has no clients"
-        message = (
-            f"stream {stream} has no clients ({where}); nothing was processed. Check --stream, or move clients "
-            f"into it: fnf streams assign"
-        )
-        log.warning("%s", message)
-        return message
 
     def _fly(
         self, request: RunRequest, sweeps: Mapping[JobType, str], live: set[str], tasks: list[Task]
@@ -340,7 +255,9 @@ class Runner:
                     self._watch.halt(flight, halted)
                 if not flight:
                     if not queue and not cut and not request.client_ids:
-                        queue.extend(t for t in self._select(request, sweeps, live) if t.client.id not in self._done)
+                        queue.extend(
+                            t for t in self.planner.select(request, sweeps, live) if t.client.id not in self._done
+                        )
                     if halted is not None and (cut or queue):
                         return self._stopped(halted, cut, queue)
                     if not queue:
@@ -403,8 +320,8 @@ class Runner:
         return sweeps
 
     def _new_sweep(self, job_type: JobType) -> Sweep:
-        ctx = self._ctx
-        sweep = self.store.start_sweep(job_type, ctx.request.stream, ctx.record.run_id, self.clock.now())
+        end = self._end
+        sweep = self.store.start_sweep(job_type, end.request.stream, end.record.run_id, self.clock.now())
         log.info("opened %s sweep #%d of stream %d", job_type.value, sweep.number, sweep.stream)
         return sweep
 
@@ -417,25 +334,8 @@ class Runner:
         return {
             lease.holder.run_id
             for lease in self.store.leases()
-            if lease.holder.run_id != self._ctx.record.run_id and not leases.is_dead(lease, now)
+            if lease.holder.run_id != self._end.record.run_id and not leases.is_dead(lease, now)
         }
-
-    def _select(self, request: RunRequest, sweeps: Mapping[JobType, str], live: set[str]) -> list[Task]:
-        clients = self.members(request)
-        if request.client_ids:
-            order = {cid: i for i, cid in enumerate(request.client_ids)}
-            return [Task(c, tuple(sweeps)) for c in sorted(clients, key=lambda c: order[c.id])]
-        states = self._states(tuple(sweeps), request.stream)
-        self._quarantined = [
-            c.id for c in clients if any((s := states[t].get(c.id)) and s.quarantined_at for t in sweeps)
-        ]
-        return select(
-            clients,
-            states,
-            sweeps,
-            retry_failed=request.retry_failed,
-            live_runs=live,
-        )
 
     def _stop_reason(self) -> str | None:
         if self.stop.requested:
@@ -447,85 +347,14 @@ class Runner:
     def _admission(self, request: RunRequest, task: Task, job_type: JobType) -> str | None:
         if not request.admit_by_history:
             return None
-        known = self._known.get(job_type, {}).get(task.client.id)
-        typical = known.typical_seconds() if known else None
-        left = self._deadline - self.clock.monotonic()
-        if typical is None or typical <= left:
+        note = self.planner.too_long(task, job_type, self._deadline - self.clock.monotonic())
+        if note is None:
             return None
-        self._admission_note = (
-            f"not starting {task.client.id} ({task.client.name}): its typical {job_type.value} run "
-            f"(p90 of its last {len(known.recent_seconds) if known else 0}: {human_duration(typical)}) does not fit "
-            f"in the {human_duration(left)} left before the job deadline"
-        )
-        log.warning("%s", self._admission_note)
+        self._admission_note = note
+        log.warning("%s", note)
         return "admission"
 
     def _stopped(self, reason: str, cut: list[Slot], queue: deque[Task]) -> tuple[Outcome, str]:
-        progress = self._progress
         first = min(cut, key=lambda slot: slot.order).task if cut else queue[0]
-        progress.stopped_at = first.client.id
         remaining = len(cut) + len(queue)
-        progress.counts = replace(progress.counts, remaining=remaining)
-        self._ledger.flush()
-        where = f"stopped at client {progress.stopped_at} with {remaining} client(s) left in the sweep"
-        if reason == "signal":
-            return Outcome.INTERRUPTED, f"interrupted by {self.stop.reason}; {where}"
-        if reason == "admission":
-            return Outcome.STOPPED_AT_DEADLINE, f"{self._admission_note}; {where}"
-        limit = human_duration(self.settings.job_timeout)
-        return Outcome.STOPPED_AT_DEADLINE, f"job deadline ({limit}) reached; {where}"
-
-    # -- writing ---------------------------------------------------------------------------
-    def _finish(self, outcome: Outcome, message: str) -> None:
-        self._ledger.flush()
-        progress = self._progress
-        if outcome is Outcome.COMPLETED:
-            progress.counts = replace(progress.counts, remaining=0)
-        alerts = self.observer.run_ending(outcome, message, progress.stopped_at, progress.counts.remaining)
-        self._ledger.finish(outcome, self.clock.now(), message, alerts)
-        log.info("run %s %s: %s", self._ctx.record.job_id, outcome.value, message)
-
-    def _finish_quietly(self, outcome: Outcome, message: str) -> None:
-        try:
-            self._finish(outcome, message)
-        except Exception as exc:  # the store may be what failed; the report still goes out
-            log.error("could not record the run's end: %s", exc)
-
-    def _report(self, outcome: Outcome, message: str) -> RunReport:
-        ctx, progress = self._ctx, self._progress
-        return RunReport(
-            ctx.record.run_id,
-            ctx.record.job_id,
-            ctx.request.run_type,
-            ctx.request.stream,
-            outcome,
-            progress.counts,
-            progress.stopped_at,
-            message,
-            tuple(progress.reports),
-            signum=self.stop.signum,
-            omitted=progress.omitted,
-            unusable=self._unusable,
-        )
-
-
-@dataclass(frozen=True)
-class _RunContext:
-    request: RunRequest
-    record: RunRecord
-
-
-def _skip_note(quarantined: Sequence[str], unusable: Sequence[Unusable], left: Sequence[str] = ()) -> str:
-    """Every client the run passed over on purpose, named (the first few) and counted."""
-    note = ""
-    if left:
-        shown = ", ".join(left[:5]) + (", ..." if len(left) > 5 else "")
-        note += f"; skipped {len(left)} client(s) that left the stream or ran elsewhere before their start: {shown}"
-    if quarantined:
-        shown = ", ".join(quarantined[:5]) + (", ..." if len(quarantined) > 5 else "")
-        note += f"; skipped {len(quarantined)} quarantined client(s): {shown} (fnf clients release ID)"
-    if unusable:
-        shown = "; ".join(str(u) for u in unusable[:5])
-        more = f"; and {len(unusable) - 5} more (fnf status lists them)" if len(unusable) > 5 else ""
-        note += f"; {len(unusable)} record(s) not processed: {shown}{more}"
-    return note
+        return self._end.stopped(reason, first.client.id, remaining, self.settings.job_timeout, self._admission_note)

@@ -1,0 +1,95 @@
+"""Which clients a run may touch, and in which order: the stream's members, their states, the
+sweep's selection. Reads only: a plan (``fnf run --dry-run``) changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from fnf.errors import UsageError
+from fnf.models import Client, JobState, JobType, human_duration, job_types_of
+from fnf.run.request import RunRequest
+from fnf.run.sweep import Task, select
+from fnf.store.base import Store
+
+
+class Planner:
+    """Reads the stream from the store; remembers the states it read (``known``), which the
+    flight uses for each client's history, and the quarantined clients it passed over."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.known: dict[JobType, dict[str, JobState]] = {}
+        self.quarantined: list[str] = []
+
+    def members(self, request: RunRequest) -> list[Client]:
+        """The clients the run may touch: the stream's, or the ones named with --client."""
+        clients = self.store.list_clients(request.stream)
+        if not request.client_ids:
+            return clients
+        by_id = {c.id: c for c in clients}
+        missing = [cid for cid in request.client_ids if cid not in by_id]
+        if missing:
+            raise UsageError("; ".join(self._not_here(missing, request.stream)))
+        wanted = set(request.client_ids)
+        return [c for c in clients if c.id in wanted]
+
+    def _not_here(self, missing: Sequence[str], stream: int) -> list[str]:
+        everywhere = {c.id: c for c in self.store.list_clients()}
+        problems = []
+        for cid in missing:
+            other = everywhere.get(cid)
+            if other is None:
+                problems.append(f"no client has id {cid!r} (see: fnf clients list)")
+            else:
+                problems.append(
+                    f"client {cid!r} is in stream {other.stream}, not {stream} (use --stream {other.stream})"
+                )
+        return problems
+
+    def plan(self, request: RunRequest) -> list[Task]:
+        """What a run would do now, in order, without changing anything (``--dry-run``)."""
+        job_types = job_types_of(request.run_type)
+        clients = self.members(request)
+        if request.client_ids:
+            return [Task(c, job_types) for c in clients]
+        sweeps: dict[JobType, str] = {}
+        for job_type in job_types:
+            sweep = None if request.new_sweep else self.store.open_sweep(job_type, request.stream)
+            sweeps[job_type] = sweep.id if sweep else "(new sweep)"
+        states = self.states(job_types, request.stream)
+        tasks = select(clients, states, sweeps, retry_failed=request.retry_failed)
+        if not tasks and not request.new_sweep:
+            fresh = {t: "(new sweep)" for t in job_types}
+            tasks = select(clients, states, fresh)
+        return tasks
+
+    def states(self, job_types: Sequence[JobType], stream: int) -> dict[JobType, dict[str, JobState]]:
+        states = {t: self.store.job_states(t, stream) for t in job_types}
+        self.known.update(states)
+        return states
+
+    def select(self, request: RunRequest, sweeps: Mapping[JobType, str], live: set[str]) -> list[Task]:
+        """The run's clients still to do in these sweeps, in order (``live``: runs that hold
+        other streams, whose clients in flight are not started here)."""
+        clients = self.members(request)
+        if request.client_ids:
+            order = {cid: i for i, cid in enumerate(request.client_ids)}
+            return [Task(c, tuple(sweeps)) for c in sorted(clients, key=lambda c: order[c.id])]
+        states = self.states(tuple(sweeps), request.stream)
+        self.quarantined = [
+            c.id for c in clients if any((s := states[t].get(c.id)) and s.quarantined_at for t in sweeps)
+        ]
+        return select(clients, states, sweeps, retry_failed=request.retry_failed, live_runs=live)
+
+    def too_long(self, task: Task, job_type: JobType, left: float) -> str | None:
+        """Why the client should not start with ``left`` seconds to the job deadline: its typical
+        run (from the history read with its state) does not fit. None if it fits or is unmeasured."""
+        known = self.known.get(job_type, {}).get(task.client.id)
+        typical = known.typical_seconds() if known else None
+        if known is None or typical is None or typical <= left:
+            return None
+        return (
+            f"not starting {task.client.id} ({task.client.name}): its typical {job_type.value} run "
+            f"(p90 of its last {len(known.recent_seconds)}: {human_duration(typical)}) does not fit "
+            f"in the {human_duration(left)} left before the job deadline"
+        )
