@@ -33,7 +33,7 @@ from fnf.store.base import ImportReport
 
 if TYPE_CHECKING:
     from fnf.store.airtable import AirtableStore
-    from fnf.store.airtable_schema import Problem
+    from fnf.store.airtable.schema import Problem
 
 
 def check_run_type(value: str, *, flag: str = "--type") -> str:

@@ -111,7 +111,7 @@ def _slot(text: str, src: Callable[[str], str]) -> tuple[int, int] | None:
 
 def _field_renames(values: Mapping[str, str], src: Callable[[str], str]) -> dict[str, str]:
     """``AIRTABLE_FIELD_<KEY>=Name``: the operator's names for fnf's fields."""
-    from fnf.store.airtable_schema import FIELD_KEYS
+    from fnf.store.airtable.schema import FIELD_KEYS
 
     renames: dict[str, str] = {}
     for key, value in values.items():

@@ -89,7 +89,7 @@ def test_renamed_fields_are_used_everywhere(emulator: Emulator) -> None:
 def test_a_base_in_the_earlier_layout_is_moved_by_apply_and_resumes_where_it_was(emulator: Emulator) -> None:
     """Earlier versions kept eight bookkeeping fields per job type; apply copies them into the
     state cell, so sweeps, streaks and quarantine carry over."""
-    from fnf.store import airtable_schema as sc
+    from fnf.store.airtable import schema as sc
 
     store = fresh(emulator)
     base = emulator.base(store.settings.base_id)

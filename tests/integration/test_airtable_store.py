@@ -104,10 +104,10 @@ def test_a_refused_token_is_named_but_never_shown(emu: Emulator) -> None:
 
 
 def test_a_run_taken_over_by_another_machine_finds_out_and_writes_nothing(emu: Emulator) -> None:
-    mine = ready_store(emu)
-    mine.import_clients([Client("a", "A", 1)])
     ticks = [0.0]
-    mine._monotonic = lambda: ticks[0]  # the store's notion of "recently confirmed"
+    # the store's notion of "recently confirmed" runs on this clock
+    mine = AirtableStore(ready_store(emu).settings, monotonic=lambda: ticks[0])
+    mine.import_clients([Client("a", "A", 1)])
     theirs = AirtableStore(mine.settings)
     clock = FakeClock()
     assert isinstance(mine.acquire(record(clock, "old"), (LEAD,), 180, lambda lease: False), Acquired)
@@ -135,10 +135,12 @@ def test_a_heartbeat_finds_a_lost_lease_at_once(emu: Emulator) -> None:
 
 @pytest.mark.parametrize("round_", range(6))
 def test_claims_made_at_the_same_instant_leave_exactly_one_holder(emu: Emulator, round_: int) -> None:
-    first = ready_store(emu)
-    stores = [first, *(AirtableStore(first.settings) for _ in range(4))]
-    for store in stores:
-        store._sleep = lambda seconds: threading.Event().wait(seconds / 4)  # nearer real timing: less flaky under load
+    settings = ready_store(emu).settings
+
+    def quarter(seconds: float) -> None:  # nearer real timing: less flaky under load
+        threading.Event().wait(seconds / 4)
+
+    stores = [AirtableStore(settings, sleep=quarter) for _ in range(5)]
     clock = FakeClock()
     barrier = threading.Barrier(len(stores))
     results: dict[int, object] = {}
@@ -156,8 +158,8 @@ def test_claims_made_at_the_same_instant_leave_exactly_one_holder(emu: Emulator,
     assert len(results) == len(stores)
     assert len(winners) == 1, results
     assert all(isinstance(results[i], Busy) for i in results if i not in winners)
-    assert [lease.holder.run_id for lease in first.leases()] == [f"r{winners[0]}"]
-    assert len(emu.records(first.settings.base_id, "Job Runs")) == 1, "the withdrawn claims are gone"
+    assert [lease.holder.run_id for lease in stores[0].leases()] == [f"r{winners[0]}"]
+    assert len(emu.records(settings.base_id, "Job Runs")) == 1, "the withdrawn claims are gone"
 
 
 def test_records_people_typed_by_hand_are_read_safely(emu: Emulator, caplog: pytest.LogCaptureFixture) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 
-from fnf.store.airtable_clock import ServerClock
+from fnf.store.airtable.clock import ServerClock
 
 
 def test_no_answer_no_clock() -> None:

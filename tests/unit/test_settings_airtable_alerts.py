@@ -9,7 +9,7 @@ import pytest
 
 from fnf.config import load_settings
 from fnf.errors import ConfigError
-from fnf.store.airtable_http import Pacer
+from fnf.store.airtable.http import Pacer
 
 
 class Clock:

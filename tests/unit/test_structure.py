@@ -14,8 +14,6 @@ MODULE_LINES, CLASS_LINES, FUNCTION_LINES = 400, 300, 50
 
 NOT_YET_SPLIT = {
     "cli/render.py": 488,
-    "store/airtable.py": 902,
-    "store/airtable.py:AirtableStore": 809,
     "testing/airtable_emulator/model.py:_cell": 61,
 }
 """Where fnf still exceeds a limit, and by how much at most."""

@@ -32,7 +32,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_d
 from fnf.config import AirtableSettings
 from fnf.errors import SchemaError, StoreError, StoreUnavailableError
 from fnf.stop import StopFlag
-from fnf.store.airtable_clock import ServerClock
+from fnf.store.airtable.clock import ServerClock
 
 log = logging.getLogger("fnf.airtable")
 
@@ -311,3 +311,24 @@ def _translate(
             "and fnf schema apply to create it"
         )
     return StoreError(f"Airtable answered {status} {kind} to {verb} {where}: {message}")
+
+
+LISTING_RESTARTS = 3
+
+
+def every(table: Any, **options: Any) -> list[dict[str, Any]]:
+    """Every matching record, page by page. Airtable's page offsets expire (after a few minutes,
+    or when a retried request outlives them): the listing then starts over."""
+    options.setdefault("page_size", 100)
+    for _ in range(LISTING_RESTARTS):
+        try:
+            return list(table.all(**options))
+        except ListingExpiredError as exc:
+            log.warning("%s; reading the whole listing again", exc)
+    return list(table.all(**options))
+
+
+def first(table: Any, **options: Any) -> dict[str, Any] | None:
+    """The first matching record (in ``sort`` order), or None: one small request."""
+    found = table.first(**options)
+    return None if found is None else dict(found)

@@ -91,7 +91,7 @@ def parse_bookkeeping(text: Any) -> dict[str, Any]:
 
 
 def job_state(cells: Mapping[str, Any], status: Status) -> JobState:
-    """A job state from the cells of one record (keys: the roles of ``airtable_schema.ROLES``)."""
+    """A job state from the cells of one record (keys: the roles of ``schema.ROLES``)."""
     kept = parse_bookkeeping(cells.get("state"))
     seconds = number(kept.get("seconds"))
     count = number(cells.get("count"))
