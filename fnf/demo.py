@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from fnf import app
+from fnf import commands
 from fnf.config import Overrides, Settings, load_settings
 from fnf.models import Client
 from fnf.run.request import RunReport, RunRequest
@@ -84,7 +84,7 @@ def run_demo(directory: Path | None, say: Callable[[str], None]) -> tuple[Settin
     directory = directory or Path(tempfile.mkdtemp(prefix="fnf-demo-"))
     directory.mkdir(parents=True, exist_ok=True)
     settings = demo_settings(directory)
-    with app.store_for(settings, create=True) as store:
+    with commands.store_for(settings, create=True) as store:
         store.import_clients(sample_clients())
     say(f"Demo store: {settings.db_path} ({len(_NAMES)} clients over {STREAMS} streams)")
     say("Client limit 2 s, job deadline 4 s. In stream 1, c04 hangs and c07 fails.")
@@ -92,7 +92,7 @@ def run_demo(directory: Path | None, say: Callable[[str], None]) -> tuple[Settin
     reports = []
     for attempt in (1, 2):
         say(f"\n== Run {attempt}: fnf run --type lead_scoring --stream 1")
-        report = app.run(settings, request)
+        report = commands.run(settings, request)
         reports.append(report)
         say(f"-> {report.outcome.value}: {report.message}")
     return settings, reports

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from fnf import app, background
+from fnf import background, commands
 from fnf import status as status_doc
 from fnf.clock import SystemClock
 from fnf.config import Settings
@@ -138,12 +138,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(400, {"error": f"type {run_type!r} is not a job type: use one of {', '.join(RUN_TYPES)}"})
             return
         try:
-            stream = app.check_stream((query.get("stream") or [""])[0], flag="stream")
+            stream = commands.check_stream((query.get("stream") or [""])[0], flag="stream")
         except UsageError as exc:
             self._answer(400, {"error": str(exc)})
             return
         try:
-            app.check_handlers(self.config, run_type)
+            commands.check_handlers(self.config, run_type)
         except UsageError as exc:  # no handler, or one that cannot run: nothing would happen
             self._answer(422, {"error": str(exc)})
             return

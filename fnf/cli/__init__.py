@@ -1,2 +1,2 @@
-"""The command-line interface: a thin layer over ``fnf.app``; ``render`` draws, ``main`` maps
+"""The command-line interface: a thin layer over ``fnf.commands``; ``render`` draws, ``main`` maps
 errors to exit codes."""

@@ -21,9 +21,9 @@ def test(as_json: JsonOption = False) -> int:
 
     Example: fnf alerts test
     """
-    from fnf import app
+    from fnf import commands
 
-    results = app.send_test_alerts(settings())
+    results = commands.send_test_alerts(settings())
     if not results:
         raise UsageError(
             "no alert channel is configured: set SENDGRID_API_KEY or SMTP_URL (with ALERT_EMAIL), "

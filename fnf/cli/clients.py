@@ -26,9 +26,9 @@ def import_(
 
     Example: fnf clients import clients.csv
     """
-    from fnf import app
+    from fnf import commands
 
-    report = app.import_clients(settings(Overrides(db=db)), path)
+    report = commands.import_clients(settings(Overrides(db=db)), path)
     typer.echo(f"imported {path}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged")
     return EXIT_OK
 
@@ -45,11 +45,11 @@ def list_(
 
     Example: fnf clients list --stream 1
     """
-    from fnf import app
+    from fnf import commands
     from fnf.cli import render
 
-    stream_number = app.check_stream(stream) if stream is not None else None
-    found = app.list_clients(settings(Overrides(db=db)), stream_number)
+    stream_number = commands.check_stream(stream) if stream is not None else None
+    found = commands.list_clients(settings(Overrides(db=db)), stream_number)
     if as_json:
         rows = [{"id": c.id, "name": c.name, "stream": c.stream, "fields": dict(c.fields)} for c in found]
         typer.echo(json.dumps(rows, indent=2))
@@ -67,9 +67,9 @@ def remove(
 
     Example: fnf clients remove rec42 rec43
     """
-    from fnf import app
+    from fnf import commands
 
-    removed = app.remove_clients(settings(Overrides(db=db)), client_ids)
+    removed = commands.remove_clients(settings(Overrides(db=db)), client_ids)
     typer.echo(f"removed {removed} client(s)")
     return EXIT_OK
 
@@ -87,11 +87,11 @@ def release(
 
     Example: fnf clients release rec42 --type lead_scoring
     """
-    from fnf import app
+    from fnf import commands
 
     if type_ is not None:
-        app.check_run_type(type_)
-    released = app.release_clients(settings(Overrides(db=db)), client_ids, type_)
+        commands.check_run_type(type_)
+    released = commands.release_clients(settings(Overrides(db=db)), client_ids, type_)
     if released:
         typer.echo("released: " + ", ".join(released))
     else:

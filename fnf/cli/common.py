@@ -20,6 +20,15 @@ DbOption = Annotated[
         "--db", metavar="PATH", help="SQLite store file (overrides FNF_DB). Example: --db /var/lib/fnf/fnf.db"
     ),
 ]
+TypeOption = Annotated[str, typer.Option("--type", "-t", metavar="TYPE", help="Job type. Example: --type lead_scoring")]
+StreamOption = Annotated[str, typer.Option("--stream", "-s", metavar="N", help="Stream. Example: --stream 2")]
+TypeFilter = Annotated[
+    str | None,
+    typer.Option("--type", "-t", metavar="TYPE", help="Only this job type. Example: --type lead_scoring"),
+]
+StreamFilter = Annotated[
+    str | None, typer.Option("--stream", "-s", metavar="N", help="Only this stream. Example: --stream 2")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON document on stdout instead of tables.")]
 ConcurrencyOption = Annotated[
     str | None,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fnf.cli.common import DbOption, JsonOption, settings
+from fnf.cli.common import DbOption, JsonOption, StreamFilter, TypeFilter, settings
 from fnf.config import Overrides
 from fnf.errors import EXIT_OK
 
@@ -19,13 +19,8 @@ history_app = typer.Typer(
 @history_app.callback()
 def history(
     ctx: typer.Context,
-    type_: Annotated[
-        str | None,
-        typer.Option("--type", "-t", metavar="TYPE", help="Only this run type. Example: --type lead_scoring"),
-    ] = None,
-    stream: Annotated[
-        str | None, typer.Option("--stream", "-s", metavar="N", help="Only this stream. Example: --stream 2")
-    ] = None,
+    type_: TypeFilter = None,
+    stream: StreamFilter = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs, newest first.")] = 50,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -37,13 +32,13 @@ def history(
     """
     if ctx.invoked_subcommand is not None:
         return EXIT_OK
-    from fnf import app
+    from fnf import commands
     from fnf.cli import render
 
     if type_ is not None:
-        app.check_run_type(type_)
-    stream_number = app.check_stream(stream) if stream is not None else None
-    entries = app.history(settings(Overrides(db=db)), run_type=type_, stream=stream_number, limit=limit)
+        commands.check_run_type(type_)
+    stream_number = commands.check_stream(stream) if stream is not None else None
+    entries = commands.history(settings(Overrides(db=db)), run_type=type_, stream=stream_number, limit=limit)
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
     else:
@@ -62,8 +57,8 @@ def prune(
 
     Example: fnf history prune --older-than 30d
     """
-    from fnf import app
+    from fnf import commands
 
-    removed = app.prune_history(settings(Overrides(db=db)), older_than)
+    removed = commands.prune_history(settings(Overrides(db=db)), older_than)
     typer.echo(f"pruned {removed} run record(s) that ended more than {older_than} ago")
     return EXIT_OK

@@ -104,12 +104,12 @@ def demo(
 
     Example: fnf demo
     """
-    from fnf import app as core
+    from fnf import commands
     from fnf.cli import render
     from fnf.demo import run_demo
 
     settings, reports = run_demo(directory, render.echo)
-    render.print_status(core.status(settings, run_type="lead_scoring", stream=1))
+    render.print_status(commands.status(settings, run_type="lead_scoring", stream=1))
     return EXIT_OK if all(r.exit_code == EXIT_OK for r in reports) else reports[-1].exit_code
 
 

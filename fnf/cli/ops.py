@@ -8,14 +8,14 @@ from typing import Annotated
 
 import typer
 
-from fnf.cli.common import ConcurrencyOption, DbOption, JsonOption, settings
+from fnf.cli.common import ConcurrencyOption, DbOption, JsonOption, StreamOption, TypeOption, settings
 from fnf.config import Overrides
 from fnf.errors import EXIT_OK, EXIT_RUN_FAILED
 
 
 def reset(
-    type_: Annotated[str, typer.Option("--type", "-t", metavar="TYPE", help="Job type. Example: --type lead_scoring")],
-    stream: Annotated[str, typer.Option("--stream", "-s", metavar="N", help="Stream. Example: --stream 2")],
+    type_: TypeOption,
+    stream: StreamOption,
     client: Annotated[
         list[str] | None,
         typer.Option(
@@ -34,11 +34,11 @@ def reset(
 
     Example: fnf reset --type lead_scoring --stream 2
     """
-    from fnf import app, operations
+    from fnf import commands
 
-    app.check_run_type(type_)
-    number = app.check_stream(stream)
-    done = operations.reset(settings(Overrides(db=db)), type_, number, client or (), force=force)
+    commands.check_run_type(type_)
+    number = commands.check_stream(stream)
+    done = commands.reset(settings(Overrides(db=db)), type_, number, client or (), force=force)
     for line in done:
         typer.echo(line)
     if not done:
@@ -51,9 +51,9 @@ def doctor(as_json: JsonOption = False) -> int:
 
     Example: fnf doctor
     """
-    from fnf import operations
+    from fnf import commands
 
-    checks = operations.doctor(settings)
+    checks = commands.doctor(settings)
     if as_json:
         typer.echo(json.dumps([{"check": c.name, "state": c.state, "detail": c.detail} for c in checks], indent=2))
     else:
@@ -78,11 +78,11 @@ def health(
 
     Example: fnf health --max-age 3h
     """
-    from fnf import app, operations
+    from fnf import commands
 
-    oldest = app.parse_age(max_age, flag="--max-age")
-    recent = app.parse_age(window, flag="--window")
-    checked, problems = operations.health(settings(Overrides(db=db)), max_age=oldest, window=recent)
+    oldest = commands.parse_age(max_age, flag="--max-age")
+    recent = commands.parse_age(window, flag="--window")
+    checked, problems = commands.health(settings(Overrides(db=db)), max_age=oldest, window=recent)
     if as_json:
         typer.echo(json.dumps({"healthy": not problems, "checked": checked, "problems": problems}, indent=2))
     elif problems:
@@ -94,8 +94,8 @@ def health(
 
 
 def plan(
-    type_: Annotated[str, typer.Option("--type", "-t", metavar="TYPE", help="Job type. Example: --type lead_scoring")],
-    stream: Annotated[str, typer.Option("--stream", "-s", metavar="N", help="Stream. Example: --stream 2")],
+    type_: TypeOption,
+    stream: StreamOption,
     concurrency: ConcurrencyOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -105,13 +105,13 @@ def plan(
 
     Example: fnf plan --type lead_scoring --stream 2
     """
-    from fnf import app
+    from fnf import commands
     from fnf.models import human_duration
     from fnf.run.request import RunRequest
 
-    app.check_run_type(type_)
-    number = app.check_stream(stream)
-    rows = app.predict(settings(Overrides(db=db, concurrency=concurrency)), RunRequest(type_, number))
+    commands.check_run_type(type_)
+    number = commands.check_stream(stream)
+    rows = commands.predict(settings(Overrides(db=db, concurrency=concurrency)), RunRequest(type_, number))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return EXIT_OK

@@ -93,12 +93,12 @@ def run(
 
     Example: fnf run --type lead_scoring --stream 2
     """
-    from fnf import app
+    from fnf import commands
     from fnf.cli import render
     from fnf.run.request import RunRequest
 
-    app.check_run_type(type_)
-    stream_number = app.check_stream(stream)
+    commands.check_run_type(type_)
+    stream_number = commands.check_stream(stream)
     config = settings(
         Overrides(
             db=db, client_timeout=client_timeout, job_timeout=job_timeout, kill_grace=grace, concurrency=concurrency
@@ -119,14 +119,14 @@ def run(
     if detach and not dry_run:
         return _detach(config, request, client_timeout, job_timeout, grace, concurrency, db, as_json)
     if dry_run:
-        tasks = app.plan(config, request)
+        tasks = commands.plan(config, request)
         if as_json:
             typer.echo(json.dumps(render.plan_document(request, tasks), indent=2))
         else:
             render.print_plan(request, tasks)
         return EXIT_OK
     observer = _observer(render.RunProgressView() if render.progress_wanted(as_json) else None, report_fd)
-    report = app.run(config, request, progress=observer)
+    report = commands.run(config, request, progress=observer)
     if as_json:
         typer.echo(json.dumps(render.report_document(report), indent=2))
     else:
@@ -155,9 +155,9 @@ def _detach(
     db: str | None,
     as_json: bool,
 ) -> int:
-    from fnf import app, background
+    from fnf import background, commands
 
-    app.check_handlers(config, request.run_type)  # a bad handler fails here, not in a log nobody reads
+    commands.check_handlers(config, request.run_type)  # a bad handler fails here, not in a log nobody reads
     args: list[str] = []
     for client_id in request.client_ids:
         args += ["--client", client_id]

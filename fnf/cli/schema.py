@@ -21,9 +21,9 @@ def check(as_json: JsonOption = False) -> int:
 
     Example: fnf schema check
     """
-    from fnf import app
+    from fnf import commands
 
-    problems = app.schema_check(settings())
+    problems = commands.schema_check(settings())
     if as_json:
         rows = [
             {"table": p.table, "field": p.field, "problem": p.what, "detail": p.detail, "fixable": p.fixable}
@@ -48,15 +48,15 @@ def apply() -> int:
 
     Example: fnf schema apply && fnf schema check
     """
-    from fnf import app
+    from fnf import commands
 
     current = settings()
-    done = app.schema_apply(current)
+    done = commands.schema_apply(current)
     for line in done:
         typer.echo(line)
     if not done:
         typer.echo("nothing to do: the base already has what fnf creates")
-    left = [p for p in app.schema_check(current) if not p.fixable]
+    left = [p for p in commands.schema_check(current) if not p.fixable]
     for problem in left:
         typer.echo(f"still wrong (fix it in Airtable): {problem}")
     return EXIT_RUN_FAILED if left else EXIT_OK

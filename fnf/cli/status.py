@@ -8,20 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from fnf.cli.common import DbOption, JsonOption, settings
+from fnf.cli.common import DbOption, JsonOption, StreamFilter, TypeFilter, settings
 from fnf.config import Overrides
 from fnf.errors import EXIT_OK, UsageError
 from fnf.models import Status
 
 
 def status(
-    type_: Annotated[
-        str | None,
-        typer.Option("--type", "-t", metavar="TYPE", help="Only this job type. Example: --type post_scoring"),
-    ] = None,
-    stream: Annotated[
-        str | None, typer.Option("--stream", "-s", metavar="N", help="Only this stream. Example: --stream 1")
-    ] = None,
+    type_: TypeFilter = None,
+    stream: StreamFilter = None,
     status_: Annotated[
         str | None,
         typer.Option(
@@ -61,12 +56,12 @@ def status(
 
     Example: fnf status --stream 2 --json
     """
-    from fnf import app
+    from fnf import commands
     from fnf.cli import render
 
     if type_ is not None:
-        app.check_run_type(type_)
-    stream_number = app.check_stream(stream) if stream is not None else None
+        commands.check_run_type(type_)
+    stream_number = commands.check_stream(stream) if stream is not None else None
     wanted = _check_status(status_)
     config = settings(Overrides(db=db))
     if limit < 0:
@@ -76,7 +71,7 @@ def status(
     try:
         while True:
             if as_json:
-                app.status_json(
+                commands.status_json(
                     config,
                     sys.stdout,
                     run_type=type_,
@@ -86,7 +81,9 @@ def status(
                 )
                 sys.stdout.flush()
             else:
-                document = app.status(config, run_type=type_, stream=stream_number, clients=not overview, lazy=True)
+                document = commands.status(
+                    config, run_type=type_, stream=stream_number, clients=not overview, lazy=True
+                )
                 if "clients" in document:
                     document["clients"] = (c for c in document["clients"] if _keep(c, wanted, client))
                 render.print_status(document, clear=watch is not None, limit=limit)

@@ -42,9 +42,9 @@ def show(db: DbOption = None, as_json: JsonOption = False) -> int:
 
     Example: fnf streams show
     """
-    from fnf import app
+    from fnf import commands
 
-    loads = app.stream_loads(settings(Overrides(db=db)))
+    loads = commands.stream_loads(settings(Overrides(db=db)))
     if as_json:
         typer.echo(json.dumps(_rows(loads), indent=2))
     else:
@@ -68,9 +68,9 @@ def assign(
 
     Example: fnf streams assign --streams 3 --balance --yes
     """
-    from fnf import app
+    from fnf import commands
 
-    loads, moved = app.assign_streams(settings(Overrides(db=db)), count, balance=balance, write=yes)
+    loads, moved = commands.assign_streams(settings(Overrides(db=db)), count, balance=balance, write=yes)
     if as_json:
         typer.echo(json.dumps({"written": yes, "moved": moved, "streams": _rows(loads)}, indent=2))
         return EXIT_OK

@@ -49,26 +49,26 @@ SIGNAL_GRACE_CAP_SECONDS = 15.0
 """On SIGTERM the grace is capped so fnf exits well inside Render's 30 s before SIGKILL."""
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def parse_duration(text: str, *, name: str) -> float:
-    """Parse ``90s``, ``10m``, ``2h``, ``1h30m`` or ``0.5s`` into seconds (> 0)."""
+def parse_duration(text: str, *, name: str, days: bool = False) -> float:
+    """Parse ``90s``, ``10m``, ``2h``, ``1h30m`` or ``0.5s`` into seconds (> 0); with ``days``
+    (ages of history, not limits of a run) also ``30d``."""
     cleaned = text.strip().lower().replace(" ", "")
     pos, total = 0, 0.0
     for match in _DURATION_PART.finditer(cleaned):
-        if match.start() != pos:
+        if match.start() != pos or (match.group(2) == "d" and not days):
             break
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
+    examples = "30d, 12h or 90m" if days else "90s, 10m, 2h or 1h30m"
     if not cleaned or pos != len(cleaned):
         hint = " (add a unit)" if _is_number(cleaned) else ""
-        raise ConfigError(
-            f"{name} {text!r} is not a duration{hint}: use a number with a unit, such as 90s, 10m, 2h or 1h30m"
-        )
+        raise ConfigError(f"{name} {text!r} is not a duration{hint}: use a number with a unit, such as {examples}")
     if total <= 0:
-        raise ConfigError(f"{name} {text!r} must be longer than zero: use, for example, 90s, 10m or 2h")
+        raise ConfigError(f"{name} {text!r} must be longer than zero: use, for example, {examples}")
     return total
 
 

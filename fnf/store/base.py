@@ -200,6 +200,11 @@ class Store(ABC):
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections; the store is unusable afterwards."""
 
+    def layout_problems(self) -> list[str]:
+        """What the store's own layout lacks or has wrong, one line each (``fnf doctor``): an
+        Airtable base's missing fields, a damaged SQLite file. Empty when it is ready."""
+        return []
+
     def now(self, local: datetime) -> datetime:
         """The store's clock where it has one (Airtable's, read from its answers), else ``local``.
 

@@ -15,8 +15,8 @@ from kubernetes_validate import validate as kubernetes_validate
 from render_rules import problems as render_problems
 
 from fnf import deploy
-from fnf.app import check_run_type, check_stream
 from fnf.cli.main import app
+from fnf.commands import check_run_type, check_stream
 from fnf.config import load_settings
 from fnf.errors import UsageError
 

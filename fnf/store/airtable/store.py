@@ -76,6 +76,9 @@ class AirtableStore(Store):
     def schema_problems(self) -> list[sc.Problem]:
         return self.setup.problems()
 
+    def layout_problems(self) -> list[str]:
+        return [str(problem) for problem in self.setup.problems()]
+
     def apply_schema(self) -> list[str]:
         """Create the tables, fields and select options the base lacks; return what was done.
         Never deletes or retypes anything, and does nothing the second time."""

@@ -299,3 +299,7 @@ class SQLiteStore(Store):
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def layout_problems(self) -> list[str]:
+        result = self.integrity_check()
+        return [] if result == "ok" else [f"integrity check: {result}"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -162,61 +163,88 @@ def _cell(table: Table, name: str, value: Any, typecast: bool) -> Any:
         raise ApiError(422, "UNKNOWN_FIELD_NAME", f'Unknown field name: "{name}"')
     if value is None or value == "":
         return None
-    bad = ApiError(422, "INVALID_VALUE_FOR_COLUMN", f'Field "{name}" cannot accept the provided value')
-    kind = target.type
-    if kind in ("singleLineText", "multilineText", "email", "url"):
-        if isinstance(value, str):
-            return value
-        if typecast and isinstance(value, int | float):
-            return str(value)
-        raise bad
-    if kind == "number":
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-        if typecast and isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                raise bad from None
-            return int(number) if number.is_integer() else number
-        raise bad
-    if kind == "checkbox":
-        if isinstance(value, bool):
-            return value or None
-        raise bad
-    if kind == "dateTime":
-        if not isinstance(value, str):
-            raise bad
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise bad from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if kind == "date":
-        # a date field holds a calendar date; fnf writes YYYY-MM-DD, which is what it reads back
-        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise bad
-        try:
-            datetime.strptime(value, "%Y-%m-%d")
-        except ValueError:
-            raise bad from None
+    convert = _CONVERTERS.get(target.type)
+    stored = convert(target, value, typecast) if convert is not None else _REFUSED
+    if stored is _REFUSED:
+        raise ApiError(422, "INVALID_VALUE_FOR_COLUMN", f'Field "{name}" cannot accept the provided value')
+    return stored
+
+
+_REFUSED = object()
+"""What a converter returns for a value its field type cannot hold (Airtable answers 422)."""
+
+
+def _text(field: Field, value: Any, typecast: bool) -> Any:
+    if isinstance(value, str):
         return value
-    if kind == "singleSelect":
-        if not isinstance(value, str):
-            raise bad
-        choices = target.options["choices"]
-        if not any(c["name"] == value for c in choices):
-            if not typecast:
-                raise ApiError(
-                    422,
-                    "INVALID_MULTIPLE_CHOICE_OPTIONS",
-                    f'Insufficient permissions to create new select option ""{value}""',
-                )
-            choices.append({"id": _new_id("sel"), "name": value, "color": "grayLight2"})
+    return str(value) if typecast and isinstance(value, int | float) else _REFUSED
+
+
+def _number(field: Field, value: Any, typecast: bool) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return value
-    raise bad
+    if not (typecast and isinstance(value, str)):
+        return _REFUSED
+    try:
+        number = float(value)
+    except ValueError:
+        return _REFUSED
+    return int(number) if number.is_integer() else number
+
+
+def _checkbox(field: Field, value: Any, typecast: bool) -> Any:
+    return (value or None) if isinstance(value, bool) else _REFUSED
+
+
+def _date_time(field: Field, value: Any, typecast: bool) -> Any:
+    if not isinstance(value, str):
+        return _REFUSED
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return _REFUSED
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _date(field: Field, value: Any, typecast: bool) -> Any:
+    """A date field holds a calendar date; fnf writes YYYY-MM-DD, which is what it reads back."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return _REFUSED
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        return _REFUSED
+    return value
+
+
+def _select(field: Field, value: Any, typecast: bool) -> Any:
+    if not isinstance(value, str):
+        return _REFUSED
+    choices = field.options["choices"]
+    if not any(c["name"] == value for c in choices):
+        if not typecast:
+            raise ApiError(
+                422,
+                "INVALID_MULTIPLE_CHOICE_OPTIONS",
+                f'Insufficient permissions to create new select option ""{value}""',
+            )
+        choices.append({"id": _new_id("sel"), "name": value, "color": "grayLight2"})
+    return value
+
+
+_CONVERTERS: dict[str, Callable[[Field, Any, bool], Any]] = {
+    "singleLineText": _text,
+    "multilineText": _text,
+    "email": _text,
+    "url": _text,
+    "number": _number,
+    "checkbox": _checkbox,
+    "dateTime": _date_time,
+    "date": _date,
+    "singleSelect": _select,
+}
 
 
 def _now_text() -> str:

@@ -1,0 +1,125 @@
+"""Running a (type, stream), and what a run would do: ``fnf run``, ``--dry-run``, ``fnf plan``."""
+
+from __future__ import annotations
+
+import heapq
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from fnf.clock import Clock, SystemClock, iso
+from fnf.commands.opening import store_for
+from fnf.config import Settings
+from fnf.errors import StoppedBeforeStartError, StoreError
+from fnf.handlers import Handler, resolve_all
+from fnf.models import JobType, job_types_of
+from fnf.proc.executor import ProcessExecutor
+from fnf.proc.signals import SignalGuard
+from fnf.run.observers import Observers, RunObserver
+from fnf.run.plan import Planner
+from fnf.run.request import RunReport, RunRequest
+from fnf.run.runner import Runner
+from fnf.run.sweep import Task
+from fnf.stop import StopFlag
+
+
+def run(
+    settings: Settings, request: RunRequest, *, clock: Clock | None = None, progress: RunObserver | None = None
+) -> RunReport:
+    """Run (type, stream) to completion, deadline or signal, with real watched processes."""
+    handlers = resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
+    stop = StopFlag()
+    with SignalGuard(stop), _stopped_before_start(stop):  # a signal while opening the store is a stop too
+        return _run(settings, request, handlers, stop, clock, progress)
+
+
+@contextmanager
+def _stopped_before_start(stop: StopFlag) -> Iterator[None]:
+    try:
+        yield
+    except StoreError as exc:
+        if not stop.requested:
+            raise
+        raise StoppedBeforeStartError(
+            f"stopped by {stop.reason} before the run started ({exc}); nothing was changed", stop.signum
+        ) from exc
+
+
+def _run(
+    settings: Settings,
+    request: RunRequest,
+    handlers: Mapping[JobType, Handler],
+    stop: StopFlag,
+    clock: Clock | None,
+    progress: RunObserver | None,
+) -> RunReport:
+    with (
+        store_for(settings, stop=stop) as store,
+        tempfile.TemporaryDirectory(prefix="fnf-") as workdir,
+    ):
+        executor = ProcessExecutor(Path(workdir), dict(settings.environ), stop, log_cap=settings.child_log_max_bytes)
+        from fnf.alerts import alerter_for
+
+        clock = clock or SystemClock()
+        observer: RunObserver = alerter_for(settings, clock)
+        if progress is not None:
+            observer = Observers(observer, progress)
+        runner = Runner(store, settings, handlers, executor, clock, stop, observer)
+        return runner.run(request)
+
+
+def plan(settings: Settings, request: RunRequest) -> list[Task]:
+    """The clients a run would process now, in order (``--dry-run``); changes nothing."""
+    resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
+    with store_for(settings, readonly=True) as store:
+        return Planner(store).plan(request)
+
+
+def predict(settings: Settings, request: RunRequest) -> list[dict[str, Any]]:
+    """The next run's clients in order, with start and finish predicted from their recent runs
+    (p90), and whether each fits before the job deadline, with ``settings.concurrency`` clients at
+    once. Unmeasured clients are predicted at the median of the measured ones and flagged ``estimated``."""
+
+    from fnf.models import median
+
+    now = SystemClock().now()
+    tasks = plan(settings, request)
+    with store_for(settings, readonly=True) as store:
+        states = {t: store.job_states(t, request.stream) for t in job_types_of(request.run_type)}
+    typical: dict[str, float | None] = {}
+    for task in tasks:
+        parts = [states[t].get(task.client.id) for t in task.job_types]
+        known = [s.typical_seconds() for s in parts if s is not None and s.recent_seconds]
+        typical[task.client.id] = sum(k for k in known if k is not None) if known else None
+    fallback = median([v for v in typical.values() if v is not None]) or 0.0
+    deadline = now + timedelta(seconds=settings.job_timeout)
+    free = [now] * settings.concurrency  # when each slot is next free: a client starts on the first
+    rows = []
+    for task in tasks:
+        seconds = typical[task.client.id]
+        estimate = seconds if seconds is not None else fallback
+        clock = heapq.heappop(free)
+        finish = clock + timedelta(seconds=estimate)
+        rows.append(
+            {
+                "id": task.client.id,
+                "name": task.client.name,
+                "job_types": [t.value for t in task.job_types],
+                "resumed": task.resumed,
+                "typical_seconds": None if seconds is None else round(seconds, 3),
+                "estimated": seconds is None,
+                "start": iso(clock),
+                "finish": iso(finish),
+                "fits": finish <= deadline,
+            }
+        )
+        heapq.heappush(free, finish)
+    return rows
+
+
+def check_handlers(settings: Settings, run_type: str) -> None:
+    """Resolve the run type's handlers now: a usage error before anything starts in the background."""
+    resolve_all(job_types_of(run_type), settings.handlers, settings.environ)
