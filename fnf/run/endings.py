@@ -15,6 +15,7 @@ from fnf.clock import Clock
 from fnf.errors import StoreError, StoreUnavailableError
 from fnf.models import Lease, Outcome, RunCounts, RunRecord, human_duration
 from fnf.run import lease as leases
+from fnf.run.flight import Why
 from fnf.run.ledger import Ledger
 from fnf.run.observers import RunObserver
 from fnf.run.request import RunReport, RunRequest
@@ -98,7 +99,7 @@ class Ending:
     unusable: tuple[Unusable, ...]
 
     def stopped(
-        self, reason: str, first: str, remaining: int, job_timeout: float, admission: str
+        self, reason: Why, first: str, remaining: int, job_timeout: float, admission: str
     ) -> tuple[Outcome, str]:
         """The sweep stopped before its end (``reason``: signal, job, admission) at client ``first``."""
         progress = self.ledger.progress
@@ -106,9 +107,9 @@ class Ending:
         progress.counts = replace(progress.counts, remaining=remaining)
         self.ledger.flush()
         where = f"stopped at client {first} with {remaining} client(s) left in the sweep"
-        if reason == "signal":
+        if reason is Why.SIGNAL:
             return Outcome.INTERRUPTED, f"interrupted by {self.stop.reason}; {where}"
-        if reason == "admission":
+        if reason is Why.ADMISSION:
             return Outcome.STOPPED_AT_DEADLINE, f"{admission}; {where}"
         return Outcome.STOPPED_AT_DEADLINE, f"job deadline ({human_duration(job_timeout)}) reached; {where}"
 

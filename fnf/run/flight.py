@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from fnf.clock import Clock
@@ -85,7 +86,7 @@ class Flight:
         started = self.clock.monotonic()
         left = self._deadline - started
         limit = self.settings.client_timeout
-        binding = "job" if left < limit else "client"
+        binding = Why.JOB if left < limit else Why.CLIENT
         deadline = started + min(limit, left)
         job_id = self._run.job_ids[job_type]
         known = self._known.get(job_type, {}).get(client.id)
@@ -138,14 +139,14 @@ class Flight:
         self.left.append(client.id)
         return True
 
-    def halt(self, flight: list[Slot], reason: str) -> None:
+    def halt(self, flight: list[Slot], reason: Why) -> None:
         """A signal or the job deadline: ask every client in flight to stop, each with its grace."""
-        if reason == "signal":
+        if reason is Why.SIGNAL:
             grace = 0.0 if self.stop.immediate else self.settings.signal_grace
             log.warning(
                 "%s received: stopping %d client(s) in flight (grace %g s)", self.stop.reason, len(flight), grace
             )
-        elif reason == "job":
+        elif reason is Why.JOB:
             grace = self.settings.kill_grace
         else:
             return  # admission: the clients in flight fit; they finish
@@ -247,20 +248,37 @@ class Flight:
         message = f"{state.message}; {note}" if state.message else note
         return replace(state, quarantined_at=self.clock.now(), message=message), True
 
-    def _classify(self, result: ChildResult, reason: str | None) -> tuple[Status, str | None]:
+    def _classify(self, result: ChildResult, reason: Why | None) -> tuple[Status, str | None]:
         if result.kind is ResultKind.SUCCEEDED:
             return Status.COMPLETED, result.message  # even if a deadline came as it finished
         if reason is None:
             return Status.FAILED, result.message
-        if reason == "client":
+        if reason is Why.CLIENT:
             limit = human_duration(self.settings.client_timeout)
             return Status.CLIENT_TIMEOUT_KILLED, f"exceeded the client limit of {limit}; {result.message}"
-        if reason == "signal":
+        if reason is Why.SIGNAL:
             return Status.JOB_TIMEOUT_KILLED, (
                 f"run interrupted by {self.stop.reason}; {result.message}; resumes first next run"
             )
         limit = human_duration(self.settings.job_timeout)
         return Status.JOB_TIMEOUT_KILLED, (f"job deadline of {limit} reached; {result.message}; resumes first next run")
+
+
+class Why(StrEnum):
+    """Why fnf stops a client, or stops starting clients."""
+
+    CLIENT = "client"
+    """The client's own limit (MAX_CLIENT_PROCESSING_MINUTES)."""
+    JOB = "job"
+    """The run's deadline (MAX_JOB_PROCESSING_HOURS)."""
+    SIGNAL = "signal"
+    """SIGTERM, SIGINT or SIGHUP (a scheduler, an operator)."""
+    ADMISSION = "admission"
+    """The next client's typical run would not fit before the job deadline (--admit-by-history)."""
+    LEFT = "left"
+    """The client is no longer this run's to run (removed, moved, or running elsewhere)."""
+    DONE = "done"
+    """The client finished every job type of the run."""
 
 
 @dataclass
@@ -273,16 +291,16 @@ class Attempt:
     base: JobState
     started: float
     deadline: float
-    binding: str
-    """Which limit the deadline is: "client" or "job"."""
+    binding: Why
+    """Which limit the deadline is: the client's or the job's."""
     shown: tuple[Status, str | None] = (Status.STARTED, None)
-    reason: str | None = None
-    """Why fnf is stopping it ("client", "job", "signal"); None while it may run on."""
+    reason: Why | None = None
+    """Why fnf is stopping it (its limit, the job deadline, a signal); None while it may run on."""
     grace: float = 0.0
     kill_at: float | None = None
     result: ChildResult | None = None
 
-    def terminate(self, reason: str, grace: float, now: float) -> None:
+    def terminate(self, reason: Why, grace: float, now: float) -> None:
         self.reason, self.grace, self.kill_at = reason, grace, now + grace
         self.running.terminate()
 

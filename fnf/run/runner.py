@@ -41,7 +41,7 @@ from fnf.models import (
 from fnf.run import endings
 from fnf.run import lease as leases
 from fnf.run.endings import Ending
-from fnf.run.flight import Executor, Flight, RunIds, Slot
+from fnf.run.flight import Executor, Flight, RunIds, Slot, Why
 from fnf.run.ledger import Ledger
 from fnf.run.observers import Observers, RunObserver, SilentObserver
 from fnf.run.plan import Planner
@@ -54,8 +54,6 @@ log = logging.getLogger("fnf.run")
 
 STORE_DOWN_FINISH_SECONDS = 10.0
 """How long a run whose store failed still tries to record its end before exiting."""
-LEFT = "left"
-"""Why a slot ends without running its client: the client is no longer this run's to run."""
 
 
 class Runner:
@@ -237,14 +235,14 @@ class Runner:
         queue = deque(tasks)
         flight = self._flight = []
         cut: list[Slot] = []  # clients the stop left unfinished: the next run starts with them
-        halted: str | None = None
+        halted: Why | None = None
         order = itertools.count()
         try:
             while True:
                 while halted is None and queue and len(flight) < self.settings.concurrency:
                     slot = Slot(next(order), queue[0], list(queue[0].job_types))
                     halted = self._advance(slot, request, sweeps, len(queue) + len(flight))
-                    if halted in (None, LEFT):
+                    if halted in (None, Why.LEFT):
                         queue.popleft()
                         if halted is None:
                             flight.append(slot)
@@ -268,7 +266,7 @@ class Runner:
                     if reason is None:
                         continue
                     flight.remove(slot)
-                    if reason not in ("done", LEFT):
+                    if reason not in (Why.DONE, Why.LEFT):
                         cut.append(slot)
                         if halted is None:
                             halted = reason
@@ -285,21 +283,21 @@ class Runner:
         ended: Status,
         request: RunRequest,
         sweeps: Mapping[JobType, str],
-        halted: str | None,
+        halted: Why | None,
         remaining: int,
-    ) -> str | None:
+    ) -> Why | None:
         """After a slot's attempt ended with ``ended``: None if it goes on with the client's next
-        job type, "done" if the client is finished, else why the client was left unfinished."""
+        job type, DONE if the client is finished, else why the client was left unfinished."""
         if ended is Status.JOB_TIMEOUT_KILLED:
-            return halted or self._stop_reason() or "job"
+            return halted or self._stop_reason() or Why.JOB
         if not slot.todo:
             self._done.add(slot.task.client.id)
-            return "done"
+            return Why.DONE
         if halted is not None:
             return halted
         return self._advance(slot, request, sweeps, remaining)
 
-    def _advance(self, slot: Slot, request: RunRequest, sweeps: Mapping[JobType, str], remaining: int) -> str | None:
+    def _advance(self, slot: Slot, request: RunRequest, sweeps: Mapping[JobType, str], remaining: int) -> Why | None:
         """Start the slot's next job type, or say why not (a signal, the job deadline, admission)."""
         job_type = slot.todo[0]
         reason = self._stop_reason() or self._admission(request, slot.task, job_type)
@@ -309,7 +307,7 @@ class Runner:
         slot.attempt = self._watch.begin(slot.task.client, job_type, sweeps[job_type], remaining, len(self._flight))
         if slot.attempt is None:
             self._done.add(slot.task.client.id)
-            return LEFT
+            return Why.LEFT
         return None
 
     def _open_sweeps(self, request: RunRequest, job_types: Sequence[JobType]) -> dict[JobType, str]:
@@ -337,14 +335,14 @@ class Runner:
             if lease.holder.run_id != self._end.record.run_id and not leases.is_dead(lease, now)
         }
 
-    def _stop_reason(self) -> str | None:
+    def _stop_reason(self) -> Why | None:
         if self.stop.requested:
-            return "signal"
+            return Why.SIGNAL
         if self.clock.monotonic() >= self._deadline:
-            return "job"
+            return Why.JOB
         return None
 
-    def _admission(self, request: RunRequest, task: Task, job_type: JobType) -> str | None:
+    def _admission(self, request: RunRequest, task: Task, job_type: JobType) -> Why | None:
         if not request.admit_by_history:
             return None
         note = self.planner.too_long(task, job_type, self._deadline - self.clock.monotonic())
@@ -352,9 +350,9 @@ class Runner:
             return None
         self._admission_note = note
         log.warning("%s", note)
-        return "admission"
+        return Why.ADMISSION
 
-    def _stopped(self, reason: str, cut: list[Slot], queue: deque[Task]) -> tuple[Outcome, str]:
+    def _stopped(self, reason: Why, cut: list[Slot], queue: deque[Task]) -> tuple[Outcome, str]:
         first = min(cut, key=lambda slot: slot.order).task if cut else queue[0]
         remaining = len(cut) + len(queue)
         return self._end.stopped(reason, first.client.id, remaining, self.settings.job_timeout, self._admission_note)

@@ -84,6 +84,20 @@ LeaseJudge = Callable[[Lease], bool]
 """Returns True when a lease's holder is dead (stale heartbeat or provably gone)."""
 
 
+def claim(held: Sequence[Lease], is_dead: LeaseJudge) -> Busy | Acquired:
+    """The rule every store applies to the leases a claim meets: one live holder makes the stream
+    busy; dead holders are taken over (the store records them abandoned, ``taken_over_note``)."""
+    for lease in held:
+        if not is_dead(lease):
+            return Busy(lease)
+    return Acquired(tuple(held))
+
+
+def taken_over_note(taker: str) -> str:
+    """The message of a run whose lease another run took over (kept if it already had one)."""
+    return f"taken over by run {taker} (heartbeat stopped)"
+
+
 @dataclass(frozen=True)
 class RunFinish:
     run_id: str

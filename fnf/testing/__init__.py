@@ -35,6 +35,8 @@ from fnf.store.base import (
     RunProgress,
     Store,
     Unusable,
+    claim,
+    taken_over_note,
     unassigned,
 )
 
@@ -173,29 +175,25 @@ class MemoryStore(Store):
         stale_after: float,
         is_dead: LeaseJudge,
     ) -> Acquired | Busy:
-        taken: list[Lease] = []
-        for job_type in job_types:
-            lease = self._leases.get((job_type, run.stream))
-            if lease is None:
-                continue
-            if not is_dead(lease):
-                return Busy(lease)
-            taken.append(lease)
-        for lease in taken:
+        held = [lease for t in job_types if (lease := self._leases.get((t, run.stream))) is not None]
+        verdict = claim(held, is_dead)
+        if isinstance(verdict, Busy):
+            return verdict
+        for lease in verdict.taken_over:
             old = self._runs.get(lease.holder.run_id)
             if old is not None and old.outcome is None:
                 self._runs[old.run_id] = replace(
                     old,
                     outcome=Outcome.ABANDONED,
                     ended_at=old.heartbeat_at,
-                    message=old.message or f"taken over by run {run.run_id} (heartbeat stopped)",
+                    message=old.message or taken_over_note(run.run_id),
                 )
         self._runs[run.run_id] = run
         for job_type in job_types:
             self._leases[(job_type, run.stream)] = Lease(
                 job_type, run.stream, run.holder, run.started_at, run.started_at, stale_after
             )
-        return Acquired(tuple(taken))
+        return verdict
 
     def heartbeat(self, run_id: str, now: datetime) -> bool:
         held = False

@@ -27,7 +27,7 @@ from fnf.models import JobType, Lease, Outcome, RunRecord
 from fnf.store.airtable import schema as sc
 from fnf.store.airtable.http import PacedApi, RecordGoneError, every, first
 from fnf.store.airtable.records import Rec, Records
-from fnf.store.base import Acquired, Busy, LeaseJudge, RunFinish, RunProgress
+from fnf.store.base import Acquired, Busy, LeaseJudge, RunFinish, RunProgress, taken_over_note
 
 log = logging.getLogger("fnf.airtable")
 
@@ -130,8 +130,7 @@ class Claims:
                 self._f(sc.OUTCOME): Outcome.ABANDONED.value,
                 self._f(sc.ENDED_AT): iso(held.heartbeat_at),
                 self._f(sc.LEASES): None,
-                self._f(sc.RUN_MESSAGE): values.get(self._f(sc.RUN_MESSAGE))
-                or f"taken over by run {taker} (heartbeat stopped)",
+                self._f(sc.RUN_MESSAGE): values.get(self._f(sc.RUN_MESSAGE)) or taken_over_note(taker),
             }
             if held.holder.run_id in self._confirmed:
                 self._lost.add(held.holder.run_id)

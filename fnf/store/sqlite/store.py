@@ -25,6 +25,8 @@ from fnf.store.base import (
     RunProgress,
     Store,
     Unusable,
+    claim,
+    taken_over_note,
     unassigned,
 )
 from fnf.store.sqlite.connection import Connection
@@ -194,23 +196,19 @@ class SQLiteStore(Store):
         stale_after: float,
         is_dead: LeaseJudge,
     ) -> Acquired | Busy:
-        taken: list[Lease] = []
         with self._tx() as db:
-            for job_type in job_types:
-                lease = self._lease(db, job_type, run.stream)
-                if lease is None:
-                    continue
-                if not is_dead(lease):
-                    return Busy(lease)
-                taken.append(lease)
-            for lease in taken:
+            held = [lease for t in job_types if (lease := self._lease(db, t, run.stream)) is not None]
+            verdict = claim(held, is_dead)
+            if isinstance(verdict, Busy):
+                return verdict
+            for lease in verdict.taken_over:
                 db.execute(
                     """UPDATE runs SET outcome = ?, ended_at = heartbeat_at,
                            message = COALESCE(message, ?)
                        WHERE run_id = ? AND outcome IS NULL""",
                     (
                         Outcome.ABANDONED.value,
-                        f"taken over by run {run.run_id} (heartbeat stopped)",
+                        taken_over_note(run.run_id),
                         lease.holder.run_id,
                     ),
                 )
@@ -229,7 +227,7 @@ class SQLiteStore(Store):
                         host.beat_stamp(),
                     ),
                 )
-        return Acquired(tuple(taken))
+        return verdict
 
     def _lease(self, db: sqlite3.Connection, job_type: JobType, stream: int) -> Lease | None:
         row = db.execute(f"{_LEASES} WHERE l.job_type = ? AND l.stream = ?", (job_type.value, stream)).fetchone()
