@@ -24,6 +24,7 @@ from typing import Any
 
 from fnf.config import HandlerSpec
 from fnf.errors import HandlerError
+from fnf.failures import FailureKind
 from fnf.models import Client, JobType
 
 PLACEHOLDERS = ("client_id", "client_name", "stream", "job_id", "job_type", "run_id")
@@ -53,6 +54,48 @@ class Context:
         tmp = self.progress_path.with_suffix(".progress.tmp")
         tmp.write_text(json.dumps({"done": done, "total": total, "message": message}))
         os.replace(tmp, self.progress_path)
+
+
+class HandlerFailure(Exception):  # noqa: N818 - raised by handlers to say how they failed
+    """Raise a subclass from a handler to tell fnf what kind of failure this is (``fnf.failures``);
+    any other exception is a ``crash``. The message is recorded as the client's message."""
+
+    kind: FailureKind = FailureKind.CRASH
+
+
+class RetryLater(HandlerFailure):
+    """A failure that may pass (a rate limit, a timeout upstream): fnf retries the client within the
+    run, after ``after`` seconds if given, else after its backoff (FNF_RETRY_BACKOFF_SECONDS)."""
+
+    kind = FailureKind.TRANSIENT
+
+    def __init__(self, message: str = "retry later", *, after: float | None = None) -> None:
+        super().__init__(message)
+        self.after = after
+
+
+class Unavailable(HandlerFailure):
+    """A service the work needs is down."""
+
+    kind = FailureKind.UNAVAILABLE
+
+
+class AuthFailed(HandlerFailure):
+    """Credentials were refused (an expired token, a revoked key)."""
+
+    kind = FailureKind.AUTH
+
+
+class BadData(HandlerFailure):
+    """The client's own data is wrong: retrying will not help until it is fixed."""
+
+    kind = FailureKind.DATA
+
+
+class BadConfig(HandlerFailure):
+    """The work is misconfigured (a missing setting, a wrong URL)."""
+
+    kind = FailureKind.CONFIG
 
 
 HandlerFunc = Callable[[Client, Context], Any]

@@ -171,6 +171,8 @@ class JobState:
     alert_at: datetime | None = None
     recent_seconds: tuple[float, ...] = ()
     """Durations of the last attempts that ran to an end (at most ``RECENT_RUNS``), oldest first."""
+    failure_kind: str | None = None
+    """Why the last attempt failed (``fnf.failures.FailureKind``); None unless it failed or timed out."""
 
     def typical_seconds(self) -> float | None:
         """The p90 of the recent durations: what a plan expects this client to take."""
@@ -254,6 +256,8 @@ class RunCounts:
     skipped: int = 0
     """Clients of the stream the run did not process on purpose: quarantined, or records that
     cannot be processed as they stand. Counted so that a skip is never silent."""
+    failure_kinds: str = ""
+    """The failed and timed-out clients by kind, ``"auth=35 crash=3"`` (``fnf.failures``)."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from fnf.clock import iso
+from fnf.failures import parse_kinds
 from fnf.models import Client, JobState, JobType, Lease, RunRecord, Status, human_duration, median
 from fnf.run import lease as leases
 from fnf.run.sweep import pending
@@ -36,6 +37,7 @@ def job_entry(state: JobState | None) -> dict[str, Any]:
             "quarantined_at": None,
             "last_alert_type": None,
             "last_alert_time": None,
+            "failure_kind": None,
         }
     seconds = None if state.last_run_seconds is None else round(state.last_run_seconds, 3)
     return {
@@ -51,6 +53,7 @@ def job_entry(state: JobState | None) -> dict[str, Any]:
         "quarantined_at": iso(state.quarantined_at),
         "last_alert_type": state.alert_kind,
         "last_alert_time": iso(state.alert_at),
+        "failure_kind": state.failure_kind,
     }
 
 
@@ -80,6 +83,7 @@ def run_entry(run: RunRecord, held: dict[str, Lease], now: datetime) -> dict[str
         "timed_out": run.counts.timed_out,
         "remaining": run.counts.remaining,
         "skipped": run.counts.skipped,
+        "failures": parse_kinds(run.counts.failure_kinds),
         "stopped_at": run.stopped_at,
         "message": run.message,
         "alerts": run.alerts,

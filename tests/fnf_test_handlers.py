@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from fnf.handlers import Context
+from fnf.handlers import AuthFailed, BadData, Context
 from fnf.models import Client
 
 
@@ -113,6 +113,12 @@ def work(client: Client, ctx: Context) -> int | None:
         return 20
     if mode == "fail":
         raise RuntimeError(f"upstream rejected {client.name}")
+    if mode == "auth":
+        raise AuthFailed("the CRM refused the token")
+    if mode == "bad_data":
+        raise BadData(f"{client.name} has no email address")
+    if mode == "exit75":
+        sys.exit(75)
     if mode == "exit3":
         sys.stdout.flush()
         os._exit(3)

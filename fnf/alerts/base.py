@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +67,8 @@ class Alert:
     detail: str = ""
     next_step: str = ""
     """What happens next, such as "resumes from this client on the next run"."""
+    failure_kind: str | None = None
+    """Why a client failed (``fnf.failures``): summaries count failures by kind."""
 
     def who(self) -> str:
         return f"{self.client_name} ({self.client_id})" if self.client_id else ""
@@ -83,6 +86,7 @@ class Alert:
             "limit": self.limit,
             "detail": self.detail,
             "next": self.next_step,
+            "failure_kind": self.failure_kind,
         }
 
 
@@ -114,7 +118,7 @@ def summary_message(alerts: Sequence[Alert], *, run_type: str, stream: int, job_
     by_kind: dict[AlertKind, list[Alert]] = {}
     for alert in alerts:
         by_kind.setdefault(alert.kind, []).append(alert)
-    counts = ", ".join(f"{len(items)} {kind.headline}" for kind, items in by_kind.items())
+    counts = ", ".join(f"{len(items)} {kind.headline}{_by_failure(items)}" for kind, items in by_kind.items())
     subject = f"[fnf] {run_type} stream {stream}: run {outcome} ({counts})"
     lines = [f"Run {job_id} ended: {outcome}. {counts}."]
     for kind, items in by_kind.items():
@@ -132,6 +136,14 @@ def summary_message(alerts: Sequence[Alert], *, run_type: str, stream: int, job_
         "alerts": [a.data() for a in alerts],
     }
     return Message(subject, "\n".join(lines), data)
+
+
+def _by_failure(alerts: Sequence[Alert]) -> str:
+    """``: 35 auth, 3 crash`` for failed clients (most frequent kind first); empty otherwise."""
+    kinds = Counter(a.failure_kind for a in alerts if a.failure_kind)
+    if not kinds or alerts[0].kind is not AlertKind.CLIENT_FAILED:
+        return ""
+    return ": " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda item: (-item[1], item[0])))
 
 
 class Channel(Protocol):

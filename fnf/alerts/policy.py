@@ -73,6 +73,7 @@ class Alerter:
             limit=limit if kind is not AlertKind.CLIENT_FAILED else None,
             detail=f"{job_type.value}: {state.message or state.status.value}",
             next_step=self._next_for_client(kind, client, job_type, state),
+            failure_kind=state.failure_kind,
         )
         return replace(state, alert_kind=kind.value, alert_at=now)
 
@@ -159,6 +160,7 @@ class Alerter:
         limit: str | None = None,
         detail: str = "",
         next_step: str = "",
+        failure_kind: str | None = None,
     ) -> None:
         record = self._record
         if record is None:
@@ -176,6 +178,7 @@ class Alerter:
             limit=limit,
             detail=detail,
             next_step=next_step,
+            failure_kind=failure_kind,
         )
         self.alerts.append(alert)
         if kind not in self.sent:

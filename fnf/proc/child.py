@@ -18,7 +18,7 @@ import time
 import traceback
 from typing import Any
 
-from fnf.handlers import CommandHandler, Context, PythonHandler, placeholder_values
+from fnf.handlers import CommandHandler, Context, HandlerFailure, PythonHandler, placeholder_values
 from fnf.proc import linux as procs
 from fnf.proc.linux import kill_quietly
 from fnf.proc.signals import reset_in_child
@@ -180,6 +180,11 @@ def _run_python(work: Work, handler: PythonHandler, files: WorkFiles) -> int:
             _write_result(files, {"count": None})
         else:
             _write_result(files, {"error": f"handler called sys.exit({exc.code!r})"})
+    except HandlerFailure as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        after = getattr(exc, "after", None)
+        _write_result(files, {"error": str(exc) or type(exc).__name__, "kind": exc.kind.value, "after": after})
+        code = 1
     except BaseException as exc:
         traceback.print_exc()
         _write_result(files, {"error": f"{type(exc).__name__}: {exc}"})

@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from fnf.failures import FailureKind, kind_of_exit
 from fnf.models import bounded
 from fnf.proc.work import ChildResult, ResultKind, WorkFiles
 
@@ -37,19 +38,19 @@ def classify_python(status: dict[str, Any] | None, reported: dict[str, Any], sec
         message = None if count is not None else "the handler returned no count (None)"
         return ChildResult(ResultKind.SUCCEEDED, count=count, message=message, seconds=seconds)
     if "error" in reported:
-        return ChildResult(ResultKind.FAILED, message=str(reported["error"]), seconds=seconds)
-    return ChildResult(ResultKind.FAILED, message=describe_status(status), seconds=seconds)
+        return _failed(str(reported["error"]), _reported_kind(reported) or kind_of_status(status), reported, seconds)
+    return _failed(describe_status(status), kind_of_status(status), reported, seconds)
 
 
 def classify_command(
     status: dict[str, Any] | None, reported: dict[str, Any], files: WorkFiles, seconds: float
 ) -> ChildResult:
-    if "error" in reported:
-        return ChildResult(ResultKind.FAILED, message=str(reported["error"]), seconds=seconds)
+    if "error" in reported:  # the command could not be started at all
+        return _failed(str(reported["error"]), FailureKind.CONFIG, reported, seconds)
     if status != {"exit": 0}:
         detail = _last_line(files.err)
         message = describe_status(status) + (f": {detail}" if detail else "")
-        return ChildResult(ResultKind.FAILED, message=message, seconds=seconds)
+        return _failed(message, kind_of_status(status), reported, seconds)
     last = _last_line(files.out)
     count = _parse_count(last)
     if count is None:
@@ -59,6 +60,31 @@ def classify_command(
         )
         return ChildResult(ResultKind.SUCCEEDED, count=None, message=message, seconds=seconds)
     return ChildResult(ResultKind.SUCCEEDED, count=count, seconds=seconds)
+
+
+def kind_of_status(status: dict[str, Any] | None) -> FailureKind:
+    """The kind of a failure from how the process ended (fnf's own kills are told apart by the runner)."""
+    if status is None:
+        return FailureKind.CRASH
+    if "signal" in status:
+        return FailureKind.SIGNAL
+    code = status.get("exit")
+    return kind_of_exit(code) if isinstance(code, int) else FailureKind.CRASH
+
+
+def _reported_kind(reported: dict[str, Any]) -> FailureKind | None:
+    try:
+        return FailureKind(reported["kind"]) if "kind" in reported else None
+    except ValueError:
+        return None
+
+
+def _failed(message: str, kind: FailureKind, reported: dict[str, Any], seconds: float) -> ChildResult:
+    after = reported.get("after")
+    retry_after = (
+        float(after) if isinstance(after, int | float) and not isinstance(after, bool) and after >= 0 else None
+    )
+    return ChildResult(ResultKind.FAILED, message=message, seconds=seconds, failure=kind, retry_after=retry_after)
 
 
 def _parse_count(line: str | None) -> int | None:

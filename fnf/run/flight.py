@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from fnf.clock import Clock
 from fnf.config import Settings
 from fnf.errors import StoreUnavailableError
+from fnf.failures import FailureKind
 from fnf.handlers import Handler
 from fnf.models import RECENT_RUNS, Client, JobState, JobType, StateUpdate, Status, human_duration
 from fnf.run.ledger import Ledger
@@ -221,7 +222,17 @@ class Flight:
         assert attempt.result is not None
         seconds = self.clock.monotonic() - attempt.started
         status, message = self._classify(attempt.result, attempt.reason)
-        state = replace(base, status=status, last_run_seconds=seconds, count=attempt.result.count, message=message)
+        kind = _failure_kind(status, attempt.result)
+        if status is Status.FAILED:
+            message = f"[{kind}] {message}" if message else f"[{kind}]"
+        state = replace(
+            base,
+            status=status,
+            last_run_seconds=seconds,
+            count=attempt.result.count,
+            message=message,
+            failure_kind=kind,
+        )
         if status is not Status.JOB_TIMEOUT_KILLED:  # a run cut short by us says nothing about the client
             state = replace(state, recent_seconds=(*base.recent_seconds, round(seconds, 3))[-RECENT_RUNS:])
         state, quarantined = self._streak(client, state)
@@ -262,6 +273,15 @@ class Flight:
             )
         limit = human_duration(self.settings.job_timeout)
         return Status.JOB_TIMEOUT_KILLED, (f"job deadline of {limit} reached; {result.message}; resumes first next run")
+
+
+def _failure_kind(status: Status, result: ChildResult) -> str | None:
+    """The kind recorded with an end: what the work said, or fnf's own limit; None if not a failure."""
+    if status is Status.FAILED:
+        return (result.failure or FailureKind.CRASH).value
+    if status is Status.CLIENT_TIMEOUT_KILLED:
+        return FailureKind.TIMEOUT.value
+    return None
 
 
 class Why(StrEnum):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from fnf.errors import LeaseLostError, StoreUnavailableError
+from fnf.failures import add_kind
 from fnf.models import Client, JobState, JobType, Outcome, RunCounts, StateUpdate, Status, human_duration
 from fnf.run.request import ClientReport
 from fnf.store.base import RunFinish, RunProgress, Store
@@ -53,6 +54,8 @@ class Ledger:
             counts = replace(counts, failed=counts.failed + 1)
         elif state.status is Status.CLIENT_TIMEOUT_KILLED:
             counts = replace(counts, timed_out=counts.timed_out + 1)
+        if state.failure_kind:
+            counts = replace(counts, failure_kinds=add_kind(counts.failure_kinds, state.failure_kind))
         progress.counts = counts
         progress.pending.append(StateUpdate(client.id, job_type, state))
         plain = state.status is Status.COMPLETED and not state.message

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from fnf.failures import FailureKind
 from fnf.handlers import Handler
 from fnf.models import Client, JobType
 
@@ -40,3 +41,7 @@ class ChildResult:
     count: int | None = None
     message: str | None = None
     seconds: float = 0.0
+    failure: FailureKind | None = None
+    """Why it failed, as the work said (its exit code or exception); None if it succeeded."""
+    retry_after: float | None = None
+    """Seconds the work asked to wait before a retry (``RetryLater(after=...)``)."""

@@ -21,7 +21,7 @@ def test_apply_on_an_empty_base_then_check_is_clean_and_apply_again_does_nothing
     done = store.apply_schema()
     assert done == [
         "created table 'Clients' with 26 fields",
-        "created table 'Job Runs' with 22 fields",
+        "created table 'Job Runs' with 23 fields",
         "created table 'Sweeps' with 8 fields",
     ]
     assert store.schema_problems() == []

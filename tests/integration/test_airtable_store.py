@@ -219,3 +219,25 @@ def test_a_listing_whose_offset_expired_mid_way_is_read_again_whole(
         clients = store.list_clients(1)
     assert [c.id for c in clients] == [f"c{i:03d}" for i in range(250)], "every client, once, in order"
     assert "reading the whole listing again" in caplog.text
+
+
+def test_a_base_without_a_field_added_later_still_runs_and_schema_apply_adds_it(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = ready_store(emu).settings
+    runs = emu.base(settings.base_id).table("Job Runs")
+    runs.fields = [f for f in runs.fields if f.name != "Failure Kinds"]  # a base set up by an earlier fnf
+    store = AirtableStore(settings)
+    with caplog.at_level(logging.WARNING, logger="fnf.airtable"):
+        store.verify()  # not a reason to stop the base's scheduled runs
+    assert "'Failure Kinds'" in caplog.text and "fnf runs without it" in caplog.text
+    clock = FakeClock()
+    store.acquire(record(clock, "r1"), (LEAD,), 180, lambda lease: False)
+    store.finish_run(RunFinish("r1", Outcome.COMPLETED, clock.now(), RunCounts(1, 2, 0, 0, 0, "auth=2")))
+    assert store.runs()[0].counts.failed == 2  # written without the missing field (no 422)
+    assert store.apply_schema() == ["created field 'Failure Kinds' (singleLineText) in table 'Job Runs'"]
+    again = AirtableStore(settings)
+    again.verify()
+    again.acquire(record(clock, "r2"), (LEAD,), 180, lambda lease: True)
+    again.finish_run(RunFinish("r2", Outcome.COMPLETED, clock.now(), RunCounts(0, 1, 0, 0, 0, "data=1")))
+    assert {r.run_id: r.counts.failure_kinds for r in again.runs()} == {"r1": "", "r2": "data=1"}

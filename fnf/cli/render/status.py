@@ -192,7 +192,7 @@ def print_runs(runs: list[dict[str, Any]], out: Console | None = None) -> None:
     headers = ["job id", "state"] if wide else ["started", "type", "s"]
     headers += ["outcome", "ok/f/t", "left"]
     if wide:
-        headers += ["stopped at", "heartbeat"]
+        headers += ["stopped at", "failures", "heartbeat"]
     for header in headers:
         table.add_column(header, no_wrap=True, justify="right" if header in ("s", "ok/f/t", "left") else "left")
     for run in runs:
@@ -209,6 +209,7 @@ def print_runs(runs: list[dict[str, Any]], out: Console | None = None) -> None:
         if wide:
             cells += [
                 _t(run["stopped_at"] or "-"),
+                _kinds(run.get("failures") or {}),
                 f"{run['heartbeat_age_seconds']:.0f} s ago" if run["state"] != "ended" else "-",
             ]
         table.add_row(*cells)
@@ -226,6 +227,7 @@ _HISTORY_COLUMNS: list[tuple[str, str, bool]] = [
     ("left", "right", True),
     ("skip", "right", True),
     ("stopped at", "left", False),
+    ("failures", "left", False),
     ("alerts", "left", False),
 ]
 
@@ -255,7 +257,13 @@ def print_history(entries: list[dict[str, Any]]) -> None:
             "left": str(entry["remaining"]),
             "skip": str(entry.get("skipped", 0)),
             "stopped at": _t(entry["stopped_at"] or "-"),
+            "failures": _kinds(entry.get("failures") or {}),
             "alerts": _t(entry["alerts"] or ""),
         }
         table.add_row(*(cells[header] for header, _ in columns))
     out.print(table)
+
+
+def _kinds(failures: dict[str, int]) -> str:
+    """``35 auth, 3 crash``: a run's failures by kind, or ``-``."""
+    return ", ".join(f"{number} {_t(kind)}" for kind, number in failures.items()) or "-"

@@ -77,6 +77,8 @@ def bookkeeping(state: JobState) -> str:
         data["alert_at"] = iso(state.alert_at)
     if state.recent_seconds:
         data["recent"] = [round(v, 3) for v in state.recent_seconds[-RECENT_RUNS:]]
+    if state.failure_kind:
+        data["kind"] = state.failure_kind
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
@@ -112,4 +114,5 @@ def job_state(cells: Mapping[str, Any], status: Status) -> JobState:
         recent_seconds=tuple(float(v) for v in recent if number(v) is not None)[-RECENT_RUNS:]
         if isinstance(recent, list)
         else (),
+        failure_kind=str(kept["kind"]) if kept.get("kind") else None,
     )

@@ -37,9 +37,11 @@ class OnceLog:
 
 
 class Records:
-    def __init__(self, layout: sc.Layout, warnings: OnceLog) -> None:
+    def __init__(self, layout: sc.Layout, warnings: OnceLog, absent: set[str]) -> None:
         self.layout = layout
         self.warnings = warnings
+        self.absent = absent
+        """Optional fields the base lacks: left out of every write."""
 
     def f(self, spec: sc.FieldSpec) -> str:
         return self.layout(spec)
@@ -150,15 +152,16 @@ class Records:
 
     def count_cells(self, counts: RunCounts, *, skipped: bool = True) -> dict[str, Any]:
         f = self.f
-        found = {
+        found: dict[str, Any] = {
             f(sc.COMPLETED): counts.completed,
             f(sc.FAILED): counts.failed,
             f(sc.TIMED_OUT): counts.timed_out,
             f(sc.REMAINING): counts.remaining,
+            f(sc.FAILURE_KINDS): counts.failure_kinds or None,
         }
         if skipped:
             found[f(sc.SKIPPED)] = counts.skipped
-        return found
+        return {name: value for name, value in found.items() if name not in self.absent}
 
     def progress_cells(self, progress: RunProgress) -> dict[str, Any]:
         return {**self.count_cells(progress.counts, skipped=False), self.f(sc.STOPPED_AT): progress.stopped_at}
@@ -198,11 +201,16 @@ class Records:
             heartbeat_at=cells.moment(values.get(f(sc.HEARTBEAT_AT))) or EPOCH,
             ended_at=cells.moment(values.get(f(sc.ENDED_AT))),
             outcome=Outcome(outcome) if outcome in Outcome.__members__.values() else None,
-            counts=RunCounts(*(int(values.get(f(spec)) or 0) for spec in _COUNTS)),
+            counts=self._counts(values),
             stopped_at=values.get(f(sc.STOPPED_AT)),
             message=values.get(f(sc.RUN_MESSAGE)),
             alerts=values.get(f(sc.RUN_ALERTS)),
         )
+
+    def _counts(self, values: Mapping[str, Any]) -> RunCounts:
+        completed, failed, timed_out, remaining, skipped = (int(values.get(self.f(spec)) or 0) for spec in _COUNTS)
+        kinds = str(values.get(self.f(sc.FAILURE_KINDS)) or "")
+        return RunCounts(completed, failed, timed_out, remaining, skipped, kinds)
 
     def holds(self, values: Mapping[str, Any]) -> bool:
         """The run record still holds its leases (it has some and has not ended)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fnf.models import JobType, Outcome, Status
@@ -27,6 +27,9 @@ class FieldSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     accepts: frozenset[str] = frozenset()
     """Other field types that hold the value just as well (a status kept as plain text)."""
+    optional: bool = False
+    """Added by a later version: fnf runs without it (and does not write it) until ``fnf schema
+    apply`` adds it, so that an upgrade never stops a base's scheduled runs."""
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -146,6 +149,7 @@ RUN_MESSAGE = _text("Message", R, long=True)
 LEASES = _text("Leases", R)
 STALE_AFTER = _number("Stale After Seconds", R, precision=3)
 RUN_ALERTS = _text("Alerts", R)
+FAILURE_KINDS = replace(_text("Failure Kinds", R), optional=True)
 RUN_FIELDS: tuple[FieldSpec, ...] = (
     RUN_ID,
     RUN_JOB_ID,
@@ -169,6 +173,7 @@ RUN_FIELDS: tuple[FieldSpec, ...] = (
     LEASES,
     STALE_AFTER,
     RUN_ALERTS,
+    FAILURE_KINDS,
 )
 
 # -- the Sweeps table -------------------------------------------------------------------------
@@ -219,6 +224,10 @@ class Layout:
     def job(self, job_type: JobType, role: str) -> str:
         return self(JOB_FIELDS[job_type][role])
 
+    def optional(self) -> set[str]:
+        """The names of the fields fnf can run without (``FieldSpec.optional``)."""
+        return {self(spec) for table in self.tables() for spec in table.fields if spec.optional}
+
     def tables(self) -> tuple[TableSpec, ...]:
         return (
             TableSpec("clients", self.clients, CLIENT_FIELDS, "AIRTABLE_CLIENTS_TABLE"),
@@ -236,6 +245,8 @@ class Problem:
     """'missing table', 'missing field', 'wrong type' or 'missing options'."""
     detail: str
     fixable: bool
+    optional: bool = False
+    """A missing field fnf runs without (``FieldSpec.optional``): reported, never blocking."""
 
     def __str__(self) -> str:
         where = f"table {self.table!r}" if self.field is None else f"field {self.field!r} in table {self.table!r}"
@@ -265,7 +276,7 @@ def _field_problems(layout: Layout, table: str, spec: FieldSpec, meta: Mapping[s
             f"missing (run: fnf schema apply; or, if the base calls it something else, "
             f"set AIRTABLE_FIELD_{spec.key} to that name)"
         )
-        return [Problem(table, name, "missing field", detail, True)]
+        return [Problem(table, name, "missing field", detail, True, spec.optional)]
     actual = meta.get("type")
     if actual != spec.type and actual not in spec.accepts:
         detail = (

@@ -28,9 +28,12 @@ def _no_access(exc: StoreError) -> bool:
 
 
 class BaseSetup:
-    def __init__(self, api: PacedApi, base_id: str, layout: sc.Layout) -> None:
+    def __init__(self, api: PacedApi, base_id: str, layout: sc.Layout, absent: set[str]) -> None:
         self.api, self.base_id, self.layout = api, base_id, layout
         self._types: dict[str, str] | None = None
+        self.absent = absent
+        """Optional fields the base lacks (all of them until its schema is read): never written."""
+        absent.update(layout.optional())
 
     def tables_meta(self) -> list[dict[str, Any]]:
         schema = self.api.base(self.base_id).schema(force=True)
@@ -48,6 +51,9 @@ class BaseSetup:
             return
         self._remember_types(meta)
         problems = sc.compare(self.layout, meta)
+        for problem in (p for p in problems if p.optional):
+            log.warning("%s; fnf runs without it until then", problem)
+        problems = [p for p in problems if not p.optional]
         if problems:
             listed = "; ".join(str(p) for p in problems[:8])
             more = f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""
@@ -76,6 +82,8 @@ class BaseSetup:
         table = next((t for t in meta if t.get("name") == self.layout.clients), None)
         fields = table.get("fields", []) if table is not None else []
         self._types = {str(f.get("name")): str(f.get("type")) for f in fields}
+        present = {str(f.get("name")) for t in meta for f in t.get("fields", [])}
+        self.absent.intersection_update(self.layout.optional() - present)
 
     def apply(self) -> list[str]:
         """Create the tables, fields and select options the base lacks; return what was done."""

@@ -47,8 +47,9 @@ class AirtableStore(Store):
             settings.clients_table, settings.runs_table, settings.sweeps_table, settings.field_names
         )
         self.api = PacedApi(settings, stop=stop)
-        records = Records(self.layout, OnceLog())
-        self.setup = BaseSetup(self.api, settings.base_id, self.layout)
+        absent: set[str] = set()
+        records = Records(self.layout, OnceLog(), absent)
+        self.setup = BaseSetup(self.api, settings.base_id, self.layout, absent)
         self.clients = ClientTable(self._table(settings.clients_table), records, self.setup)
         self.claims = Claims(self.api, self._table(settings.runs_table), records, sleep=sleep, monotonic=monotonic)
         self.sweeps = SweepTable(self._table(settings.sweeps_table), records)

@@ -52,8 +52,8 @@ def _write_states(db: sqlite3.Connection, updates: Sequence[StateUpdate]) -> Non
         db.execute(
             """INSERT INTO client_jobs (client_id, job_type, status, job_id, run_id, sweep_id,
                    last_run_date, last_run_seconds, count, message, timeouts_in_row,
-                   quarantined_at, alert_kind, alert_at, recent_seconds)
-               SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM clients WHERE id = ?)
+                   quarantined_at, alert_kind, alert_at, recent_seconds, failure_kind)
+               SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM clients WHERE id = ?)
                ON CONFLICT (client_id, job_type) DO UPDATE SET
                    status = excluded.status, job_id = excluded.job_id,
                    run_id = excluded.run_id, sweep_id = excluded.sweep_id,
@@ -63,7 +63,7 @@ def _write_states(db: sqlite3.Connection, updates: Sequence[StateUpdate]) -> Non
                    timeouts_in_row = excluded.timeouts_in_row,
                    quarantined_at = excluded.quarantined_at,
                    alert_kind = excluded.alert_kind, alert_at = excluded.alert_at,
-                   recent_seconds = excluded.recent_seconds""",
+                   recent_seconds = excluded.recent_seconds, failure_kind = excluded.failure_kind""",
             (
                 update.client_id,
                 update.job_type.value,
@@ -80,6 +80,7 @@ def _write_states(db: sqlite3.Connection, updates: Sequence[StateUpdate]) -> Non
                 state.alert_kind,
                 iso(state.alert_at),
                 format_seconds(state.recent_seconds),
+                state.failure_kind,
                 update.client_id,
             ),
         )
@@ -90,8 +91,8 @@ def _insert_run(db: sqlite3.Connection, run: RunRecord) -> None:
     db.execute(
         """INSERT INTO runs (run_id, run_type, stream, job_id, host, pid, boot_id, pid_start,
                started_at, heartbeat_at, ended_at, outcome, completed, failed, timed_out,
-               remaining, skipped, stopped_at, message, alerts)
-           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               remaining, skipped, stopped_at, message, alerts, failure_kinds)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
         (
             run.run_id,
             run.run_type,
@@ -113,6 +114,7 @@ def _insert_run(db: sqlite3.Connection, run: RunRecord) -> None:
             run.stopped_at,
             run.message,
             run.alerts,
+            counts.failure_kinds,
         ),
     )
 
@@ -142,6 +144,7 @@ def _state(row: sqlite3.Row) -> JobState:
         alert_kind=row["alert_kind"],
         alert_at=parse_iso(row["alert_at"]),
         recent_seconds=parse_seconds(row["recent_seconds"]),
+        failure_kind=_optional(row, "failure_kind"),
     )
 
 
@@ -176,7 +179,7 @@ def _lease(row: sqlite3.Row) -> Lease:
         acquired_at=_at(row["acquired_at"]),
         heartbeat_at=_at(row["heartbeat_at"]),
         stale_after_seconds=row["stale_after_seconds"],
-        beat=row["beat"] if "beat" in row.keys() else "",  # noqa: SIM118 - a Row's "in" looks at values
+        beat=_optional(row, "beat") or "",
     )
 
 
@@ -191,7 +194,14 @@ def _run(row: sqlite3.Row) -> RunRecord:
         heartbeat_at=_at(row["heartbeat_at"]),
         ended_at=parse_iso(row["ended_at"]),
         outcome=Outcome(row["outcome"]) if row["outcome"] else None,
-        counts=RunCounts(row["completed"], row["failed"], row["timed_out"], row["remaining"], row["skipped"]),
+        counts=RunCounts(
+            row["completed"],
+            row["failed"],
+            row["timed_out"],
+            row["remaining"],
+            row["skipped"],
+            _optional(row, "failure_kinds") or "",
+        ),
         stopped_at=row["stopped_at"],
         message=row["message"],
         alerts=row["alerts"],
@@ -220,3 +230,8 @@ def _import_batch(db: sqlite3.Connection, clients: Sequence[Client]) -> tuple[in
             )
             updated += 1
     return added, updated, unchanged
+
+
+def _optional(row: sqlite3.Row, column: str) -> str | None:
+    """A column a read-only command may find missing (a store its writer has not upgraded yet)."""
+    return row[column] if column in row.keys() else None  # noqa: SIM118 - a Row's "in" looks at values

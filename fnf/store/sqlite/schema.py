@@ -20,8 +20,9 @@ _ADDED_COLUMNS = {
         "alert_kind": "TEXT",
         "alert_at": "TEXT",
         "recent_seconds": "TEXT NOT NULL DEFAULT ''",
+        "failure_kind": "TEXT",
     },
-    "runs": {"alerts": "TEXT", "skipped": "INTEGER NOT NULL DEFAULT 0"},
+    "runs": {"alerts": "TEXT", "skipped": "INTEGER NOT NULL DEFAULT 0", "failure_kinds": "TEXT NOT NULL DEFAULT ''"},
     "leases": {"beat": "TEXT NOT NULL DEFAULT ''"},
 }
 """Columns added since schema version 1, added in place to an older store when it is opened."""
@@ -52,6 +53,7 @@ CREATE TABLE IF NOT EXISTS client_jobs (
     alert_kind TEXT,
     alert_at TEXT,
     recent_seconds TEXT NOT NULL DEFAULT '',
+    failure_kind TEXT,
     PRIMARY KEY (client_id, job_type)
 );
 CREATE TABLE IF NOT EXISTS sweeps (
@@ -84,7 +86,8 @@ CREATE TABLE IF NOT EXISTS runs (
     remaining INTEGER NOT NULL DEFAULT 0,
     stopped_at TEXT,
     message TEXT,
-    alerts TEXT
+    alerts TEXT,
+    failure_kinds TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 CREATE TABLE IF NOT EXISTS leases (
@@ -100,7 +103,7 @@ CREATE TABLE IF NOT EXISTS leases (
 """
 
 
-_OPTIONAL_FOR_READING = {("leases", "beat")}
+_OPTIONAL_FOR_READING = {("leases", "beat"), ("client_jobs", "failure_kind"), ("runs", "failure_kinds")}
 """Columns a read-only command does without (it reads a store a writer has not upgraded yet)."""
 
 

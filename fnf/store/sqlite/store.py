@@ -137,12 +137,13 @@ class SQLiteStore(Store):
             counts = progress.counts
             db.execute(
                 """UPDATE runs SET completed = ?, failed = ?, timed_out = ?, remaining = ?,
-                       stopped_at = ? WHERE run_id = ?""",
+                       failure_kinds = ?, stopped_at = ? WHERE run_id = ?""",
                 (
                     counts.completed,
                     counts.failed,
                     counts.timed_out,
                     counts.remaining,
+                    counts.failure_kinds,
                     progress.stopped_at,
                     progress.run_id,
                 ),
@@ -246,7 +247,8 @@ class SQLiteStore(Store):
         with self._tx() as db:
             db.execute(
                 """UPDATE runs SET ended_at = ?, outcome = ?, completed = ?, failed = ?,
-                       timed_out = ?, remaining = ?, skipped = ?, stopped_at = ?, message = ?, alerts = ?
+                       timed_out = ?, remaining = ?, skipped = ?, failure_kinds = ?, stopped_at = ?,
+                       message = ?, alerts = ?
                    WHERE run_id = ? AND (outcome IS NULL OR outcome = ?)""",
                 (
                     iso(finish.ended_at),
@@ -256,6 +258,7 @@ class SQLiteStore(Store):
                     counts.timed_out,
                     counts.remaining,
                     counts.skipped,
+                    counts.failure_kinds,
                     finish.stopped_at,
                     finish.message,
                     finish.alerts,
