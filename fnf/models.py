@@ -134,6 +134,8 @@ class Outcome(StrEnum):
     """The stream was held by another live run; this run did nothing."""
     NO_CLIENTS = "no_clients"
     """The stream has no clients (a typo in a cron line, or clients not yet assigned): nothing ran."""
+    CIRCUIT_OPEN = "circuit_open"
+    """Clients failed in a row (FNF_CIRCUIT_BREAKER_FAILURES): the run stopped starting clients."""
 
 
 @dataclass(frozen=True)

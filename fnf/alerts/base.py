@@ -33,6 +33,7 @@ class AlertKind(StrEnum):
     RUN_INTERRUPTED = "run_interrupted"
     STALE_RUN_TAKEN_OVER = "stale_run_taken_over"
     RUN_FAILED = "run_failed"
+    CIRCUIT_OPEN = "circuit_open"
     TEST = "test"
 
     @property
@@ -48,6 +49,7 @@ _HEADLINES = {
     AlertKind.RUN_INTERRUPTED: "run interrupted",
     AlertKind.STALE_RUN_TAKEN_OVER: "stale run taken over",
     AlertKind.RUN_FAILED: "run failed",
+    AlertKind.CIRCUIT_OPEN: "circuit open",
     AlertKind.TEST: "test alert",
 }
 

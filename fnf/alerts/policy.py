@@ -95,6 +95,14 @@ class Alerter:
             self._raise(
                 AlertKind.RUN_FAILED, detail=f"{message}.", next_step="the next run resumes the sweep; see fnf status"
             )
+        elif outcome is Outcome.CIRCUIT_OPEN:
+            self._raise(
+                AlertKind.CIRCUIT_OPEN,
+                client_id=stopped_at,
+                detail=f"{message}.",
+                next_step=f"{where}, one client first; if it fails too the run stops at once. "
+                "Look at the failures' kind (fnf status --status FAILED) before the next run",
+            )
         return self.note()
 
     def run_ended(self, outcome: Outcome, summary: str, exit_code: int) -> None:

@@ -128,6 +128,9 @@ def health(settings: Settings, *, max_age: float, window: float, clock: Clock | 
         if latest.outcome is Outcome.NO_CLIENTS:
             problems.append(f"{run_type} stream {stream}: {latest.message or 'the stream has no clients'}")
             continue
+        settled = [r for r in mine if r.outcome not in (None, Outcome.BUSY)]
+        if settled and max(settled, key=lambda r: r.started_at).outcome is Outcome.CIRCUIT_OPEN:
+            problems.append(f"{run_type} stream {stream}: {max(settled, key=lambda r: r.started_at).message}")
         finished = [r for r in mine if r.outcome is Outcome.COMPLETED]
         last = max((r.ended_at or r.started_at for r in finished), default=None)
         if last is None:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fnf.config.airtable import AirtableSettings, _airtable
 from fnf.config.alerts import AlertSettings, _alerts
@@ -57,6 +58,12 @@ class Settings:
     """Clients of the stream processed at once, each in its own watched process."""
     db_busy_seconds: float = 30.0
     """How long a SQLite write waits for another process's lock before the run stops interrupted."""
+    retry_attempts: int = 2
+    """Retries within the run of a client that failed for a reason that may pass (0: never)."""
+    retry_backoff: float = 30.0
+    """Seconds before the first retry; each next one waits twice as long (with jitter)."""
+    circuit_breaker_failures: int = 5
+    """Clients failing in a row that stop the run as ``circuit_open`` (0: never)."""
 
     @property
     def stale_after(self) -> float:
@@ -131,7 +138,28 @@ def load_settings(
         quarantine_after=quarantine_after,
         concurrency=concurrency,
         db_busy_seconds=busy,
+        **_failure_policy(values, src),
     )
+
+
+def _failure_policy(values: Mapping[str, str], src: Callable[[str], str]) -> dict[str, Any]:
+    """FNF_RETRY_ATTEMPTS, FNF_RETRY_BACKOFF_SECONDS and FNF_CIRCUIT_BREAKER_FAILURES."""
+    return {
+        "retry_attempts": int(
+            _setting(values, src, "FNF_RETRY_ATTEMPTS", unit="retries", allow_zero=True, integer=True)
+        ),
+        "retry_backoff": _setting(values, src, "FNF_RETRY_BACKOFF_SECONDS", unit="seconds", allow_zero=True),
+        "circuit_breaker_failures": int(
+            _setting(
+                values,
+                src,
+                "FNF_CIRCUIT_BREAKER_FAILURES",
+                unit="failed clients in a row",
+                allow_zero=True,
+                integer=True,
+            )
+        ),
+    }
 
 
 def _concurrency(flag: str | None, value: str, source: str) -> int:

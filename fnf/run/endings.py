@@ -15,7 +15,7 @@ from fnf.clock import Clock
 from fnf.errors import StoreError, StoreUnavailableError
 from fnf.models import Lease, Outcome, RunCounts, RunRecord, human_duration
 from fnf.run import lease as leases
-from fnf.run.flight import Why
+from fnf.run.attempt import Why
 from fnf.run.ledger import Ledger
 from fnf.run.observers import RunObserver
 from fnf.run.request import RunReport, RunRequest
@@ -99,18 +99,21 @@ class Ending:
     unusable: tuple[Unusable, ...]
 
     def stopped(
-        self, reason: Why, first: str, remaining: int, job_timeout: float, admission: str
+        self, reason: Why, first: str | None, remaining: int, job_timeout: float, note: str
     ) -> tuple[Outcome, str]:
-        """The sweep stopped before its end (``reason``: signal, job, admission) at client ``first``."""
+        """The sweep stopped before its end (``reason``: signal, job, admission, circuit) at client
+        ``first`` (None: nothing was left); ``note`` says why for admission and the circuit."""
         progress = self.ledger.progress
         progress.stopped_at = first
         progress.counts = replace(progress.counts, remaining=remaining)
         self.ledger.flush()
-        where = f"stopped at client {first} with {remaining} client(s) left in the sweep"
+        where = f"stopped at client {first} with {remaining} client(s) left in the sweep" if first else "none left"
         if reason is Why.SIGNAL:
             return Outcome.INTERRUPTED, f"interrupted by {self.stop.reason}; {where}"
         if reason is Why.ADMISSION:
-            return Outcome.STOPPED_AT_DEADLINE, f"{admission}; {where}"
+            return Outcome.STOPPED_AT_DEADLINE, f"{note}; {where}"
+        if reason is Why.CIRCUIT:
+            return Outcome.CIRCUIT_OPEN, f"{note}; {where}; the next run starts with one client"
         return Outcome.STOPPED_AT_DEADLINE, f"job deadline ({human_duration(job_timeout)}) reached; {where}"
 
     def unreachable(self, exc: StoreUnavailableError, in_flight: Sequence[str]) -> RunReport:

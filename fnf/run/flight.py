@@ -11,18 +11,26 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from fnf.clock import Clock
 from fnf.config import Settings
 from fnf.errors import StoreUnavailableError
-from fnf.failures import FailureKind
 from fnf.handlers import Handler
 from fnf.models import RECENT_RUNS, Client, JobState, JobType, StateUpdate, Status, human_duration
+from fnf.run.attempt import (
+    Attempt,
+    Running,
+    Slot,
+    Why,
+    carried,
+    failure_kind,
+    progress_note,
+    retry_delay,
+    retry_message,
+)
 from fnf.run.ledger import Ledger
 from fnf.run.observers import RunObserver
-from fnf.run.sweep import Task
 from fnf.run.work import ChildResult, ResultKind, Work
 from fnf.stop import StopFlag
 from fnf.store.base import Store
@@ -31,13 +39,6 @@ log = logging.getLogger("fnf.run")
 
 WATCH_STORE_SECONDS = 5.0
 """How long a write made while a client runs may retry: it must not delay the client's deadline."""
-
-
-class Running(Protocol):
-    def wait(self, timeout: float) -> ChildResult | None: ...
-    def terminate(self) -> None: ...
-    def kill(self, how: str = ...) -> ChildResult: ...
-    def progress(self) -> dict[str, Any] | None: ...
 
 
 class Executor(Protocol):
@@ -80,7 +81,9 @@ class Flight:
         self.live: set[str] = set()
         """Other runs alive when the clients were selected (a client in flight in one is not started)."""
 
-    def begin(self, client: Client, job_type: JobType, sweep_id: str, remaining: int, in_flight: int) -> Attempt | None:
+    def begin(
+        self, client: Client, job_type: JobType, sweep_id: str, remaining: int, in_flight: int, *, tries: int = 1
+    ) -> Attempt | None:
         """Record the client as STARTED, then start its work. The write comes first: a crash
         between the two leaves a STARTED client, which the next run resumes."""
         started_wall = self.clock.now()
@@ -93,7 +96,7 @@ class Flight:
         known = self._known.get(job_type, {}).get(client.id)
         if self._elsewhere(client, job_type, known):
             return None  # decided without a write: on any store, a client never runs twice at once
-        base = _carried(JobState(Status.STARTED, job_id, self._run.run_id, sweep_id, started_wall), known)
+        base = carried(JobState(Status.STARTED, job_id, self._run.run_id, sweep_id, started_wall), known)
         if client.id in self._ledger.save([StateUpdate(client.id, job_type, base, replaces=known)], remaining):
             log.warning(
                 "%s: %s (%s) is no longer this stream's to run (removed, moved to another stream, or in flight "
@@ -124,7 +127,8 @@ class Flight:
             handler=self.handlers[job_type],
             grace=self.settings.kill_grace,
         )
-        return Attempt(client, job_type, self.executor.start(work), base, started, deadline, binding)
+        running = self.executor.start(work)
+        return Attempt(client, job_type, running, base, started, deadline, binding, tries=tries)
 
     def _elsewhere(self, client: Client, job_type: JobType, known: JobState | None) -> bool:
         """True (and the client skipped, counted) if it is in flight in another live run."""
@@ -177,10 +181,36 @@ class Flight:
             ended = [slot for slot in flight if slot.attempt is not None and self._reap(slot.attempt, now)]
         statuses = []
         for slot in ended:
-            assert slot.attempt is not None
-            statuses.append((slot, self._end(slot.attempt)))
-            slot.attempt = None
+            ending = slot.attempt
+            assert ending is not None
+            statuses.append((slot, self._end(ending)))
+            slot.attempt, slot.retry_at = None, ending.retry_at
+            slot.last_message = self._known.get(ending.job_type, {}).get(ending.client.id, ending.base).message
+            if ending.retry_at is not None:
+                slot.todo.insert(0, ending.job_type)
         return statuses
+
+    def pause(self, until: float) -> None:
+        """Nothing in flight, a retry waiting: keep the heartbeat and wait (a signal wakes it)."""
+        now = self.clock.monotonic()
+        if now >= self.next_beat:
+            self.next_beat = now + self.settings.heartbeat_interval
+            self._ledger.beat(now, self._store_now(), self.settings.heartbeat_interval)
+        self.executor.wait_any([], min(until, self.next_beat) - now)
+
+    def park(self, slots: list[Slot]) -> list[Slot]:
+        """The run stops while these clients wait to retry: each is recorded cut short, so the
+        next run resumes it first."""
+        for slot in slots:
+            job_type, client = slot.todo[0], slot.task.client
+            known = self._known.get(job_type, {}).get(client.id)
+            if known is None:
+                continue
+            note = f"{known.message}; the run stopped before its retry: resumes first next run"
+            state = replace(known, status=Status.JOB_TIMEOUT_KILLED, message=note)
+            self._known.setdefault(job_type, {})[client.id] = state
+            self._ledger.record(client, job_type, state)
+        return slots
 
     def _reap(self, attempt: Attempt, now: float) -> bool:
         """True when the attempt has ended: by itself, or killed at the end of its grace."""
@@ -197,7 +227,7 @@ class Flight:
         """Alive past a heartbeat: shown as RUNNING, with progress; one write for all in flight."""
         updates = []
         for attempt in attempts:
-            note = _progress_note(attempt.running.progress())
+            note = progress_note(attempt.running.progress())
             if attempt.reason is None and attempt.shown != (Status.RUNNING, note):
                 updates.append((attempt, note))
         if not updates:
@@ -222,9 +252,12 @@ class Flight:
         assert attempt.result is not None
         seconds = self.clock.monotonic() - attempt.started
         status, message = self._classify(attempt.result, attempt.reason)
-        kind = _failure_kind(status, attempt.result)
+        kind = failure_kind(status, attempt.result)
         if status is Status.FAILED:
             message = f"[{kind}] {message}" if message else f"[{kind}]"
+            delay = retry_delay(self.settings, attempt, attempt.result)
+            message = retry_message(self.settings, attempt, message, delay)
+            attempt.retry_at = None if delay is None else self.clock.monotonic() + delay
         state = replace(
             base,
             status=status,
@@ -236,9 +269,11 @@ class Flight:
         if status is not Status.JOB_TIMEOUT_KILLED:  # a run cut short by us says nothing about the client
             state = replace(state, recent_seconds=(*base.recent_seconds, round(seconds, 3))[-RECENT_RUNS:])
         state, quarantined = self._streak(client, state)
-        state = self.observer.client_ended(client, job_type, state, quarantined)
+        final = attempt.retry_at is None  # a retry to come: no alert, not counted as failed yet
+        if final:
+            state = self.observer.client_ended(client, job_type, state, quarantined)
         self._known.setdefault(job_type, {})[client.id] = state
-        self._ledger.record(client, job_type, state)
+        self._ledger.record(client, job_type, state, final=final)
         return status
 
     def _streak(self, client: Client, state: JobState) -> tuple[JobState, bool]:
@@ -273,91 +308,3 @@ class Flight:
             )
         limit = human_duration(self.settings.job_timeout)
         return Status.JOB_TIMEOUT_KILLED, (f"job deadline of {limit} reached; {result.message}; resumes first next run")
-
-
-def _failure_kind(status: Status, result: ChildResult) -> str | None:
-    """The kind recorded with an end: what the work said, or fnf's own limit; None if not a failure."""
-    if status is Status.FAILED:
-        return (result.failure or FailureKind.CRASH).value
-    if status is Status.CLIENT_TIMEOUT_KILLED:
-        return FailureKind.TIMEOUT.value
-    return None
-
-
-class Why(StrEnum):
-    """Why fnf stops a client, or stops starting clients."""
-
-    CLIENT = "client"
-    """The client's own limit (MAX_CLIENT_PROCESSING_MINUTES)."""
-    JOB = "job"
-    """The run's deadline (MAX_JOB_PROCESSING_HOURS)."""
-    SIGNAL = "signal"
-    """SIGTERM, SIGINT or SIGHUP (a scheduler, an operator)."""
-    ADMISSION = "admission"
-    """The next client's typical run would not fit before the job deadline (--admit-by-history)."""
-    LEFT = "left"
-    """The client is no longer this run's to run (removed, moved, or running elsewhere)."""
-    DONE = "done"
-    """The client finished every job type of the run."""
-
-
-@dataclass
-class Attempt:
-    """One client's work for one job type, in flight."""
-
-    client: Client
-    job_type: JobType
-    running: Running
-    base: JobState
-    started: float
-    deadline: float
-    binding: Why
-    """Which limit the deadline is: the client's or the job's."""
-    shown: tuple[Status, str | None] = (Status.STARTED, None)
-    reason: Why | None = None
-    """Why fnf is stopping it (its limit, the job deadline, a signal); None while it may run on."""
-    grace: float = 0.0
-    kill_at: float | None = None
-    result: ChildResult | None = None
-
-    def terminate(self, reason: Why, grace: float, now: float) -> None:
-        self.reason, self.grace, self.kill_at = reason, grace, now + grace
-        self.running.terminate()
-
-    def wake_at(self) -> float:
-        return self.kill_at if self.kill_at is not None else self.deadline
-
-
-@dataclass
-class Slot:
-    """A client being processed: its job types run one after another in one slot."""
-
-    order: int
-    """The client's place in this run's order: the first one left unfinished is where the run stopped."""
-    task: Task
-    todo: list[JobType]
-    attempt: Attempt | None = None
-
-
-def _carried(base: JobState, known: JobState | None) -> JobState:
-    """What outlives an attempt: the timeout streak, quarantine, the last alert, recent durations."""
-    if known is None:
-        return base
-    return replace(
-        base,
-        timeouts_in_row=known.timeouts_in_row,
-        quarantined_at=known.quarantined_at,
-        alert_kind=known.alert_kind,
-        alert_at=known.alert_at,
-        recent_seconds=known.recent_seconds,
-    )
-
-
-def _progress_note(progress: dict[str, Any] | None) -> str | None:
-    if not progress:
-        return None
-    done, total = progress.get("done"), progress.get("total")
-    text = f"progress {done}/{total}" if total is not None else f"progress {done}"
-    if progress.get("message"):
-        text += f": {progress['message']}"
-    return text

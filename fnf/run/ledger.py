@@ -45,8 +45,14 @@ class Ledger:
         self.stale_after = stale_after
         self._last_beat = started
 
-    def record(self, client: Client, job_type: JobType, state: JobState) -> None:
+    def record(self, client: Client, job_type: JobType, state: JobState, *, final: bool = True) -> None:
+        """Keep an end for the next write; ``final`` False: an attempt whose retry is to come
+        (written, logged, but neither counted nor reported)."""
         progress = self.progress
+        progress.pending.append(StateUpdate(client.id, job_type, state))
+        self._log(client, job_type, state)
+        if not final:
+            return
         counts = progress.counts
         if state.status is Status.COMPLETED:
             counts = replace(counts, completed=counts.completed + 1)
@@ -57,7 +63,6 @@ class Ledger:
         if state.failure_kind:
             counts = replace(counts, failure_kinds=add_kind(counts.failure_kinds, state.failure_kind))
         progress.counts = counts
-        progress.pending.append(StateUpdate(client.id, job_type, state))
         plain = state.status is Status.COMPLETED and not state.message
         if plain and progress.plain >= REPORTED_COMPLETIONS:
             progress.omitted += 1
@@ -74,6 +79,8 @@ class Ledger:
                     state.message,
                 )
             )
+
+    def _log(self, client: Client, job_type: JobType, state: JobState) -> None:
         level = logging.INFO if state.status is Status.COMPLETED and not state.message else logging.WARNING
         log.log(
             level,

@@ -58,7 +58,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        if self.outcome is Outcome.FAILED:
+        if self.outcome in (Outcome.FAILED, Outcome.CIRCUIT_OPEN):
             return EXIT_RUN_FAILED
         if self.outcome is Outcome.INTERRUPTED:
             if self.signum is None:  # not a signal: the store became unreachable

@@ -7,10 +7,8 @@ keeps the heartbeat, and writes every state change before moving on.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import uuid
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -32,7 +30,6 @@ from fnf.models import (
     Lease,
     Outcome,
     RunRecord,
-    Status,
     Sweep,
     human_duration,
     job_id_for,
@@ -41,8 +38,9 @@ from fnf.models import (
 from fnf.run import endings
 from fnf.run import lease as leases
 from fnf.run.endings import Ending
-from fnf.run.flight import Executor, Flight, RunIds, Slot, Why
+from fnf.run.flight import Executor, Flight, RunIds
 from fnf.run.ledger import Ledger
+from fnf.run.loop import Breaker, Loop
 from fnf.run.observers import Observers, RunObserver, SilentObserver
 from fnf.run.plan import Planner
 from fnf.run.request import RunReport, RunRequest, summary
@@ -79,7 +77,6 @@ class Runner:
         self.planner = Planner(store)
         self._unusable: tuple[Unusable, ...] = ()
         self._left: list[str] = []
-        self._admission_note = ""
 
     # -- planning ------------------------------------------------------------------------
     def members(self, request: RunRequest) -> list[Client]:
@@ -149,8 +146,7 @@ class Runner:
             self.store, self._ledger, self.observer, self.clock, self.stop, request, record, self._unusable
         )
         self._deadline = self._mono_start + self.settings.job_timeout
-        self._flight: list[Slot] = []
-        self._done: set[str] = set()
+        self._loop: Loop | None = None
         job_ids = {t: job_id_for(t, request.stream, record.started_at) for t in job_types}
         self._watch = Flight(
             settings=self.settings,
@@ -191,7 +187,8 @@ class Runner:
             log.error("%s", exc)
             return self._end.report(Outcome.FAILED, str(exc))
         except StoreUnavailableError as exc:
-            in_flight = [slot.task.client.id for slot in sorted(self._flight, key=lambda slot: slot.order)]
+            flight = self._loop.in_flight if self._loop is not None else []
+            in_flight = [slot.task.client.id for slot in sorted(flight, key=lambda slot: slot.order)]
             return self._end.unreachable(exc, in_flight)
         except Exception as exc:
             if isinstance(exc, FnfError):
@@ -217,7 +214,20 @@ class Runner:
             sweeps = {t: self._new_sweep(t).id for t in job_types}
             tasks = self.planner.select(request, sweeps, live)
         self.observer.sweep_planned(len(tasks))
-        stopped = self._fly(request, sweeps, live, tasks)
+        self._loop = Loop(
+            self.settings,
+            self._watch,
+            self.planner,
+            request,
+            sweeps,
+            live,
+            self.clock,
+            self.stop,
+            self._deadline,
+            Breaker(self.settings.circuit_breaker_failures, probing=self._circuit_was_open(request)),
+            self._end,
+        )
+        stopped = self._loop.run(tasks)
         if stopped is not None:
             return stopped
         if request.client_ids:
@@ -227,88 +237,15 @@ class Runner:
             self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
         return Outcome.COMPLETED, f"sweep of stream {request.stream} complete"
 
-    def _fly(
-        self, request: RunRequest, sweeps: Mapping[JobType, str], live: set[str], tasks: list[Task]
-    ) -> tuple[Outcome, str] | None:
-        """Run the tasks, up to ``concurrency`` clients at once. Returns how the run stopped, or
-        None once every task (and any client that joined the stream meanwhile) is done."""
-        queue = deque(tasks)
-        flight = self._flight = []
-        cut: list[Slot] = []  # clients the stop left unfinished: the next run starts with them
-        halted: Why | None = None
-        order = itertools.count()
-        try:
-            while True:
-                while halted is None and queue and len(flight) < self.settings.concurrency:
-                    slot = Slot(next(order), queue[0], list(queue[0].job_types))
-                    halted = self._advance(slot, request, sweeps, len(queue) + len(flight))
-                    if halted in (None, Why.LEFT):
-                        queue.popleft()
-                        if halted is None:
-                            flight.append(slot)
-                        halted = None
-                    else:
-                        self._watch.halt(flight, halted)
-                if halted is None and (halted := self._stop_reason()) is not None:
-                    self._watch.halt(flight, halted)
-                if not flight:
-                    if not queue and not cut and not request.client_ids:
-                        queue.extend(
-                            t for t in self.planner.select(request, sweeps, live) if t.client.id not in self._done
-                        )
-                    if halted is not None and (cut or queue):
-                        return self._stopped(halted, cut, queue)
-                    if not queue:
-                        return None
-                    continue
-                for slot, ended in self._watch.tend(flight):
-                    reason = self._next_step(slot, ended, request, sweeps, halted, len(queue) + len(flight))
-                    if reason is None:
-                        continue
-                    flight.remove(slot)
-                    if reason not in (Why.DONE, Why.LEFT):
-                        cut.append(slot)
-                        if halted is None:
-                            halted = reason
-                            self._watch.halt(flight, reason)
-        except BaseException:
-            for slot in flight:  # never leave a client running behind a failed run
-                if slot.attempt is not None:
-                    slot.attempt.running.kill("killed by SIGKILL: the run failed")
-            raise
-
-    def _next_step(
-        self,
-        slot: Slot,
-        ended: Status,
-        request: RunRequest,
-        sweeps: Mapping[JobType, str],
-        halted: Why | None,
-        remaining: int,
-    ) -> Why | None:
-        """After a slot's attempt ended with ``ended``: None if it goes on with the client's next
-        job type, DONE if the client is finished, else why the client was left unfinished."""
-        if ended is Status.JOB_TIMEOUT_KILLED:
-            return halted or self._stop_reason() or Why.JOB
-        if not slot.todo:
-            self._done.add(slot.task.client.id)
-            return Why.DONE
-        if halted is not None:
-            return halted
-        return self._advance(slot, request, sweeps, remaining)
-
-    def _advance(self, slot: Slot, request: RunRequest, sweeps: Mapping[JobType, str], remaining: int) -> Why | None:
-        """Start the slot's next job type, or say why not (a signal, the job deadline, admission)."""
-        job_type = slot.todo[0]
-        reason = self._stop_reason() or self._admission(request, slot.task, job_type)
-        if reason is not None:
-            return reason
-        slot.todo.pop(0)
-        slot.attempt = self._watch.begin(slot.task.client, job_type, sweeps[job_type], remaining, len(self._flight))
-        if slot.attempt is None:
-            self._done.add(slot.task.client.id)
-            return Why.LEFT
-        return None
+    def _circuit_was_open(self, request: RunRequest) -> bool:
+        """The previous run of this (type, stream) stopped with the circuit open: start half-open."""
+        if not self.settings.circuit_breaker_failures:
+            return False
+        own = self._end.record.run_id
+        for run in self.store.runs(limit=20, run_type=request.run_type, stream=request.stream):
+            if run.run_id != own and run.outcome not in (None, Outcome.BUSY):
+                return run.outcome is Outcome.CIRCUIT_OPEN
+        return False
 
     def _open_sweeps(self, request: RunRequest, job_types: Sequence[JobType]) -> dict[JobType, str]:
         sweeps: dict[JobType, str] = {}
@@ -334,25 +271,3 @@ class Runner:
             for lease in self.store.leases()
             if lease.holder.run_id != self._end.record.run_id and not leases.is_dead(lease, now)
         }
-
-    def _stop_reason(self) -> Why | None:
-        if self.stop.requested:
-            return Why.SIGNAL
-        if self.clock.monotonic() >= self._deadline:
-            return Why.JOB
-        return None
-
-    def _admission(self, request: RunRequest, task: Task, job_type: JobType) -> Why | None:
-        if not request.admit_by_history:
-            return None
-        note = self.planner.too_long(task, job_type, self._deadline - self.clock.monotonic())
-        if note is None:
-            return None
-        self._admission_note = note
-        log.warning("%s", note)
-        return Why.ADMISSION
-
-    def _stopped(self, reason: Why, cut: list[Slot], queue: deque[Task]) -> tuple[Outcome, str]:
-        first = min(cut, key=lambda slot: slot.order).task if cut else queue[0]
-        remaining = len(cut) + len(queue)
-        return self._end.stopped(reason, first.client.id, remaining, self.settings.job_timeout, self._admission_note)

@@ -7,6 +7,7 @@ import random
 import signal
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from acceptance.conftest import Project, finish_sweep
@@ -111,11 +112,15 @@ def test_runs_started_at_the_same_moment_do_the_work_once(project: Project) -> N
     assert sorted(project.ledger()) == [f"c{i}" for i in range(5)]
 
 
-def test_all_and_lead_scoring_on_one_stream_never_overlap(project: Project) -> None:
-    project.clients([{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 0.3} for i in range(3)])
-    first = project.popen("run", "-t", "all", "-s", "1", "--json")
-    wait_until(project.ledger)
+def test_all_and_lead_scoring_on_one_stream_never_overlap(project: Project, tmp_path: Path) -> None:
+    project.clients(
+        [{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "gate" if i == 0 else "ok"} for i in range(3)]
+    )
+    gate = tmp_path / "gate"  # the "all" run is certainly live, however slow the machine
+    first = project.popen("run", "-t", "all", "-s", "1", "--json", env={"FNF_TEST_GATE": str(gate)})
+    wait_until(Path(f"{gate}.waiting").exists, 60)
     second = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--json")
     assert json.loads(second.stdout)["outcome"] == "busy"
+    gate.touch()
     assert json.loads(first.communicate(timeout=60)[0])["outcome"] == "completed"
     assert len(project.ledger()) == 9

@@ -25,6 +25,7 @@ OUTCOME_STYLE = {
     "abandoned": "red",
     "failed": "bold red",
     "no_clients": "bold red",
+    "circuit_open": "bold red",
 }
 
 

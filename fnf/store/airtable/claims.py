@@ -135,7 +135,7 @@ class Claims:
             if held.holder.run_id in self._confirmed:
                 self._lost.add(held.holder.run_id)
         if changes:
-            self.table.batch_update([{"id": rid, "fields": f} for rid, f in changes.items()])
+            self.table.batch_update([{"id": rid, "fields": f} for rid, f in changes.items()], typecast=True)
 
     # -- holding it ------------------------------------------------------------------------
     def check(self, run_id: str, progress: RunProgress) -> None:
@@ -184,7 +184,7 @@ class Claims:
             if recorded and recorded != finish.outcome.value:
                 return
             record_id = record["id"]
-        self.table.update(record_id, self.records.finish_cells(finish))
+        self.table.update(record_id, self.records.finish_cells(finish), typecast=True)  # an outcome new to the base
         self._progress.pop(finish.run_id, None)
         self._confirmed.pop(finish.run_id, None)
 
@@ -195,7 +195,8 @@ class Claims:
         fields = self.records.run_cells(run)
         fields[self._f(sc.LEASES)] = leases
         fields[self._f(sc.STALE_AFTER)] = stale_after
-        (record,) = self.table.batch_upsert([{"fields": fields}], key_fields=[self._f(sc.RUN_ID)])["records"]
+        upsert = self.table.batch_upsert([{"fields": fields}], key_fields=[self._f(sc.RUN_ID)], typecast=True)
+        (record,) = upsert["records"]
         self._record_of[run.run_id] = record["id"]
 
     def _record(self, run_id: str) -> Rec | None:

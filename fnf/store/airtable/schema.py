@@ -27,6 +27,9 @@ class FieldSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     accepts: frozenset[str] = frozenset()
     """Other field types that hold the value just as well (a status kept as plain text)."""
+    grows: bool = False
+    """A select whose options fnf adds by writing them (with ``typecast``): a base that lacks an
+    option added by a later version keeps running."""
     optional: bool = False
     """Added by a later version: fnf runs without it (and does not write it) until ``fnf schema
     apply`` adds it, so that an upgrade never stops a base's scheduled runs."""
@@ -138,7 +141,7 @@ PID_START = _text("PID Start", R)
 STARTED_AT = _date("Started At", R)
 HEARTBEAT_AT = _date("Heartbeat At", R)
 ENDED_AT = _date("Ended At", R)
-OUTCOME = _select("Outcome", [o.value for o in Outcome], R)
+OUTCOME = replace(_select("Outcome", [o.value for o in Outcome], R), grows=True)
 COMPLETED = _number("Completed", R)
 FAILED = _number("Failed", R)
 TIMED_OUT = _number("Timed Out", R)
@@ -289,7 +292,7 @@ def _field_problems(layout: Layout, table: str, spec: FieldSpec, meta: Mapping[s
         missing = [c for c in spec.choices if c not in have]
         if missing:
             detail = f"lacks the select option(s) {', '.join(missing)} (run: fnf schema apply)"
-            return [Problem(table, name, "missing options", detail, True)]
+            return [Problem(table, name, "missing options", detail, True, spec.grows)]
     return []
 
 
