@@ -5,7 +5,8 @@ as ``fnf run --detach`` would, and answers only once the run has said whether it
 202 ``{"jobId", "runId", "message": "Job started"}`` when it holds the stream and has planned its
 clients; 409 when another run holds it (naming the holder); 400 for a bad type or stream; 422 for a
 type with no handler or a stream with no clients; 429 when too many runs are starting at once.
-``GET /api/runs/{id}`` returns the run's record; ``GET /health`` says the server is up. Every other
+``GET /api/runs/{id}`` returns the run's record; ``GET /metrics`` (with the same bearer token) the
+per-stream gauges for Prometheus; ``GET /health`` says the server is up. Every other
 path or method gets a JSON 404 or 405. Every ``/api`` request must carry ``Authorization: Bearer
 $CRON_SECRET`` (compared in constant time); without a configured secret the server does not start.
 """
@@ -114,6 +115,9 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         if split.path == "/health":
             self._answer(200, {"ok": True})
+        elif split.path == "/metrics":
+            if self._authorized():
+                self._metrics()
         elif not split.path.startswith("/api/"):
             self._answer(404, {"error": f"no such endpoint: {split.path}"})
         elif not self._authorized():
@@ -229,6 +233,24 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         self._answer(401, {"error": "missing or wrong Authorization: send Authorization: Bearer <CRON_SECRET>"})
         return False
+
+    def _metrics(self) -> None:
+        """The per-stream gauges of the status document, in Prometheus' text format."""
+        try:
+            from fnf import metrics
+
+            body, content_type = metrics.stream_gauges(commands.status(self.config, clients=False))
+        except ImportError:
+            self._answer(501, {"error": "GET /metrics needs prometheus_client: pip install 'fnf[metrics]'"})
+            return
+        except FnfError as exc:
+            self._answer(503, {"error": f"cannot read the store: {exc}"})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _answer(self, status: int, body: dict[str, Any], *, allow: str | None = None, retry: int | None = None) -> None:
         data = json.dumps(body).encode()

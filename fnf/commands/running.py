@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import heapq
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from fnf import metrics
 from fnf.clock import Clock, SystemClock, iso
 from fnf.commands.opening import store_for
 from fnf.config import Settings
 from fnf.errors import StoppedBeforeStartError, StoreError
 from fnf.handlers import Handler, resolve_all
-from fnf.models import JobType, job_types_of
+from fnf.models import JobType, Status, job_types_of
 from fnf.proc.executor import ProcessExecutor
 from fnf.proc.signals import SignalGuard
-from fnf.run.observers import Observers, RunObserver
+from fnf.run.observers import Observers, RunObserver, SilentObserver
 from fnf.run.plan import Planner
 from fnf.run.request import RunReport, RunRequest
 from fnf.run.runner import Runner
@@ -31,6 +33,7 @@ def run(
 ) -> RunReport:
     """Run (type, stream) to completion, deadline or signal, with real watched processes."""
     handlers = resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
+    metrics.require_client(settings.metrics)
     stop = StopFlag()
     with SignalGuard(stop), _stopped_before_start(stop):  # a signal while opening the store is a stop too
         return _run(settings, request, handlers, stop, clock, progress)
@@ -65,10 +68,31 @@ def _run(
 
         clock = clock or SystemClock()
         observer: RunObserver = alerter_for(settings, clock)
+        if settings.metrics.enabled:
+            observer = Observers(observer, _MetricsStart(settings.metrics, request))
         if progress is not None:
             observer = Observers(observer, progress)
         runner = Runner(store, settings, handlers, executor, clock, stop, observer)
-        return runner.run(request)
+        started = time.time()
+        report = runner.run(request)
+        if settings.metrics.enabled:
+            metrics.publish_end(settings.metrics, _run_end(report, started, time.time()))
+        return report
+
+
+class _MetricsStart(SilentObserver):
+    """Pushes a run's start once it holds its stream (so that a run that dies still shows)."""
+
+    def __init__(self, settings: metrics.MetricsSettings, request: RunRequest) -> None:
+        self.settings, self.request = settings, request
+
+    def sweep_planned(self, total: int) -> None:
+        metrics.publish_start(self.settings, self.request.run_type, self.request.stream, time.time(), total)
+
+
+def _run_end(report: RunReport, started: float, ended: float) -> metrics.RunEnd:
+    cut = sum(1 for c in report.clients if c.status is Status.JOB_TIMEOUT_KILLED)
+    return metrics.RunEnd(report.run_type, report.stream, report.outcome, started, ended, report.counts, cut)
 
 
 def plan(settings: Settings, request: RunRequest) -> list[Task]:

@@ -24,6 +24,7 @@ from fnf.config.values import (
     parse_duration,
 )
 from fnf.errors import ConfigError
+from fnf.metrics import MetricsSettings
 from fnf.models import JobType
 
 
@@ -64,6 +65,7 @@ class Settings:
     """Seconds before the first retry; each next one waits twice as long (with jitter)."""
     circuit_breaker_failures: int = 5
     """Clients failing in a row that stop the run as ``circuit_open`` (0: never)."""
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def stale_after(self) -> float:
@@ -138,6 +140,9 @@ def load_settings(
         quarantine_after=quarantine_after,
         concurrency=concurrency,
         db_busy_seconds=busy,
+        metrics=MetricsSettings(
+            values.get("FNF_PUSHGATEWAY_URL", "").strip() or None, values.get("FNF_METRICS_FILE", "").strip() or None
+        ),
         **_failure_policy(values, src),
     )
 

@@ -44,7 +44,15 @@ MAX_CONCURRENCY = 64
 """More clients at once than this on one runner is a typo, not a plan: use more streams."""
 
 SECRET_SETTINGS = frozenset(
-    {"AIRTABLE_API_KEY", "SENDGRID_API_KEY", "SMTP_URL", "SLACK_WEBHOOK_URL", "ALERT_WEBHOOK_SECRET", "FNF_PING_URL"}
+    {
+        "AIRTABLE_API_KEY",
+        "SENDGRID_API_KEY",
+        "SMTP_URL",
+        "SLACK_WEBHOOK_URL",
+        "ALERT_WEBHOOK_SECRET",
+        "FNF_PING_URL",
+        "FNF_PUSHGATEWAY_URL",
+    }
 )
 """Values that never appear in a log, an error message or --json output."""
 

@@ -26,7 +26,11 @@ KINDS = {"auth": "auth", "data": "data", "down": "unavailable", "conf": "config"
 def _command_project(project: Project) -> dict[str, str]:
     (project.path / "kinds.sh").write_text(SCRIPT)
     project.clients([{"id": cid, "name": cid.upper(), "stream": 1} for cid in [*KINDS, "fine"]])
-    return {"FNF_HANDLER_LEAD_SCORING": "", "FNF_COMMAND_LEAD_SCORING": "sh kinds.sh {client_id}"}
+    return {
+        "FNF_HANDLER_LEAD_SCORING": "",
+        "FNF_COMMAND_LEAD_SCORING": "sh kinds.sh {client_id}",
+        "FNF_CIRCUIT_BREAKER_FAILURES": "0",  # six failures in a row on purpose
+    }
 
 
 def test_a_commands_exit_code_names_the_kind_in_status_and_history(any_project: Project) -> None:
@@ -54,7 +58,8 @@ def test_a_python_handlers_exception_names_the_kind_and_alerts_count_by_kind(pro
     ]
     project.clients(rows)
     with http_receiver() as webhook:
-        result = project.fnf("run", "-t", "lead_scoring", "-s", "1", env={"ALERT_WEBHOOK_URL": webhook.url})
+        env = {"ALERT_WEBHOOK_URL": webhook.url, "FNF_CIRCUIT_BREAKER_FAILURES": "0"}
+        result = project.fnf("run", "-t", "lead_scoring", "-s", "1", env=env)
         assert result.returncode == 0, result.stderr
         bodies = [json.loads(r.body) for r in webhook.requests]
     assert project.job("a0")["failure_kind"] == "auth"
