@@ -140,10 +140,15 @@ def load_settings(
         quarantine_after=quarantine_after,
         concurrency=concurrency,
         db_busy_seconds=busy,
-        metrics=MetricsSettings(
-            values.get("FNF_PUSHGATEWAY_URL", "").strip() or None, values.get("FNF_METRICS_FILE", "").strip() or None
-        ),
+        metrics=_metrics(values),
         **_failure_policy(values, src),
+    )
+
+
+def _metrics(values: Mapping[str, str]) -> MetricsSettings:
+    """FNF_PUSHGATEWAY_URL and FNF_METRICS_FILE (both optional)."""
+    return MetricsSettings(
+        values.get("FNF_PUSHGATEWAY_URL", "").strip() or None, values.get("FNF_METRICS_FILE", "").strip() or None
     )
 
 
