@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from fnf import metrics
+from fnf import metrics, sentry_crons
 from fnf.clock import Clock, SystemClock, iso
 from fnf.commands.opening import store_for
 from fnf.config import Settings
@@ -34,6 +34,7 @@ def run(
     """Run (type, stream) to completion, deadline or signal, with real watched processes."""
     handlers = resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
     metrics.require_client(settings.metrics)
+    sentry_crons.require_sdk(settings.sentry)
     stop = StopFlag()
     with SignalGuard(stop), _stopped_before_start(stop):  # a signal while opening the store is a stop too
         return _run(settings, request, handlers, stop, clock, progress)
@@ -70,6 +71,11 @@ def _run(
         observer: RunObserver = alerter_for(settings, clock)
         if settings.metrics.enabled:
             observer = Observers(observer, _MetricsStart(settings.metrics, request))
+        crons = (
+            sentry_crons.SentryCrons(settings.sentry, request.run_type, request.stream) if settings.sentry.dsn else None
+        )
+        if crons is not None:
+            observer = Observers(observer, crons)
         if progress is not None:
             observer = Observers(observer, progress)
         runner = Runner(store, settings, handlers, executor, clock, stop, observer)
@@ -77,6 +83,8 @@ def _run(
         report = runner.run(request)
         if settings.metrics.enabled:
             metrics.publish_end(settings.metrics, _run_end(report, started, time.time()))
+        if crons is not None:
+            crons.finish(report.outcome, time.time() - started)
         return report
 
 

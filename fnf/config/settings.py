@@ -26,6 +26,7 @@ from fnf.config.values import (
 from fnf.errors import ConfigError
 from fnf.metrics import MetricsSettings
 from fnf.models import JobType
+from fnf.sentry_crons import SentrySettings
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Settings:
     circuit_breaker_failures: int = 5
     """Clients failing in a row that stop the run as ``circuit_open`` (0: never)."""
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    sentry: SentrySettings = field(default_factory=SentrySettings)
 
     @property
     def stale_after(self) -> float:
@@ -141,6 +143,9 @@ def load_settings(
         concurrency=concurrency,
         db_busy_seconds=busy,
         metrics=_metrics(values),
+        sentry=SentrySettings(
+            values.get("SENTRY_DSN", "").strip() or None, values.get("SENTRY_CRON_SCHEDULE", "").strip() or None
+        ),
         **_failure_policy(values, src),
     )
 

@@ -52,6 +52,7 @@ SECRET_SETTINGS = frozenset(
         "ALERT_WEBHOOK_SECRET",
         "FNF_PING_URL",
         "FNF_PUSHGATEWAY_URL",
+        "SENTRY_DSN",
     }
 )
 """Values that never appear in a log, an error message or --json output."""

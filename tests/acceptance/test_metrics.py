@@ -102,3 +102,52 @@ def test_serve_answers_the_stream_gauges_on_metrics(project: Project) -> None:
     assert found[("fnf_stream_remaining_clients", key)] == 2
     assert found[("fnf_stream_live_run", key)] == 0
     assert found[("fnf_stream_last_outcome", (("outcome", "completed"), *key))] == 1
+
+
+def _check_ins(bodies: list[tuple[dict[str, str], bytes]]) -> list[dict[str, Any]]:
+    """The check-in items of Sentry envelopes (newline-separated JSON, maybe compressed)."""
+    import gzip
+    import zlib
+
+    found = []
+    for headers, body in bodies:
+        encoding = {k.lower(): v for k, v in headers.items()}.get("content-encoding", "")
+        if encoding == "gzip":
+            body = gzip.decompress(body)
+        elif encoding == "deflate":
+            body = zlib.decompress(body)
+        elif encoding == "br":
+            import brotli  # type: ignore[import-not-found]
+
+            body = brotli.decompress(body)
+        lines = body.decode().splitlines()
+        for header, payload in zip(lines[1::2], lines[2::2], strict=False):
+            if json.loads(header).get("type") == "check_in":
+                found.append(json.loads(payload))
+    return found
+
+
+def test_sentry_cron_check_ins_mark_each_run_and_a_dead_sentry_changes_nothing(project: Project) -> None:
+    _clients(project)
+    with http_receiver() as sentry:
+        dsn = sentry.url.replace("http://", "http://publickey@") + "/1"
+        env = {"SENTRY_DSN": dsn, "SENTRY_CRON_SCHEDULE": "0 * * * *"}
+        assert project.fnf(*RUN, env=env).returncode == 0
+        failing = project.fnf(*RUN, "--new-sweep", env={**env, "FNF_CIRCUIT_BREAKER_FAILURES": "1"})
+        assert failing.returncode == 1
+        received = [(r.headers, r.body) for r in sentry.requests]
+    check_ins = _check_ins(received)
+    assert [(c["monitor_slug"], c["status"]) for c in check_ins] == [
+        ("fnf-lead_scoring-1", "in_progress"),
+        ("fnf-lead_scoring-1", "ok"),
+        ("fnf-lead_scoring-1", "in_progress"),
+        ("fnf-lead_scoring-1", "error"),
+    ]
+    assert check_ins[0]["check_in_id"] == check_ins[1]["check_in_id"] != check_ins[2]["check_in_id"]
+    assert check_ins[0]["monitor_config"]["schedule"] == {"type": "crontab", "value": "0 * * * *"}
+    assert check_ins[1]["duration"] >= 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://publickey@127.0.0.1:{probe.getsockname()[1]}/1"
+    result = project.fnf(*RUN, "--new-sweep", env={"SENTRY_DSN": dead, "FNF_CIRCUIT_BREAKER_FAILURES": "0"})
+    assert result.returncode == 0, result.stderr
