@@ -41,7 +41,28 @@ def doctor(load: Callable[[], Settings] = load_settings) -> list[Check]:
     checks.extend(_store_checks(settings))
     checks.extend(_handler_checks(settings))
     checks.append(_alert_check(settings))
+    checks.extend(_reporting_checks(settings))
     return checks
+
+
+def _reporting_checks(settings: Settings) -> list[Check]:
+    """Prometheus and Sentry, when configured: their library must be installed."""
+    from fnf import metrics, sentry_crons
+
+    found = []
+    if settings.metrics.enabled:
+        found.append(_required("metrics", metrics.require_client, settings.metrics))
+    if settings.sentry.dsn:
+        found.append(_required("sentry", sentry_crons.require_sdk, settings.sentry))
+    return found
+
+
+def _required(name: str, require: Callable[[Any], None], config: object) -> Check:
+    try:
+        require(config)
+    except FnfError as exc:
+        return Check(name, "fail", str(exc))
+    return Check(name, "ok", "configured")
 
 
 def _store_checks(settings: Settings) -> list[Check]:

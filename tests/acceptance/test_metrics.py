@@ -151,3 +151,12 @@ def test_sentry_cron_check_ins_mark_each_run_and_a_dead_sentry_changes_nothing(p
         dead = f"http://publickey@127.0.0.1:{probe.getsockname()[1]}/1"
     result = project.fnf(*RUN, "--new-sweep", env={"SENTRY_DSN": dead, "FNF_CIRCUIT_BREAKER_FAILURES": "0"})
     assert result.returncode == 0, result.stderr
+
+
+def test_doctor_checks_the_configured_reporting(project: Project) -> None:
+    _clients(project)
+    result = project.fnf(
+        "doctor", env={"FNF_PUSHGATEWAY_URL": "http://127.0.0.1:9", "SENTRY_DSN": "http://k@127.0.0.1:9/1"}
+    )
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert ["OK", "metrics", "configured"] in lines and ["OK", "sentry", "configured"] in lines, result.stdout
