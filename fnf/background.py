@@ -184,7 +184,11 @@ def stop(settings: Settings, run_ref: str, *, wait: float = 0.0) -> str:
             f"run {holder.run_id} is no longer running (it died without recording its end): "
             f"fnf reset --type {lease.job_type.value} --stream {lease.stream} releases its stream"
         )
-    os.kill(holder.pid, signal.SIGTERM)
+    note = host.stop_note(holder.run_id)
+    note.write_text("an operator (fnf stop)")
+    if not host.kill_holder(holder, signal.SIGTERM):
+        note.unlink(missing_ok=True)
+        raise UsageError(f"run {holder.run_id} ended just now: see fnf history for how")
     if wait > 0:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and host.holder_alive(holder):

@@ -146,9 +146,12 @@ def resolve_all(
         spec = specs.get(job_type)
         if spec is None:
             suffix = job_type.value.upper()
+            env_file = Path(os.environ.get("FNF_ENV_FILE", ".env")).absolute()
+            looked = f"{env_file}" + ("" if env_file.is_file() else " (no such file)")
             raise HandlerError(
-                f"no handler is configured for {job_type.value}: set FNF_HANDLER_{suffix}="
-                f'package.module:function or FNF_COMMAND_{suffix}="command --client {{client_id}}"'
+                f"no handler is configured for {job_type.value} (looked in the environment and {looked}): "
+                f"set FNF_HANDLER_{suffix}=package.module:function or "
+                f'FNF_COMMAND_{suffix}="command --client {{client_id}}"'
             )
         handlers[job_type] = resolve(spec, environ)
     return handlers

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import tempfile
 import time
 from functools import cache
+from pathlib import Path
 
 from fnf.models import Holder
 
@@ -125,3 +127,9 @@ def kill_holder(holder: Holder, signum: int = signal.SIGKILL) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def stop_note(run_id: str) -> Path:
+    """Where ``fnf stop`` says who asked a run to stop, before its SIGTERM: the run then records
+    "interrupted by an operator (fnf stop)" rather than a bare SIGTERM."""
+    return Path(tempfile.gettempdir()) / f"fnf-stop-{run_id}"

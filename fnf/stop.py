@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import time
+from pathlib import Path
 
 
 class StopFlag:
@@ -30,6 +32,18 @@ class StopFlag:
             return
         self.reason = reason
         self.signum = signum
+
+    def name_sender(self, note: Path) -> None:
+        """A SIGTERM that ``fnf stop`` announced in ``note`` is named after who sent it."""
+        if self.signum != signal.SIGTERM:
+            return
+        try:
+            sender = note.read_text().strip()
+            note.unlink()
+        except OSError:
+            return
+        if sender:
+            self.reason = sender
 
     def sleep(self, seconds: float) -> None:
         """Sleep, but wake as soon as a stop is requested (a retry wait must not outlast SIGTERM)."""

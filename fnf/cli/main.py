@@ -70,10 +70,18 @@ def root(
     ] = False,
 ) -> None:
     """fnf (fire-and-forget): resumable, deadline-bounded per-client batch runs for cron."""
+    source = ctx.get_parameter_source("log_format")
+    where = "from the environment" if source is not None and source.name == "ENVIRONMENT" else None
+    if source is not None and source.name == "DEFAULT":  # .env counts, as for every other setting
+        from fnf.config.values import load_environ
+
+        try:
+            values, sources = load_environ(warn=False)  # warnings once logging is set up
+        except FnfError:  # the command's own settings say what is wrong (doctor as a failed check)
+            values, sources = {}, {}
+        log_format, where = values.get("FNF_LOG_FORMAT", log_format), sources.get("FNF_LOG_FORMAT")
     if log_format not in LOG_FORMATS:
-        source = ctx.get_parameter_source("log_format")
-        from_env = source is not None and source.name == "ENVIRONMENT"
-        named = f"FNF_LOG_FORMAT={log_format!r} (from the environment)" if from_env else f"--log-format {log_format!r}"
+        named = f"FNF_LOG_FORMAT={log_format!r} ({where})" if where else f"--log-format {log_format!r}"
         raise UsageError(f"{named} is not a log format: use one of {', '.join(LOG_FORMATS)}")
     setup_logging(-1 if quiet else verbose, log_format)
 
@@ -113,10 +121,51 @@ def demo(
     return EXIT_OK if all(r.exit_code == EXIT_OK for r in reports) else reports[-1].exit_code
 
 
+GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
+GLOBAL_VALUED = ("--log-format",)
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """``fnf run ... -q`` as ``fnf -q run ...``: operators add -v or -q at the end of a cron line.
+    Options before ``--`` only; the ones before the command stay where they are."""
+    start = _command_index(argv)
+    if start is None:
+        return argv
+    rest, hoisted, kept = argv[start + 1 :], [], []
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg == "--":
+            kept.extend(rest[i:])
+            break
+        if (
+            arg in GLOBAL_FLAGS
+            or (len(arg) > 2 and arg[0] == "-" and set(arg[1:]) == {"v"})
+            or arg.startswith("--log-format=")
+        ):
+            hoisted.append(arg)
+        elif arg in GLOBAL_VALUED and i + 1 < len(rest):
+            hoisted.extend(rest[i : i + 2])
+            i += 1
+        else:
+            kept.append(arg)
+        i += 1
+    return argv[:start] + hoisted + [argv[start]] + kept
+
+
+def _command_index(argv: list[str]) -> int | None:
+    """Where the command name is: the first word that is neither an option nor an option's value."""
+    for i, arg in enumerate(argv):
+        if not arg.startswith("-") and (i == 0 or argv[i - 1] not in GLOBAL_VALUED):
+            return i
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
-        result = command.main(args=argv, prog_name="fnf", standalone_mode=False)
+        result = command.main(args=args, prog_name="fnf", standalone_mode=False)
     except FnfError as exc:
         print(f"fnf: error: {shown(str(exc), lines=True)}", file=sys.stderr)
         return exc.exit_code

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fnf.clock import Clock, SystemClock
 from fnf.commands.opening import airtable_store, store_for
 from fnf.config import Settings, load_settings
+from fnf.config.values import unknown_settings
 from fnf.errors import FnfError
 from fnf.models import JobType, Lease, Outcome, human_duration
 from fnf.run import lease as leases
@@ -38,6 +39,7 @@ def doctor(load: Callable[[], Settings] = load_settings) -> list[Check]:
             f"store {settings.store}, client limit {settings.client_timeout:g} s, job limit {settings.job_timeout:g} s",
         )
     ]
+    checks.extend(Check("settings", "warn", warning) for warning in unknown_settings())
     checks.extend(_store_checks(settings))
     checks.extend(_handler_checks(settings))
     checks.append(_alert_check(settings))

@@ -142,19 +142,21 @@ def load_settings(
         quarantine_after=quarantine_after,
         concurrency=concurrency,
         db_busy_seconds=busy,
-        metrics=_metrics(values),
-        sentry=SentrySettings(
-            values.get("SENTRY_DSN", "").strip() or None, values.get("SENTRY_CRON_SCHEDULE", "").strip() or None
-        ),
+        **_reporting(values),
         **_failure_policy(values, src),
     )
 
 
-def _metrics(values: Mapping[str, str]) -> MetricsSettings:
-    """FNF_PUSHGATEWAY_URL and FNF_METRICS_FILE (both optional)."""
-    return MetricsSettings(
-        values.get("FNF_PUSHGATEWAY_URL", "").strip() or None, values.get("FNF_METRICS_FILE", "").strip() or None
-    )
+def _reporting(values: Mapping[str, str]) -> dict[str, Any]:
+    """Prometheus (FNF_PUSHGATEWAY_URL, FNF_METRICS_FILE) and Sentry (SENTRY_DSN, SENTRY_CRON_SCHEDULE)."""
+
+    def get(name: str) -> str | None:
+        return values.get(name, "").strip() or None
+
+    return {
+        "metrics": MetricsSettings(get("FNF_PUSHGATEWAY_URL"), get("FNF_METRICS_FILE")),
+        "sentry": SentrySettings(get("SENTRY_DSN"), get("SENTRY_CRON_SCHEDULE")),
+    }
 
 
 def _failure_policy(values: Mapping[str, str], src: Callable[[str], str]) -> dict[str, Any]:

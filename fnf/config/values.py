@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import math
 import os
 import re
@@ -9,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from fnf.config.known import unknown
 from fnf.errors import ConfigError
 
 STORES = ("sqlite", "airtable")
@@ -60,6 +63,8 @@ SECRET_SETTINGS = frozenset(
 SIGNAL_GRACE_CAP_SECONDS = 15.0
 """On SIGTERM the grace is capped so fnf exits well inside Render's 30 s before SIGKILL."""
 
+
+log = logging.getLogger("fnf.config")
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -125,22 +130,65 @@ def _setting(
     return _number(key, values[key], src(key), unit=unit, allow_zero=allow_zero, integer=integer)
 
 
-def load_environ(env_file: str | os.PathLike[str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """Return (merged values, source of each) from defaults, the .env file and the environment."""
+def load_environ(
+    env_file: str | os.PathLike[str] | None = None, *, warn: bool = True
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Return (merged values, source of each) from defaults, the .env file and the environment.
+    A .env line that cannot be read is an error naming the file and the line: half a file read
+    would run with settings nobody chose."""
     from dotenv import dotenv_values
 
     path = Path(env_file if env_file is not None else os.environ.get("FNF_ENV_FILE", ".env"))
     merged: dict[str, str] = dict(DEFAULTS)
     sources = {key: "default" for key in DEFAULTS}
+    from_file: list[str] = []
     if path.is_file():
+        _check_env_file(path)
         for key, value in dotenv_values(path).items():
             if value is not None:
                 merged[key] = value
                 sources[key] = f"from {path}"
+                from_file.append(key)
     for key, value in os.environ.items():
         merged[key] = value
         sources[key] = "from the environment"
+    for warning in unknown(from_file, os.environ, str(path)) if warn else ():
+        _warn_once(warning)
     return merged, sources
+
+
+def unknown_settings(env_file: str | os.PathLike[str] | None = None) -> list[str]:
+    """The names that look like settings fnf does not read, one warning each (for fnf doctor)."""
+    path = str(Path(env_file if env_file is not None else os.environ.get("FNF_ENV_FILE", ".env")))
+    _, sources = load_environ(env_file, warn=False)
+    from_file = [key for key, source in sources.items() if source == f"from {path}"]
+    return unknown(from_file, os.environ, path)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning("%s", message)
+
+
+def _check_env_file(path: Path) -> None:
+    from dotenv.parser import parse_stream
+
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}; fix or remove the file (FNF_ENV_FILE names another)") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            line = binding.original.string.strip().splitlines()[0] if binding.original.string.strip() else ""
+            shown = line if "=" not in line else line.split("=", 1)[0] + "=..."
+            raise ConfigError(
+                f"{path} line {binding.original.line}: cannot read {shown!r}: write NAME=value, one per line, "
+                'with a value that has spaces, # or quotes in matching quotes (NAME="a b")'
+            )
 
 
 def _url(key: str, value: str, src: Callable[[str], str], schemes: tuple[str, ...], example: str) -> str:

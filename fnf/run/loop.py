@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from fnf import host
 from fnf.clock import Clock
 from fnf.config import Settings
 from fnf.models import JobType, Outcome, Status
@@ -184,6 +185,7 @@ class Loop:
 
     def _stop_reason(self) -> Why | None:
         if self.stop.requested:
+            self.stop.name_sender(host.stop_note(self.ending.record.run_id))
             return Why.SIGNAL
         if self.clock.monotonic() >= self.deadline:
             return Why.JOB

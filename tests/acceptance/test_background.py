@@ -47,7 +47,10 @@ def test_stop_ends_a_background_run_cleanly_and_the_next_run_resumes(project: Pr
     assert "stopped" in stopped.stdout
     run = project.status()["runs"][0]
     assert (run["run_id"], run["outcome"], run["stopped_at"]) == (info["run_id"], "interrupted", "c0")
-    assert project.job("c0")["status"] == "JOB_TIMEOUT_KILLED"
+    assert run["message"].startswith("interrupted by an operator (fnf stop); stopped at client c0"), run["message"]
+    job = project.job("c0")
+    assert job["status"] == "JOB_TIMEOUT_KILLED"
+    assert job["message"].startswith("run interrupted by an operator (fnf stop);"), job["message"]
     missing = project.fnf("stop", "deadbeefdeadbeef")
     assert missing.returncode == 2 and "no live run has id" in missing.stderr
 
