@@ -19,9 +19,10 @@ from fnf.config.values import (
     MAX_CONCURRENCY,
     SIGNAL_GRACE_CAP_SECONDS,
     STORES,
+    _limit,
     _setting,
     load_environ,
-    parse_duration,
+    parse_limit,
 )
 from fnf.errors import ConfigError
 from fnf.metrics import MetricsSettings
@@ -107,18 +108,18 @@ def load_settings(
         return sources.get(key, "default")
 
     store = _store(values, src)
-    client_timeout = 60 * _setting(values, src, "MAX_CLIENT_PROCESSING_MINUTES", unit="minutes")
-    job_timeout = 3600 * _setting(values, src, "MAX_JOB_PROCESSING_HOURS", unit="hours")
-    heartbeat = 60 * _setting(values, src, "HEARTBEAT_INTERVAL_MINUTES", unit="minutes")
-    grace = _setting(values, src, "FNF_KILL_GRACE_SECONDS", unit="seconds", allow_zero=True)
+    client_timeout = _limit(values, src, "MAX_CLIENT_PROCESSING_MINUTES", unit="minutes", unit_seconds=60)
+    job_timeout = _limit(values, src, "MAX_JOB_PROCESSING_HOURS", unit="hours", unit_seconds=3600)
+    heartbeat = _limit(values, src, "HEARTBEAT_INTERVAL_MINUTES", unit="minutes", unit_seconds=60)
+    grace = _limit(values, src, "FNF_KILL_GRACE_SECONDS", unit="seconds", unit_seconds=1, allow_zero=True)
     log_cap = int(_setting(values, src, "FNF_CHILD_LOG_MAX_BYTES", unit="bytes", integer=True))
     busy = _setting(values, src, "FNF_DB_BUSY_SECONDS", unit="seconds")
     if overrides.client_timeout is not None:
-        client_timeout = parse_duration(overrides.client_timeout, name="--client-timeout")
+        client_timeout = parse_limit(overrides.client_timeout, name="--client-timeout", unit="minutes", unit_seconds=60)
     if overrides.job_timeout is not None:
-        job_timeout = parse_duration(overrides.job_timeout, name="--job-timeout")
+        job_timeout = parse_limit(overrides.job_timeout, name="--job-timeout", unit="hours", unit_seconds=3600)
     if overrides.kill_grace is not None:
-        grace = parse_duration(overrides.kill_grace, name="--grace")
+        grace = parse_limit(overrides.kill_grace, name="--grace", unit="seconds", unit_seconds=1, allow_zero=True)
     db = overrides.db if overrides.db is not None else values["FNF_DB"]
     if not db.strip():
         raise ConfigError(f"FNF_DB is empty ({src('FNF_DB')}): set it to a file path such as ./fnf.db")

@@ -70,7 +70,7 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def parse_duration(text: str, *, name: str, days: bool = False) -> float:
+def parse_duration(text: str, *, name: str, days: bool = False, allow_zero: bool = False) -> float:
     """Parse ``90s``, ``10m``, ``2h``, ``1h30m`` or ``0.5s`` into seconds (> 0); with ``days``
     (ages of history, not limits of a run) also ``30d``."""
     cleaned = text.strip().lower().replace(" ", "")
@@ -84,9 +84,28 @@ def parse_duration(text: str, *, name: str, days: bool = False) -> float:
     if not cleaned or pos != len(cleaned):
         hint = " (add a unit)" if _is_number(cleaned) else ""
         raise ConfigError(f"{name} {text!r} is not a duration{hint}: use a number with a unit, such as {examples}")
-    if total <= 0:
+    if total <= 0 and not (allow_zero and total == 0):
         raise ConfigError(f"{name} {text!r} must be longer than zero: use, for example, {examples}")
     return total
+
+
+def parse_limit(text: str, *, name: str, unit: str, unit_seconds: float, allow_zero: bool = False) -> float:
+    """A limit given on the command line, in seconds: a number in the setting's own unit (``90``
+    for a client limit is 90 minutes, as in MAX_CLIENT_PROCESSING_MINUTES) or a duration with its
+    unit (``90s``, ``10m``, ``2h``, ``1h30m``). One rule for flags and settings."""
+    cleaned = text.strip()
+    if _is_number(cleaned):
+        value = float(cleaned)
+        if math.isnan(value) or math.isinf(value) or value < 0 or (value == 0 and not allow_zero):
+            floor = "zero or more" if allow_zero else "longer than zero"
+            raise ConfigError(
+                f"{name} {text!r} must be {floor}: use a number of {unit} or a duration such as 90s or 2h"
+            )
+        return value * unit_seconds
+    try:
+        return parse_duration(cleaned, name=name, allow_zero=allow_zero)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (or a plain number of {unit})") from None
 
 
 def _is_number(text: str) -> bool:
@@ -128,6 +147,29 @@ def _setting(
 ) -> float:
     """The number a setting holds, validated by ``_number`` with the setting's name and source."""
     return _number(key, values[key], src(key), unit=unit, allow_zero=allow_zero, integer=integer)
+
+
+def _limit(
+    values: Mapping[str, str],
+    src: Callable[[str], str],
+    key: str,
+    *,
+    unit: str,
+    unit_seconds: float,
+    allow_zero: bool = False,
+) -> float:
+    """A time limit setting, in seconds: a number in its own unit (MAX_JOB_PROCESSING_HOURS=2) or a
+    duration with its unit (MAX_JOB_PROCESSING_HOURS=90m), the same rule as the flags."""
+    raw = values[key]
+    if not _is_number(raw.strip()):
+        try:
+            return parse_duration(raw, name=key, allow_zero=allow_zero)
+        except ConfigError:
+            pass  # the message below names both forms
+    try:
+        return unit_seconds * _number(key, raw, src(key), unit=unit, allow_zero=allow_zero)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}, or a duration with its unit, such as 90s, 10m or 2h") from None
 
 
 def load_environ(

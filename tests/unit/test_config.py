@@ -129,3 +129,24 @@ def test_handler_specs_from_environment() -> None:
 def test_both_handler_and_command_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"both FNF_HANDLER_LEAD_SCORING .* and FNF_COMMAND_LEAD_SCORING"):
         load_settings(environ={"FNF_HANDLER_LEAD_SCORING": "a:b", "FNF_COMMAND_LEAD_SCORING": "echo"})
+
+
+@pytest.mark.parametrize(
+    ("environ", "overrides", "attribute", "seconds"),
+    [
+        ({"MAX_JOB_PROCESSING_HOURS": "90m"}, {}, "job_timeout", 5400),
+        ({"MAX_JOB_PROCESSING_HOURS": "2h"}, {}, "job_timeout", 7200),
+        ({"MAX_CLIENT_PROCESSING_MINUTES": "45s"}, {}, "client_timeout", 45),
+        ({"FNF_KILL_GRACE_SECONDS": "0"}, {}, "kill_grace", 0),
+        ({}, {"client_timeout": "90"}, "client_timeout", 5400),
+        ({}, {"job_timeout": "1.5"}, "job_timeout", 5400),
+        ({}, {"kill_grace": "0s"}, "kill_grace", 0),
+        ({}, {"kill_grace": "0"}, "kill_grace", 0),
+        ({}, {"client_timeout": "1h30m"}, "client_timeout", 5400),
+    ],
+)
+def test_one_rule_for_limits_a_plain_number_in_the_own_unit_or_a_duration(
+    environ: dict[str, str], overrides: dict[str, str], attribute: str, seconds: float
+) -> None:
+    settings = load_settings(Overrides(**overrides), environ=environ)
+    assert getattr(settings, attribute) == pytest.approx(seconds)
