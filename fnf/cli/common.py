@@ -111,3 +111,17 @@ def setup_logging(verbosity: int, log_format: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "credential", "auth")
+"""A client field whose name holds one of these is masked unless asked (fnf clients list --show-secrets)."""
+
+
+def masked(fields: dict[str, Any], *, show: bool = False) -> dict[str, Any]:
+    """Client fields for display: values of secret-looking fields replaced by ``***``."""
+    if show:
+        return dict(fields)
+    return {
+        k: ("***" if v not in ("", None) and any(w in k.lower() for w in SECRET_WORDS) else v)
+        for k, v in fields.items()
+    }

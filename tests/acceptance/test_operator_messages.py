@@ -64,3 +64,54 @@ def test_no_handler_says_where_it_looked(project: Project) -> None:
     result = project.fnf("run", "-t", "lead_scoring", "-s", "1", env=env)
     assert result.returncode == 2
     assert f"looked in the environment and {project.path / '.env'} (no such file)" in result.stderr, result.stderr
+
+
+def test_clients_list_masks_fields_that_look_secret_unless_asked(project: Project) -> None:
+    project.clients([{"id": "c1", "name": "C1", "stream": 1, "api_key": "key-1", "crm_token": "tok-2", "plan": "pro"}])
+    table = project.fnf("clients", "list", env={"COLUMNS": "200"})
+    assert "key-1" not in table.stdout and "tok-2" not in table.stdout
+    assert "api_key=***" in table.stdout and "plan=pro" in table.stdout
+    listed = json.loads(project.fnf("clients", "list", "--json").stdout)
+    assert listed[0]["fields"] == {"api_key": "***", "crm_token": "***", "plan": "pro"}
+    shown = json.loads(project.fnf("clients", "list", "--json", "--show-secrets").stdout)
+    assert shown[0]["fields"]["api_key"] == "key-1"
+
+
+def _on_a_terminal(project: Project, answer: bytes, *args: str) -> tuple[int, str]:
+    import os
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        project.command(*args),
+        cwd=project.path,
+        env={**project.env, "TERM": "xterm"},
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    os.write(master, answer)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    return proc.returncode, b"".join(chunks).decode(errors="replace")
+
+
+def test_clients_remove_asks_at_a_terminal(project: Project) -> None:
+    project.clients([{"id": "c1", "name": "Acme", "stream": 1}, {"id": "c2", "name": "Beta", "stream": 1}])
+    code, screen = _on_a_terminal(project, b"n\n", "clients", "remove", "c1")
+    assert code == 0 and "c1 (Acme, stream 1)" in screen and "nothing removed" in screen, screen
+    assert [c["id"] for c in json.loads(project.fnf("clients", "list", "--json").stdout)] == ["c1", "c2"]
+    code, screen = _on_a_terminal(project, b"y\n", "clients", "remove", "c1")
+    assert code == 0 and "removed 1 client(s)" in screen, screen
+    assert [c["id"] for c in json.loads(project.fnf("clients", "list", "--json").stdout)] == ["c2"]
