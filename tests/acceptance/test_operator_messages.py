@@ -115,3 +115,26 @@ def test_clients_remove_asks_at_a_terminal(project: Project) -> None:
     code, screen = _on_a_terminal(project, b"y\n", "clients", "remove", "c1")
     assert code == 0 and "removed 1 client(s)" in screen, screen
     assert [c["id"] for c in json.loads(project.fnf("clients", "list", "--json").stdout)] == ["c2"]
+
+
+def test_a_command_reports_progress_through_its_progress_file(project: Project) -> None:
+    from processes import wait_until
+
+    script = (
+        'printf \'{"done": 40, "total": 120, "message": "scoring"}\' > "$FNF_PROGRESS_FILE.tmp"\n'
+        'mv "$FNF_PROGRESS_FILE.tmp" "$FNF_PROGRESS_FILE"\n'
+        "sleep 4\n"
+        "echo '{\"count\": 1}'\n"
+    )
+    (project.path / "work.sh").write_text(script)
+    project.clients([{"id": "c1", "name": "C1", "stream": 1}])
+    env = {
+        "FNF_HANDLER_LEAD_SCORING": "",
+        "FNF_COMMAND_LEAD_SCORING": "sh work.sh",
+        "HEARTBEAT_INTERVAL_MINUTES": "1s",
+    }
+    proc = project.popen("run", "-t", "lead_scoring", "-s", "1", env=env)
+    wait_until(lambda: project.job("c1")["message"] == "progress 40/120: scoring", 30)
+    assert project.job("c1")["status"] == "RUNNING"
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0 and project.job("c1")["status"] == "COMPLETED"
