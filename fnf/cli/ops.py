@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -97,21 +97,29 @@ def plan(
     type_: TypeOption,
     stream: StreamOption,
     concurrency: ConcurrencyOption = None,
+    job_timeout: Annotated[
+        str | None,
+        typer.Option(
+            "--job-timeout",
+            metavar="LIMIT",
+            help="Plan for this job limit instead of MAX_JOB_PROCESSING_HOURS (2h, 45m, or hours). Example: 45m",
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> int:
     """The clients the next run would process, in order, with predicted start and finish times from
     their recent runs (p90), and which would not fit before the job deadline. Changes nothing.
 
-    Example: fnf plan --type lead_scoring --stream 2
+    Example: fnf plan --type lead_scoring --stream 2 --job-timeout 45m
     """
     from fnf import commands
-    from fnf.models import human_duration
     from fnf.run.request import RunRequest
 
     commands.check_run_type(type_)
     number = commands.check_stream(stream)
-    rows = commands.predict(settings(Overrides(db=db, concurrency=concurrency)), RunRequest(type_, number))
+    overrides = Overrides(db=db, concurrency=concurrency, job_timeout=job_timeout)
+    rows = commands.predict(settings(overrides), RunRequest(type_, number))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -119,20 +127,31 @@ def plan(
         typer.echo(f"nothing to do: {type_} stream {number} has no client left in its sweep")
         return EXIT_OK
     late = sum(1 for r in rows if not r["fits"])
+    unknown = sum(1 for r in rows if r["estimated"] and r["start"] == r["finish"])
     for index, row in enumerate(rows, 1):
-        took = human_duration(row["typical_seconds"]) if row["typical_seconds"] is not None else "unknown"
-        mark = "" if row["fits"] else "  (after the job deadline)"
-        note = " resumed" if row["resumed"] else ""
-        typer.echo(
-            f"{index:>4}. {row['id']} ({row['name']}){note}: {row['start'][11:19]} -> {row['finish'][11:19]} UTC,"
-            f" typical {took}{' (estimated)' if row['estimated'] else ''}{mark}"
-        )
-    typer.echo(
+        typer.echo(f"{index:>4}. {_plan_line(row)}")
+    summary = (
         f"{len(rows)} client(s); {late} would not fit before the job deadline"
         if late
         else f"{len(rows)} client(s), all fit"
     )
+    if unknown:
+        summary += f"; {unknown} never ran, so their duration is unknown and counted as nothing"
+    typer.echo(summary)
     return EXIT_OK
+
+
+def _plan_line(row: dict[str, Any]) -> str:
+    from fnf.models import human_duration
+
+    note = " resumed" if row["resumed"] else ""
+    start, finish = row["start"][11:19], row["finish"][11:19]
+    if row["estimated"] and row["start"] == row["finish"]:
+        return f"{row['id']} ({row['name']}){note}: starts {start} UTC, duration unknown (never ran)"
+    took = human_duration(row["typical_seconds"]) if row["typical_seconds"] is not None else "unknown"
+    estimated = " (estimated: the median of the measured clients)" if row["estimated"] else ""
+    mark = "" if row["fits"] else "  (after the job deadline)"
+    return f"{row['id']} ({row['name']}){note}: {start} -> {finish} UTC, typical {took}{estimated}{mark}"
 
 
 def serve(

@@ -284,3 +284,17 @@ def test_the_stream_overview_counts_the_open_sweep_and_estimates_what_is_left(pr
     assert row["sweep_open"] and row["done"] + row["remaining"] == row["clients"] == 6
     assert (row["failed"], row["timed_out"]) == (1, 1)
     assert row["remaining"] >= 1 and row["eta_seconds"] is not None and row["eta_seconds"] > 0
+
+
+def test_plan_takes_a_job_limit_and_says_when_durations_are_unknown(project: Project) -> None:
+    project.clients([{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 0.4} for i in range(4)])
+    fresh = project.fnf("plan", "-t", "lead_scoring", "-s", "1")
+    assert fresh.returncode == 0
+    assert "duration unknown (never ran)" in fresh.stdout and " -> " not in fresh.stdout
+    assert "4 never ran, so their duration is unknown" in fresh.stdout
+    assert project.fnf("run", "-t", "lead_scoring", "-s", "1").returncode == 0
+    tight = project.fnf("plan", "-t", "lead_scoring", "-s", "1", "--job-timeout", "1s", "--json")
+    fits = [r["fits"] for r in json.loads(tight.stdout)]
+    assert fits[0] and not fits[-1], fits
+    roomy = project.fnf("plan", "-t", "lead_scoring", "-s", "1", "--job-timeout", "1h", "--json")
+    assert all(r["fits"] for r in json.loads(roomy.stdout))
