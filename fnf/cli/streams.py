@@ -10,6 +10,7 @@ import typer
 from fnf.cli.common import DbOption, JsonOption, settings
 from fnf.config import Overrides
 from fnf.errors import EXIT_OK
+from fnf.models import shown
 
 streams_app = typer.Typer(help="Clients per stream. Example: fnf streams show", no_args_is_help=True)
 
@@ -70,13 +71,34 @@ def assign(
     """
     from fnf import commands
 
-    loads, moved = commands.assign_streams(settings(Overrides(db=db)), count, balance=balance, write=yes)
+    done = commands.assign_streams(settings(Overrides(db=db)), count, balance=balance, write=yes)
+    moved = len(done.moves)
     if as_json:
-        typer.echo(json.dumps({"written": yes, "moved": moved, "streams": _rows(loads)}, indent=2))
+        moves = [{"id": i, "name": n, "from": a, "to": b} for i, n, a, b in done.moves]
+        document = {
+            "written": yes,
+            "moved": moved,
+            "moves": moves,
+            "live_runs": done.live,
+            "streams": _rows(done.loads),
+        }
+        typer.echo(json.dumps(document, indent=2))
         return EXIT_OK
-    _print(loads)
+    _print(done.loads)
+    for client_id, name, before, after in done.moves[:MOVES_SHOWN]:
+        typer.echo(f"  {shown(client_id)} ({shown(name)}): stream {before if before is not None else '-'} -> {after}")
+    if moved > MOVES_SHOWN:
+        typer.echo(f"  ... and {moved - MOVES_SHOWN} more (--json lists every one)")
+    for live in done.live:
+        typer.echo(
+            f"warning: a live run holds {live}; a client moved while it is in flight finishes there and is not "
+            "started twice, but the run's counts change under it (assign between runs where you can)"
+        )
     if yes:
         typer.echo(f"written: {moved} client(s) moved")
     else:
         typer.echo(f"preview only: {moved} client(s) would move; add --yes to write")
     return EXIT_OK
+
+
+MOVES_SHOWN = 20

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from fnf.commands.opening import store_for
 from fnf.config import Settings
 from fnf.errors import UsageError
 from fnf.models import Client, JobType, StateUpdate, job_types_of
+from fnf.run import lease as leases
 from fnf.store import Store
 from fnf.store.base import ImportReport
 
@@ -74,8 +75,18 @@ def stream_loads(settings: Settings) -> list[Any]:
     return streams.loads(clients, work, {c.id: c.stream for c in clients})
 
 
-def assign_streams(settings: Settings, count: int, *, balance: bool, write: bool) -> tuple[list[Any], int]:
-    """(loads after assignment, clients that change stream); writes only when ``write``."""
+@dataclass(frozen=True)
+class Assignment:
+    loads: list[Any]
+    """Clients and measured work per stream after the assignment."""
+    moves: list[tuple[str, str, int | None, int]]
+    """(client id, name, stream before, stream after) of every client that changes stream."""
+    live: list[str]
+    """Live runs holding a stream that gains or loses clients, described."""
+
+
+def assign_streams(settings: Settings, count: int, *, balance: bool, write: bool) -> Assignment:
+    """The assignment of every client to ``count`` streams; written only when ``write``."""
     from fnf import streams
 
     if count < 1:
@@ -84,7 +95,15 @@ def assign_streams(settings: Settings, count: int, *, balance: bool, write: bool
         clients = store.list_clients()
         work = streams.measured_work({t: store.job_states(t) for t in JobType})
         plan = streams.balanced(clients, work, count) if balance else streams.round_robin(clients, count)
-        moved = [replace(c, stream=plan[c.id]) for c in clients if c.stream != plan[c.id]]
+        moved = [c for c in clients if c.stream != plan[c.id]]
+        touched = {s for c in moved for s in (c.stream, plan[c.id]) if s is not None}
+        now = store.now(SystemClock().now())
+        live = [
+            f"{lease.job_type.value} stream {lease.stream}: {leases.describe(lease, now)}"
+            for lease in store.leases()
+            if lease.stream in touched and not leases.is_dead(lease, now)
+        ]
         if write and moved:
-            store.import_clients(moved)
-    return streams.loads(clients, work, dict(plan)), len(moved)
+            store.import_clients([replace(c, stream=plan[c.id]) for c in moved])
+    moves = [(c.id, c.name, c.stream, plan[c.id]) for c in moved]
+    return Assignment(streams.loads(clients, work, dict(plan)), moves, live)

@@ -55,6 +55,7 @@ def test_streams_assign_during_a_run_never_runs_a_client_twice_at_once(any_proje
     wait_until(lambda: Path(f"{gate}.waiting").exists(), 60)  # c00 done, c01 in flight in stream 1
     assigned = project.fnf("streams", "assign", "--streams", "2", "--yes")  # odd clients, c01 too, to stream 2
     assert assigned.returncode == 0, assigned.stderr
+    assert "warning: a live run holds lead_scoring stream 1" in assigned.stdout, assigned.stdout
     second = project.fnf("run", "-t", "lead_scoring", "-s", "2", "--json", env=env, timeout=120)
     gate.touch()
     reports = [json.loads(first.communicate(timeout=120)[0]), json.loads(second.stdout)]

@@ -134,9 +134,12 @@ def test_streams_show_and_assign_preview_then_write(project: Project) -> None:
     assert [(s["stream"], s["clients"], s["unmeasured"]) for s in shown] == [(1, 10, 0)]
     preview = project.fnf("streams", "assign", "--streams", "3")
     assert "preview only: 6 client(s) would move" in preview.stdout
+    assert "c02 (C2): stream 1 -> 2" in preview.stdout and "c03 (C3): stream 1 -> 3" in preview.stdout
+    assert "warning" not in preview.stdout, "no run is live"
     assert {c["stream"] for c in project.status()["clients"]} == {1}
     written = json.loads(project.fnf("streams", "assign", "--streams", "3", "--yes", "--json").stdout)
-    assert written["written"] and written["moved"] == 6
+    assert written["written"] and written["moved"] == 6 and written["live_runs"] == []
+    assert {"id": "c02", "name": "C2", "from": 1, "to": 2} in written["moves"] and len(written["moves"]) == 6
     streams = {c["id"]: c["stream"] for c in project.status()["clients"]}
     assert [cid for cid, s in sorted(streams.items()) if s == 1] == ["c01", "c04", "c07", "c10"]
     balanced = json.loads(project.fnf("streams", "assign", "--streams", "3", "--balance", "--yes", "--json").stdout)
