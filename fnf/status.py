@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from fnf.clock import iso
 from fnf.failures import parse_kinds
-from fnf.models import Client, JobState, JobType, Lease, RunRecord, Status, human_duration, median
+from fnf.models import Client, JobState, JobType, Lease, Outcome, RunRecord, Status, human_duration, median
 from fnf.run import lease as leases
 from fnf.run.sweep import pending
 from fnf.store.base import Store
@@ -181,9 +181,17 @@ def _streams(
             sweep = store.open_sweep(job_type, number)
             left = [c for c in members if sweep is None or pending(type_states.get(c.id), sweep.id) is not None]
             remaining = len(left)
-            in_sweep = [s for c in members if sweep and (s := type_states.get(c.id)) and s.sweep_id == sweep.id]
+            shown = sweep.id if sweep else _last_sweep(members, type_states)  # a finished sweep keeps its result
+            in_sweep = [s for c in members if shown and (s := type_states.get(c.id)) and s.sweep_id == shown]
             live = next((held for held in held.values() if held.job_type == job_type and held.stream == number), None)
-            last = next((r for r in runs if r.stream == number and r.run_type in (job_type.value, "all")), None)
+            last = next(
+                (
+                    r
+                    for r in runs
+                    if r.stream == number and r.run_type in (job_type.value, "all") and r.outcome is not Outcome.BUSY
+                ),
+                None,
+            )
             result.append(
                 {
                     "type": job_type.value,
@@ -192,7 +200,10 @@ def _streams(
                     "sweep": sweep.number if sweep else None,
                     "sweep_open": sweep is not None,
                     "remaining": remaining,
-                    "done": len(members) - remaining,
+                    "done": len(members) - remaining
+                    if sweep
+                    else sum(1 for st in in_sweep if not st.status.in_progress),
+                    "last_sweep_finished": sweep is None and bool(in_sweep),
                     "failed": sum(1 for s in in_sweep if s.status is Status.FAILED),
                     "timed_out": sum(1 for s in in_sweep if s.status is Status.CLIENT_TIMEOUT_KILLED),
                     "eta_seconds": _eta(left, members, type_states),
@@ -204,6 +215,14 @@ def _streams(
                 }
             )
     return result
+
+
+def _last_sweep(members: list[Client], states: dict[str, JobState]) -> str | None:
+    """The sweep the stream's most recent client end belongs to (when none is open: the last one)."""
+    latest = max(
+        (s for c in members if (s := states.get(c.id)) is not None), key=lambda s: s.last_run_date, default=None
+    )
+    return latest.sweep_id if latest is not None else None
 
 
 def _eta(left: list[Client], members: list[Client], states: dict[str, JobState]) -> float | None:

@@ -85,7 +85,8 @@ def status(
                     config, run_type=type_, stream=stream_number, clients=not overview, lazy=True
                 )
                 if "clients" in document:
-                    document["clients"] = (c for c in document["clients"] if _keep(c, wanted, client))
+                    kept = (c for c in document["clients"] if _keep(c, wanted, client))
+                    document["clients"] = (_matching_jobs(c, wanted) for c in kept)
                 render.print_status(document, clear=watch is not None, limit=limit)
             if watch is None:
                 return EXIT_OK
@@ -112,3 +113,15 @@ def _keep(client: dict[str, Any], status: str | None, ids: list[str] | None) -> 
     if status == "QUARANTINED":
         return any(job["quarantined"] for job in jobs)
     return any(job["status"] == status for job in jobs)
+
+
+def _matching_jobs(client: dict[str, Any], status: str | None) -> dict[str, Any]:
+    """With --status, only the job types in that status: the tables show what was asked for."""
+    if status is None:
+        return client
+    matches = {
+        t: job
+        for t, job in client["jobs"].items()
+        if (job["quarantined"] if status == "QUARANTINED" else job["status"] == status)
+    }
+    return {**client, "jobs": matches}

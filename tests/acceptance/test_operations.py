@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+from pathlib import Path
 
 import pytest
 from acceptance.conftest import Project
@@ -301,3 +302,62 @@ def test_plan_takes_a_job_limit_and_says_when_durations_are_unknown(project: Pro
     assert fits[0] and not fits[-1], fits
     roomy = project.fnf("plan", "-t", "lead_scoring", "-s", "1", "--job-timeout", "1h", "--json")
     assert all(r["fits"] for r in json.loads(roomy.stdout))
+
+
+def test_the_overview_keeps_a_finished_sweeps_result_and_fits_80_columns(project: Project) -> None:
+    rows_ = [{"id": f"c{i:02d}", "name": f"C{i}", "stream": 1, "mode": "fail" if i < 2 else "ok"} for i in range(14)]
+    project.clients(rows_)
+    assert (
+        project.fnf("run", "-t", "lead_scoring", "-s", "1", env={"FNF_CIRCUIT_BREAKER_FAILURES": "0"}).returncode == 0
+    )
+    stream = project.status("--type", "lead_scoring")["streams"][0]
+    assert (stream["done"], stream["failed"], stream["last_sweep_finished"]) == (14, 2, True)
+    narrow = project.fnf("status", "--overview", env={"COLUMNS": "80"}).stdout
+    line = next(line for line in narrow.splitlines() if "lead" in line and "│" in line)
+    cells = [cell.strip() for cell in line.strip("│ ").split("│")]
+    assert cells[:4] == ["lead", "1", "done", "14/14"], cells
+    assert "2/0/0" in cells and "…" not in line
+    assert all(len(line) <= 80 for line in narrow.splitlines())
+
+
+def test_status_filtered_by_status_shows_only_the_matching_tables_and_a_running_clients_elapsed_time(
+    project: Project, tmp_path: Path
+) -> None:
+    project.clients(
+        [
+            {"id": "bad", "name": "B", "stream": 1, "mode": "fail"},
+            {"id": "gated", "name": "G", "stream": 1, "mode": "gate"},
+        ]
+    )
+    gate = tmp_path / "gate"
+    env = {"FNF_TEST_GATE": str(gate), "FNF_CIRCUIT_BREAKER_FAILURES": "0", "HEARTBEAT_INTERVAL_MINUTES": "1s"}
+    run = project.popen("run", "-t", "lead_scoring", "-s", "1", env=env)
+    wait_until(Path(f"{gate}.waiting").exists, 60)
+    wait_until(lambda: project.job("gated")["status"] == "RUNNING", 30)
+    failed = project.fnf("status", "--status", "FAILED", env={"COLUMNS": "200"}).stdout
+    assert "Stream 1 · lead_scoring · 1 client(s)" in failed
+    assert "Stream 1 · post_scoring" not in failed and "Stream 1 · post_harvesting" not in failed, failed
+    running = project.fnf("status", "--status", "RUNNING", env={"COLUMNS": "200"}).stdout
+    line = next(line for line in running.splitlines() if "│ gated" in line)
+    assert " so far" in line, line
+    gate.touch()
+    run.communicate(timeout=60)
+
+
+def test_busy_ticks_are_folded_in_history_and_the_live_run_is_the_last_outcome(
+    project: Project, tmp_path: Path
+) -> None:
+    project.clients([{"id": "gated", "name": "G", "stream": 1, "mode": "gate"}])
+    gate = tmp_path / "gate"
+    run = project.popen("run", "-t", "lead_scoring", "-s", "1", env={"FNF_TEST_GATE": str(gate)})
+    wait_until(Path(f"{gate}.waiting").exists, 60)
+    for _ in range(3):
+        assert json.loads(project.fnf("run", "-t", "lead_scoring", "-s", "1", "--json").stdout)["outcome"] == "busy"
+    history = project.fnf("history", env={"COLUMNS": "200"}).stdout
+    assert "busy x3" in history and history.count("busy") == 1, history
+    assert len(json.loads(project.fnf("history", "--json").stdout)) == 4, "--json keeps every run"
+    overview = project.fnf("status", "--overview", env={"COLUMNS": "200"}).stdout
+    line = next(line for line in overview.splitlines() if "│ lead_scoring" in line)
+    assert line.rstrip(" │").endswith("running"), line
+    gate.touch()
+    run.communicate(timeout=60)

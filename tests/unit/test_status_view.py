@@ -62,7 +62,8 @@ def test_the_overview_document_has_the_streams_but_no_client_rows(store: MemoryS
     assert "clients" not in overview and len(full["clients"]) == 60
     assert overview["streams"] == full["streams"]
     lead = next(row for row in overview["streams"] if row["type"] == "lead_scoring")
-    assert lead["clients"] == 60 and lead["failed"] == 0 and lead["remaining"] == 60  # not yet in a sweep
+    assert lead["clients"] == 60 and lead["remaining"] == 60, "no sweep is open: the next one has every client"
+    assert (lead["failed"], lead["done"], lead["last_sweep_finished"]) == (1, 1, True), "the last sweep's result stays"
 
 
 @pytest.mark.parametrize("clients", [True, False])

@@ -6,8 +6,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from fnf.cli.render.common import OUTCOME_STYLE, STATUS_STYLE, _styled, _t, _when, console
+from fnf.cli.render.common import OUTCOME_STYLE, STATUS_STYLE, _styled, _t, _when, console, short_duration
+from fnf.clock import parse_iso
 from fnf.models import human_duration
 
 
@@ -26,8 +28,10 @@ def print_status(doc: dict[str, Any], *, clear: bool = False, limit: int = 0) ->
             by_stream.setdefault(client["stream"], _Rows(limit)).add(client)
     for stream in sorted(by_stream):
         rows = by_stream[stream]
-        for job_type in rows.kept[0]["jobs"]:
-            _print_stream_table(stream, job_type, rows, overview.get((stream, job_type)), out, limit)
+        for job_type in rows.totals:
+            _print_stream_table(
+                stream, job_type, rows, overview.get((stream, job_type)), out, limit, doc["generated_at"]
+            )
     unusable = doc.get("unusable") or []
     flagged = {u["record"] for u in unusable}
     unassigned = [c for c in unassigned if c["id"] not in flagged]
@@ -55,33 +59,49 @@ def _print_overview(rows: list[dict[str, Any]], out: Console) -> None:
     headers = ["type", "s", "sweep", "done", "ETA"]
     headers += ["failed", "timed out", "quarantined", "live run", "heartbeat"] if wide else ["f/t/q", "live"]
     headers += ["last outcome" if wide else "last"]
-    for header in headers:
+    cells = [_overview_cells(row, wide) for row in rows]
+    for index, header in enumerate(headers):
         right = header in ("s", "done", "failed", "timed out", "quarantined", "f/t/q")
-        table.add_column(header, justify="right" if right else "left", no_wrap=True, overflow="ellipsis")
-    for row in rows:
-        live = row["live_run"]
+        keep = header in ("s", "sweep", "done", "f/t/q")  # the stream and its progress are never cut
+        width = max([len(header), *(len(Text.from_markup(c[index]).plain) for c in cells)]) if keep else None
+        table.add_column(
+            header, justify="right" if right else "left", no_wrap=True, overflow="ellipsis", min_width=width
+        )
+    for row_cells in cells:
+        table.add_row(*row_cells)
+    out.print(table)
+
+
+def _overview_cells(row: dict[str, Any], wide: bool) -> list[str]:
+    live = row["live_run"]
+    eta = row.get("eta_seconds")
+    finished = "done" if row.get("last_sweep_finished") else "new"
+    sweep = f"#{row['sweep']}" if row["sweep_open"] else finished
+    cells = [
+        row["type"] if wide else _SHORT_TYPES.get(row["type"], row["type"]),
+        str(row["stream"]),
+        sweep,
+        f"{row.get('done', 0)}/{row['clients']}",
+        ("-" if eta is None else human_duration(eta) or "0") if wide else short_duration(eta),
+    ]
+    counts = [
+        _count(row.get("failed", 0), "red"),
+        _count(row.get("timed_out", 0), "yellow"),
+        _count(row.get("quarantined", 0), "magenta"),
+    ]
+    if wide:
         beat = f"{live['heartbeat_age_seconds']:.0f} s ago" if live else "-"
         running = (_t(live["run_id"][:8]) + (" [red](stale)[/]" if live["stale"] else "")) if live else "-"
-        eta = row.get("eta_seconds")
-        cells = [
-            row["type"],
-            str(row["stream"]),
-            f"#{row['sweep']}" if row["sweep_open"] else "new",
-            f"{row.get('done', 0)}/{row['clients']}",
-            "-" if eta is None else human_duration(eta) or "0",
-        ]
-        counts = [
-            _count(row.get("failed", 0), "red"),
-            _count(row.get("timed_out", 0), "yellow"),
-            _count(row.get("quarantined", 0), "magenta"),
-        ]
-        if wide:
-            cells += [*counts, running, beat]
-        else:
-            cells += ["/".join(counts), "[green]yes[/]" if live and not live["stale"] else ("stale" if live else "-")]
-        cells.append(_styled(row["last_outcome"], OUTCOME_STYLE))
-        table.add_row(*cells)
-    out.print(table)
+        cells += [*counts, running, beat]
+    else:
+        cells += ["/".join(counts), "[green]yes[/]" if live and not live["stale"] else ("stale" if live else "-")]
+    last = "running" if live and not live["stale"] else row["last_outcome"]
+    cells.append(_styled(last, OUTCOME_STYLE))
+    return cells
+
+
+_SHORT_TYPES = {"lead_scoring": "lead", "post_harvesting": "harvest", "post_scoring": "post"}
+"""Job types in a narrow overview (the stream number and progress need the room)."""
 
 
 def _count(value: int, colour: str) -> str:
@@ -103,6 +123,8 @@ class _Rows:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.total = 0
+        self.totals: dict[str, int] = {}
+        """Clients per job type (a --status filter keeps only the job types that match)."""
         self.kept: list[dict[str, Any]] = []
         self._taken: dict[tuple[str, bool], int] = {}
 
@@ -110,6 +132,7 @@ class _Rows:
         self.total += 1
         wanted = not self.limit
         for job_type, job in client["jobs"].items():
+            self.totals[job_type] = self.totals.get(job_type, 0) + 1
             key = (job_type, _rank(job) < 2)
             if self._taken.get(key, 0) < self.limit:
                 self._taken[key] = self._taken.get(key, 0) + 1
@@ -137,8 +160,10 @@ def _print_stream_table(
     row: dict[str, Any] | None,
     out: Console,
     limit: int = 0,
+    now: str | None = None,
 ) -> None:
-    title = f"Stream {stream} · {job_type} · {rows.total} clients"
+    total = rows.totals[job_type]
+    title = f"Stream {stream} · {job_type} · {total} client(s)"
     if row is not None:
         title += f" · {row['remaining']} left in " + (f"sweep #{row['sweep']}" if row["sweep_open"] else "next sweep")
         if row["live_run"]:
@@ -158,10 +183,10 @@ def _print_stream_table(
     table.add_column("count", justify="right", no_wrap=True)
     if wide:
         table.add_column("note", overflow="fold")
-    picked = _shown(rows.kept, job_type, limit)
-    if len(picked) < rows.total:
+    picked = _shown([c for c in rows.kept if job_type in c["jobs"]], job_type, limit)
+    if len(picked) < total:
         table.caption = (
-            f"{rows.total - len(picked)} more not shown (live and problem clients come first); "
+            f"{total - len(picked)} more not shown (live and problem clients come first); "
             "--limit 0 shows all, --status or --client narrows"
         )
         table.caption_justify = "left"
@@ -175,10 +200,7 @@ def _print_stream_table(
             cells.append(_t(job["job_id"] or "-"))
         if dated:
             cells.append(_when(job["last_run_date"]) if wide else (job["last_run_date"] or "-")[5:16].replace("T", " "))
-        cells += [
-            job["last_run_time"] or "-",
-            "-" if job["count"] is None else str(job["count"]),
-        ]
+        cells += _time_and_count(job, now)
         if wide:
             cells.append(_t(job["message"] or ""))
         table.add_row(*cells)
@@ -195,7 +217,7 @@ def print_runs(runs: list[dict[str, Any]], out: Console | None = None) -> None:
         headers += ["stopped at", "failures", "heartbeat"]
     for header in headers:
         table.add_column(header, no_wrap=True, justify="right" if header in ("s", "ok/f/t", "left") else "left")
-    for run in runs:
+    for run in fold_busy(runs):
         if wide:
             cells = [_t(run["job_id"]), run["state"], _styled(run["outcome"], OUTCOME_STYLE)]
         else:
@@ -246,7 +268,7 @@ def print_history(entries: list[dict[str, Any]]) -> None:
     table = Table(title=f"Runs ({len(entries)}, newest first)", title_justify="left")
     for header, justify in columns:
         table.add_column(header, justify=justify, no_wrap=header != "alerts", overflow="fold")  # type: ignore[arg-type]
-    for entry in entries:
+    for entry in fold_busy(entries):
         cells = {
             "started (UTC)": (entry["started_at"] or "")[5:16].replace("T", " "),
             "type": entry["type"],
@@ -267,3 +289,29 @@ def print_history(entries: list[dict[str, Any]]) -> None:
 def _kinds(failures: dict[str, int]) -> str:
     """``35 auth, 3 crash``: a run's failures by kind, or ``-``."""
     return ", ".join(f"{number} {_t(kind)}" for kind, number in failures.items()) or "-"
+
+
+def _time_and_count(job: dict[str, Any], now: str | None) -> list[str]:
+    """A finished client's time and count; a running one's elapsed time and progress."""
+    started, at = parse_iso(job["last_run_date"]), parse_iso(now)
+    if job["status"] in ("STARTED", "RUNNING") and started is not None and at is not None:
+        elapsed = (at - started).total_seconds()
+        message = job["message"] or ""
+        progress = message.removeprefix("progress ").split(":")[0] if message.startswith("progress ") else "-"
+        return [f"{short_duration(max(0.0, elapsed))} so far", _t(progress)]
+    return [job["last_run_time"] or "-", "-" if job["count"] is None else str(job["count"])]
+
+
+def fold_busy(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Busy ticks in a row (a cron line firing while a run holds its stream) as one row: ``busy x12``
+    dated by the latest; they did nothing, and a page of them hides the runs that did."""
+    folded: list[dict[str, Any]] = []
+    for run in runs:
+        last = folded[-1] if folded else None
+        same = last is not None and (last["type"], last["stream"]) == (run["type"], run["stream"])
+        if run["outcome"] == "busy" and same and last is not None and str(last["outcome"]).startswith("busy"):
+            count = last.get("folded", 1) + 1
+            folded[-1] = {**last, "folded": count, "outcome": f"busy x{count}"}
+        else:
+            folded.append(run)
+    return folded
