@@ -125,7 +125,9 @@ def run(
         else:
             render.print_plan(request, tasks)
         return EXIT_OK
-    observer = _observer(render.RunProgressView() if render.progress_wanted(as_json) else None, report_fd)
+    observer = _observer(
+        render.RunProgressView(config.job_timeout) if render.progress_wanted(as_json) else None, report_fd
+    )
     report = commands.run(config, request, progress=observer)
     if as_json:
         typer.echo(json.dumps(render.report_document(report), indent=2))

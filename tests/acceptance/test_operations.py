@@ -227,13 +227,13 @@ def test_status_filters_and_watch(project: Project) -> None:
     assert watcher.returncode == 0
 
 
-def _run_on_a_terminal(project: Project, *args: str) -> tuple[int, str]:
+def _run_on_a_terminal(project: Project, *args: str, columns: int = 120) -> tuple[int, str]:
     import os
     import pty
     import subprocess
 
     master, slave = pty.openpty()
-    env = {**project.env, "COLUMNS": "120", "TERM": "xterm"}
+    env = {**project.env, "COLUMNS": str(columns), "TERM": "xterm", "FNF_CIRCUIT_BREAKER_FAILURES": "0"}
     proc = subprocess.Popen(
         project.command("run", "-t", "lead_scoring", "-s", "1", *args),
         cwd=project.path,
@@ -262,7 +262,8 @@ def test_on_a_terminal_run_shows_a_progress_bar_with_the_current_client(project:
     code, screen = _run_on_a_terminal(project)
     assert code == 0
     assert "0/3" in screen and "3/3" in screen, "clients done / total"
-    assert "c1 (C1):" in screen and "of 10 minutes" in screen, "the current client against its deadline"
+    assert "c1 " in screen and "/10m" in screen, "the current client against its deadline"
+    assert "h left" in screen, "the time left to the job deadline"
     assert "threads are running" not in screen
     assert "completed" in screen
 
@@ -271,7 +272,7 @@ def test_with_concurrency_the_progress_bar_counts_the_clients_in_flight(project:
     project.clients(rows(4, seconds=1.0))
     code, screen = _run_on_a_terminal(project, "--concurrency", "3")
     assert code == 0
-    assert "c0 (C0):" in screen and "(+2 more)" in screen, "the longest-running client, and how many others"
+    assert "c0 " in screen and "/10m +2" in screen, "the longest-running client, and how many others"
     assert "4/4" in screen
 
 
@@ -361,3 +362,26 @@ def test_busy_ticks_are_folded_in_history_and_the_live_run_is_the_last_outcome(
     assert line.rstrip(" │").endswith("running"), line
     gate.touch()
     run.communicate(timeout=60)
+
+
+def test_at_80_columns_the_progress_bar_stays_on_one_line_and_counts_failures(project: Project) -> None:
+    import re
+
+    project.clients(
+        [
+            {
+                "id": f"c{i}",
+                "name": f"A long client name {i}",
+                "stream": 1,
+                "mode": "fail" if i % 2 else "ok",
+                "seconds": 0.4,
+            }
+            for i in range(4)
+        ]
+    )
+    code, screen = _run_on_a_terminal(project, columns=80)
+    assert code == 0
+    frames = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", part) for part in screen.split("\r")]
+    bars = [frame for frame in frames if "/4" in frame and "left" in frame]
+    assert bars and all(len(line) <= 80 for frame in bars for line in frame.splitlines()), bars[-1:]
+    assert any("2 failed" in frame for frame in bars), bars[-3:]

@@ -11,8 +11,8 @@ from rich.progress import ProgressColumn
 from rich.table import Table
 from rich.text import Text
 
-from fnf.cli.render.common import OUTCOME_STYLE, STATUS_STYLE, _styled, _t, console
-from fnf.models import Client, JobState, JobType, Outcome, RunRecord, human_duration
+from fnf.cli.render.common import OUTCOME_STYLE, STATUS_STYLE, _styled, _t, console, short_duration
+from fnf.models import Client, JobState, JobType, Outcome, RunRecord, Status, human_duration
 from fnf.run.observers import SilentObserver
 from fnf.run.request import RunReport, RunRequest
 from fnf.run.sweep import Task
@@ -137,45 +137,74 @@ def progress_wanted(as_json: bool) -> bool:
 
 
 class RunProgressView(SilentObserver):
-    """A live progress bar on a terminal: clients done / total, the current client, its elapsed
-    time against its deadline. Log lines keep scrolling above it."""
+    """A live progress bar on a terminal, one line at any width: clients done / total, failed and
+    timed out so far, the time left to the job deadline, and the client in flight longest with its
+    time against its limit. Log lines keep scrolling above it."""
 
-    def __init__(self) -> None:
+    def __init__(self, job_timeout: float) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+        self.job_timeout = job_timeout
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
+            _TroubleColumn(),
             _CurrentClientColumn(),
             console=Console(stderr=True, highlight=False),
             transient=True,
+            expand=False,
         )
         self._task: Any = None
         self._flight: dict[str, tuple[str, float, float]] = {}
         """Clients in flight: label, start, seconds allowed (several with --concurrency)."""
+        self._failed = self._timed_out = 0
+        self._deadline = time.monotonic() + job_timeout
 
     def run_started(self, record: RunRecord) -> None:
+        self._deadline = time.monotonic() + self.job_timeout
         self._progress.start()
         refresher = getattr(self._progress.live, "_refresh_thread", None)
         if refresher is not None:
             refresher.name = "fnf-progress"  # known to the watchdog's fork-with-threads check
-        self._task = self._progress.add_task(f"{record.run_type} stream {record.stream}", total=None)
+        label = f"{_SHORT_TYPES.get(record.run_type, record.run_type)} s{record.stream}"
+        self._task = self._progress.add_task(label, total=None, deadline=self._deadline, failed=0, timed_out=0)
 
     def sweep_planned(self, total: int) -> None:
         self._progress.update(self._task, total=total)
 
     def client_started(self, client: Client, job_type: JobType, allowed_seconds: float) -> None:
-        self._flight[client.id] = (f"{client.id} ({client.name})", time.monotonic(), allowed_seconds)
+        self._flight[client.id] = (client.id, time.monotonic(), allowed_seconds)
         self._progress.update(self._task, flight=list(self._flight.values()))
 
     def client_ended(self, client: Client, job_type: JobType, state: JobState, newly_quarantined: bool) -> JobState:
         self._flight.pop(client.id, None)
-        self._progress.update(self._task, advance=1, flight=list(self._flight.values()))
+        self._failed += state.status is Status.FAILED
+        self._timed_out += state.status is Status.CLIENT_TIMEOUT_KILLED
+        self._progress.update(
+            self._task, advance=1, flight=list(self._flight.values()), failed=self._failed, timed_out=self._timed_out
+        )
         return state
 
     def run_ended(self, outcome: Outcome, summary: str, exit_code: int) -> None:
         self._progress.stop()
+
+
+_SHORT_TYPES = {"lead_scoring": "lead", "post_harvesting": "harvest", "post_scoring": "post", "all": "all"}
+
+
+class _TroubleColumn(ProgressColumn):
+    """``2 failed, 1 timed out, 1.4h left``: what the bar alone does not say."""
+
+    def render(self, task: Any) -> Text:
+        parts = []
+        if task.fields.get("failed"):
+            parts.append(f"[red]{task.fields['failed']} failed[/]")
+        if task.fields.get("timed_out"):
+            parts.append(f"[yellow]{task.fields['timed_out']} timed out[/]")
+        left = max(0.0, float(task.fields.get("deadline", 0.0)) - time.monotonic())
+        parts.append(f"{short_duration(left)} left")
+        return Text.from_markup(", ".join(parts))
 
 
 class _CurrentClientColumn(ProgressColumn):
@@ -185,5 +214,7 @@ class _CurrentClientColumn(ProgressColumn):
             return Text("")
         current, started, allowed = flight[0]  # the longest-running one: the one to worry about
         elapsed = time.monotonic() - started
-        more = f" (+{len(flight) - 1} more)" if len(flight) > 1 else ""
-        return Text(f"{current}: {human_duration(elapsed)} of {human_duration(allowed)}{more}", style="cyan")
+        more = f" +{len(flight) - 1}" if len(flight) > 1 else ""
+        text = Text(f"{current} {short_duration(elapsed)}/{short_duration(allowed)}{more}", style="cyan")
+        text.truncate(40, overflow="ellipsis")
+        return text
