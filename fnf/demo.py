@@ -86,8 +86,11 @@ def run_demo(directory: Path | None, say: Callable[[str], None]) -> tuple[Settin
     settings = demo_settings(directory)
     with commands.store_for(settings, create=True) as store:
         store.import_clients(sample_clients())
-    say(f"Demo store: {settings.db_path} ({len(_NAMES)} clients over {STREAMS} streams)")
-    say("Client limit 2 s, job deadline 4 s. In stream 1, c04 hangs and c07 fails.")
+    say(f"Demo store: {settings.db_path}: {len(_NAMES)} clients spread over {STREAMS} streams.")
+    say(
+        "Each stream has its own cron line; the demo runs stream 1 (12 clients) twice, with a client limit "
+        "of 2 s and a job deadline of 4 s. In stream 1, c04 hangs and c07's token was revoked."
+    )
     request = RunRequest(run_type="lead_scoring", stream=1)
     reports = []
     for attempt in (1, 2):
@@ -96,3 +99,25 @@ def run_demo(directory: Path | None, say: Callable[[str], None]) -> tuple[Settin
         reports.append(report)
         say(f"-> {report.outcome.value}: {report.message}")
     return settings, reports
+
+
+def explanation(settings: Settings, reports: list[RunReport]) -> list[str]:
+    """What the two runs did and why, and three commands to try next on the demo's store."""
+    first, second = reports
+    db = settings.db_path
+    return [
+        "",
+        "What happened:",
+        f"  Run 1 ({first.outcome.value}): the 4 s job deadline came part-way through stream 1; fnf stopped "
+        f"the client in flight, recorded it JOB_TIMEOUT_KILLED and where the run stopped ({first.stopped_at}).",
+        "  c04 hung: fnf killed it at its 2 s client limit (CLIENT_TIMEOUT_KILLED); after 3 in a row it is "
+        "quarantined.",
+        "  c07 failed with kind 'auth' (its handler raised AuthFailed): recorded FAILED, alerted, not retried "
+        "until the next sweep; a 'transient' failure would have been retried within the run.",
+        f"  Run 2 ({second.outcome.value}): resumed at {first.stopped_at}, and skipped every client run 1 finished.",
+        "",
+        "Try next:",
+        f"  fnf status --db {db}                 every stream and client, problems first",
+        f"  fnf history --db {db}                the two runs, their outcomes and failures by kind",
+        f"  FNF_HANDLER_LEAD_SCORING=fnf.examples:score_leads fnf run --type lead_scoring --stream 2 --db {db}",
+    ]

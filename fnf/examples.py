@@ -19,7 +19,7 @@ import json
 import sys
 import time
 
-from fnf.handlers import Context
+from fnf.handlers import AuthFailed, Context
 from fnf.models import Client
 
 _WHAT = {"lead_scoring": "leads scored", "post_harvesting": "posts harvested", "post_scoring": "posts scored"}
@@ -50,7 +50,7 @@ def _work(client: Client, ctx: Context, job_type: str) -> int:
         while True:
             time.sleep(60)
     if behaviour == "fail":
-        raise RuntimeError(f"upstream API rejected the request for {client.name} (HTTP 401: token expired)")
+        raise AuthFailed(f"the upstream API refused {client.name}'s token (HTTP 401: token expired)")
     count = _count(client.id, job_type)
     steps = 4
     for step in range(1, steps + 1):

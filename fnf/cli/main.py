@@ -114,10 +114,14 @@ def demo(
     """
     from fnf import commands
     from fnf.cli import render
-    from fnf.demo import run_demo
+    from fnf.demo import explanation, run_demo
 
     settings, reports = run_demo(directory, render.echo)
-    render.print_status(commands.status(settings, run_type="lead_scoring", stream=1))
+    render.echo("")
+    render.print_status(commands.status(settings, run_type="lead_scoring", clients=False))
+    render.print_status(commands.status(settings, run_type="lead_scoring", stream=1), overview=False, runs=False)
+    for line in explanation(settings, reports):
+        render.echo(line)
     return EXIT_OK if all(r.exit_code == EXIT_OK for r in reports) else reports[-1].exit_code
 
 

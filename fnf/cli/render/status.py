@@ -13,12 +13,16 @@ from fnf.clock import parse_iso
 from fnf.models import human_duration
 
 
-def print_status(doc: dict[str, Any], *, clear: bool = False, limit: int = 0) -> None:
+def print_status(
+    doc: dict[str, Any], *, clear: bool = False, limit: int = 0, overview: bool = True, runs: bool = True
+) -> None:
+    """The overview (``overview``), each stream's client tables, and the recent runs (``runs``)."""
     out = console()
     if clear and out.is_terminal:
         out.clear()
-    _print_overview(doc["streams"], out)
-    overview = {(row["stream"], row["type"]): row for row in doc["streams"]}
+    if overview:
+        _print_overview(doc["streams"], out)
+    by_key = {(row["stream"], row["type"]): row for row in doc["streams"]}
     by_stream: dict[int, _Rows] = {}
     unassigned: list[dict[str, Any]] = []
     for client in doc.get("clients", ()):  # may be a generator: only the rows a table shows are kept
@@ -29,9 +33,7 @@ def print_status(doc: dict[str, Any], *, clear: bool = False, limit: int = 0) ->
     for stream in sorted(by_stream):
         rows = by_stream[stream]
         for job_type in rows.totals:
-            _print_stream_table(
-                stream, job_type, rows, overview.get((stream, job_type)), out, limit, doc["generated_at"]
-            )
+            _print_stream_table(stream, job_type, rows, by_key.get((stream, job_type)), out, limit, doc["generated_at"])
     unusable = doc.get("unusable") or []
     flagged = {u["record"] for u in unusable}
     unassigned = [c for c in unassigned if c["id"] not in flagged]
@@ -49,7 +51,7 @@ def print_status(doc: dict[str, Any], *, clear: bool = False, limit: int = 0) ->
         for client in unassigned:
             table.add_row(_t(client["id"]), _t(client["name"]))
         out.print(table)
-    if doc["runs"]:
+    if runs and doc["runs"]:
         print_runs(doc["runs"], out)
 
 
