@@ -140,6 +140,24 @@ class Project:
         with sqlite3.connect(self.db) as db:
             db.execute("UPDATE runs SET host = ?", (host,))
 
+    def set_heartbeat_age(self, seconds: float) -> None:
+        """Make every live lease's last heartbeat ``seconds`` old, on the clocks fnf judges it by."""
+        from datetime import UTC, datetime, timedelta
+
+        from fnf import host
+        from fnf.clock import iso
+
+        at = iso(datetime.now(UTC) - timedelta(seconds=seconds))
+        if self.emulator is not None:
+            with self.emulator.lock:
+                for record in self.emulator.base(self.base_id).table("Job Runs").records.values():
+                    record.fields["Heartbeat At"] = at
+            return
+        beat = f"{host.boot_id().partition('|')[0]}@{host.boottime() - seconds:.3f}"
+        with sqlite3.connect(self.db) as db:
+            db.execute("UPDATE leases SET heartbeat_at = ?, beat = ?", (at, beat))
+            db.execute("UPDATE runs SET heartbeat_at = ? WHERE outcome IS NULL", (at,))
+
     def integrity(self) -> str:
         if self.emulator is not None:
             return "ok"  # records are written whole or not at all by the service

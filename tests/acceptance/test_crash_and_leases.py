@@ -91,14 +91,16 @@ def test_a_stale_heartbeat_from_another_host_is_taken_over(project: Project) -> 
             {"id": "next", "name": "Next", "stream": 1, "mode": "ok"},
         ]
     )
-    holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "60s")
+    # a 20 s heartbeat interval: its lease is stale after 60 s, however slow this machine is
+    slow_beat = {"HEARTBEAT_INTERVAL_MINUTES": "20s"}
+    holder = project.popen("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "60s", env=slow_beat)
     wait_until(project.pids)
     holder.send_signal(signal.SIGKILL)
     holder.communicate()
     project.set_run_host("another-host")  # make the dead run look like it lives on another machine
     busy = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--json")
     assert json.loads(busy.stdout)["outcome"] == "busy"  # its heartbeat is recent: it may be alive
-    time.sleep(3 * 1.2 + 0.5)  # three heartbeat intervals (HEARTBEAT_INTERVAL_MINUTES=0.02)
+    project.set_heartbeat_age(120)  # past its stale period (three intervals): the holder is dead
     taken = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "1s", "--json")
     assert json.loads(taken.stdout)["outcome"] == "completed", taken.stderr
     assert project.job("next")["status"] == "COMPLETED"

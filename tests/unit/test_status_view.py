@@ -109,4 +109,4 @@ def test_each_table_keeps_its_own_problem_clients_when_rows_stream_past(
 
     assert ids(lead) == [f"c{i:03d}" for i in (0, 1, 2, 3, 4, 150, 151, 152, 153, 154)]
     assert ids(post) == [f"c{i:03d}" for i in range(10)]
-    assert "200 clients" in lead and "190 more not shown" in lead and "190 more not shown" in post
+    assert "200 client(s)" in lead and "190 more not shown" in lead and "190 more not shown" in post
