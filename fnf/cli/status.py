@@ -32,6 +32,10 @@ def status(
         bool,
         typer.Option("--overview", help="Only the streams and recent runs, no client rows (fast on any store size)."),
     ] = False,
+    every: Annotated[
+        bool,
+        typer.Option("--all", help="Every client, per stream and job type (default: the clients that need attention)."),
+    ] = False,
     limit: Annotated[
         int,
         typer.Option(
@@ -48,7 +52,8 @@ def status(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> int:
-    """Show every stream's sweep and live run, and every client's status per job type.
+    """Show every stream's sweep and live run, the clients that need attention (--all: every client's
+    status per job type), and the recent runs.
 
     --json prints the stable status document: {"clients": [{"id", "name", "stream", "jobs":
     {TYPE: {"status", "job_id", "last_run_date", "last_run_seconds", "count", ...}}}], "runs":
@@ -87,7 +92,8 @@ def status(
                 if "clients" in document:
                     kept = (c for c in document["clients"] if _keep(c, wanted, client))
                     document["clients"] = (_matching_jobs(c, wanted) for c in kept)
-                render.print_status(document, clear=watch is not None, limit=limit)
+                focused = every or bool(client) or wanted is not None
+                render.print_status(document, clear=watch is not None, limit=limit, attention=not focused)
             if watch is None:
                 return EXIT_OK
             time.sleep(watch)

@@ -169,7 +169,11 @@ def test_status_reads_well_at_80_and_200_columns_with_and_without_colour(project
         ]
     )
     project.fnf("run", "-t", "lead_scoring", "-s", "1", "--client-timeout", "0.5s")
-    plain = project.fnf("status", env={"COLUMNS": str(columns)})
+    focused = project.fnf("status", env={"COLUMNS": str(columns)}).stdout
+    assert "Clients that need attention (1 of 4)" in focused and "CLIENT_TIMEOUT_KILLED" in focused
+    assert "│ c0 " not in focused, "completed clients are listed with --all"
+    assert max(len(line) for line in focused.splitlines()) <= columns
+    plain = project.fnf("status", "--all", env={"COLUMNS": str(columns)})
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.splitlines()
     assert max(len(line) for line in lines) <= columns
@@ -178,7 +182,7 @@ def test_status_reads_well_at_80_and_200_columns_with_and_without_colour(project
     assert "CLIENT_TIMEOUT_KILLED" in text and "COMPLETED" in text and "Slow & Steady" in text
     assert ("job_lead_stream1_" in text) == (columns >= 140)
     project.env.pop("NO_COLOR")
-    coloured = project.fnf("status", env={"COLUMNS": str(columns), "FORCE_COLOR": "1"})
+    coloured = project.fnf("status", "--all", env={"COLUMNS": str(columns), "FORCE_COLOR": "1"})
     assert "\x1b[" in coloured.stdout
     assert max(len(line) for line in re.sub(r"\x1b\[[0-9;]*m", "", coloured.stdout).splitlines()) <= columns
 

@@ -72,6 +72,8 @@ def short_duration(seconds: float | None) -> str:
     """``4.4s``, ``12m``, ``1.5h``, ``2d``: a duration for a narrow column."""
     if seconds is None:
         return "-"
+    if seconds < 1:
+        return f"{round(seconds, 2):g}s"
     for limit, unit, size in ((60, "s", 1), (3600, "m", 60), (2 * 86400, "h", 3600)):
         if seconds < limit:
             value = round(seconds / size, 1)

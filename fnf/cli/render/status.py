@@ -14,14 +14,34 @@ from fnf.models import human_duration
 
 
 def print_status(
-    doc: dict[str, Any], *, clear: bool = False, limit: int = 0, overview: bool = True, runs: bool = True
+    doc: dict[str, Any],
+    *,
+    clear: bool = False,
+    limit: int = 0,
+    overview: bool = True,
+    runs: bool = True,
+    attention: bool = False,
 ) -> None:
-    """The overview (``overview``), each stream's client tables, and the recent runs (``runs``)."""
+    """The overview (``overview``); the clients, every one per stream and job type, or with
+    ``attention`` only those an operator should look at; the recent runs (``runs``)."""
     out = console()
     if clear and out.is_terminal:
         out.clear()
     if overview:
         _print_overview(doc["streams"], out)
+    if attention:
+        from fnf.cli.render.attention import print_attention
+
+        unassigned = print_attention(doc, out, limit)
+    else:
+        unassigned = _print_tables(doc, out, limit)
+    _print_unplaced(doc, unassigned, out)
+    if runs and doc["runs"]:
+        print_runs(doc["runs"], out)
+
+
+def _print_tables(doc: dict[str, Any], out: Console, limit: int) -> list[dict[str, Any]]:
+    """Each stream's table per job type; returns the clients of no stream."""
     by_key = {(row["stream"], row["type"]): row for row in doc["streams"]}
     by_stream: dict[int, _Rows] = {}
     unassigned: list[dict[str, Any]] = []
@@ -34,6 +54,11 @@ def print_status(
         rows = by_stream[stream]
         for job_type in rows.totals:
             _print_stream_table(stream, job_type, rows, by_key.get((stream, job_type)), out, limit, doc["generated_at"])
+    return unassigned
+
+
+def _print_unplaced(doc: dict[str, Any], unassigned: list[dict[str, Any]], out: Console) -> None:
+    """Records no run processes, and clients assigned to no stream: never left out of a screen."""
     unusable = doc.get("unusable") or []
     flagged = {u["record"] for u in unusable}
     unassigned = [c for c in unassigned if c["id"] not in flagged]
@@ -51,8 +76,6 @@ def print_status(
         for client in unassigned:
             table.add_row(_t(client["id"]), _t(client["name"]))
         out.print(table)
-    if runs and doc["runs"]:
-        print_runs(doc["runs"], out)
 
 
 def _print_overview(rows: list[dict[str, Any]], out: Console) -> None:
@@ -202,7 +225,7 @@ def _print_stream_table(
             cells.append(_t(job["job_id"] or "-"))
         if dated:
             cells.append(_when(job["last_run_date"]) if wide else (job["last_run_date"] or "-")[5:16].replace("T", " "))
-        cells += _time_and_count(job, now)
+        cells += time_and_count(job, now)
         if wide:
             cells.append(_t(job["message"] or ""))
         table.add_row(*cells)
@@ -293,7 +316,7 @@ def _kinds(failures: dict[str, int]) -> str:
     return ", ".join(f"{number} {_t(kind)}" for kind, number in failures.items()) or "-"
 
 
-def _time_and_count(job: dict[str, Any], now: str | None) -> list[str]:
+def time_and_count(job: dict[str, Any], now: str | None) -> list[str]:
     """A finished client's time and count; a running one's elapsed time and progress."""
     started, at = parse_iso(job["last_run_date"]), parse_iso(now)
     if job["status"] in ("STARTED", "RUNNING") and started is not None and at is not None:
