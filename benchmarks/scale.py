@@ -6,7 +6,8 @@ Builds a store of --clients clients in three streams (and one of a hundredth as 
 baseline measured in the same run), then times, median of --repeat:
 
 * ``fnf status --overview``: streams and recent runs;
-* ``fnf status``: the overview plus the client tables (at most 50 rows each by default);
+* ``fnf status``: the overview plus the clients that need attention (at most 50 rows);
+* ``fnf status --all``: the overview plus every stream's client tables (at most 50 rows each);
 * ``fnf status --json``: the whole document, every client;
 * run start: from launching ``fnf run`` on a 33,000-client stream until its first client's
   handler is running (the run is then stopped with SIGTERM).
@@ -71,6 +72,7 @@ def measure(directory: Path, env: dict[str, str], clients: int, repeat: int) -> 
     commands = {
         "status --overview": ([*fnf, "status", "--overview"], None),
         "status": ([*fnf, "status"], None),
+        "status --all": ([*fnf, "status", "--all"], None),
         "status --json": ([*fnf, "status", "--json"], None),
         "run start": ([*fnf, "run", "-t", "lead_scoring", "-s", "1", "--new-sweep"], mark),
     }

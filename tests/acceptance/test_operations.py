@@ -124,6 +124,8 @@ def test_health_for_monitors(project: Project) -> None:
     assert healthy.returncode == 0 and json.loads(healthy.stdout) == {"healthy": True, "checked": 1, "problems": []}
     old = project.fnf("health", "--max-age", "1ms")
     assert old.returncode == 1 and "last finished sweep" in old.stdout
+    assert "(limit 0 seconds)" in old.stdout or "(limit 0.0" in old.stdout, old.stdout
+    assert " h ago" not in old.stdout and " h)" not in old.stdout, "human units, not fractions of hours"
 
 
 def test_streams_show_and_assign_preview_then_write(project: Project) -> None:
