@@ -1,4 +1,5 @@
-"""The SQLite path never pays for the Airtable client library."""
+"""The SQLite path never pays for the Airtable client library, nor for Prometheus or Sentry unless
+they are configured."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ def test_help_and_a_sqlite_run_do_not_import_pyairtable(project: Project) -> Non
         "assert 'pyairtable' not in sys.modules, 'help imported pyairtable'\n"
         "main(['run', '-t', 'lead_scoring', '-s', '1'])\n"
         "assert 'pyairtable' not in sys.modules, 'a SQLite run imported pyairtable'\n"
+        "assert 'prometheus_client' not in sys.modules, 'a run without metrics imported prometheus_client'\n"
+        "assert 'sentry_sdk' not in sys.modules, 'a run without SENTRY_DSN imported sentry_sdk'\n"
         "print('clean')\n"
     )
     result = subprocess.run(
