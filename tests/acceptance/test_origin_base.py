@@ -140,8 +140,8 @@ def test_control_characters_in_records_are_shown_escaped(tmp_path: Path, emulato
     assert run.returncode == 0, run.stderr
     done = {c["id"] for c in project.status()["clients"] if c["jobs"]["lead_scoring"]["status"] == "COMPLETED"}
     assert done == {ids[0], ids[1], forged}
-    for output in (run.stdout, run.stderr, project.fnf("status").stdout, project.fnf("history").stdout):
+    for output in (run.stdout, run.stderr, project.fnf("status", "--all").stdout, project.fnf("history").stdout):
         assert "\x1b" not in output and "\u202e" not in output
         assert not any(line.startswith("2026-12-01T00:00:00.000Z") for line in output.splitlines())
-    status = project.fnf("status", "--limit", "0").stdout
+    status = project.fnf("status", "--all", "--limit", "0").stdout
     assert "\\x1b[31mRED" in status and "\\u202eto" in status
