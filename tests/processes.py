@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,3 +33,28 @@ def wait_until(condition: Callable[[], object], seconds: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {seconds} s")
         time.sleep(0.02)
+
+
+def on_a_terminal(argv: list[str], cwd: object, env: dict[str, str], answer: bytes = b"") -> tuple[int, str]:
+    """Run ``argv`` with a pseudo-terminal as stdin, stdout and stderr, typing ``answer``; returns
+    the exit code and everything the terminal showed."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave)  # type: ignore[arg-type]
+    os.close(slave)
+    if answer:
+        os.write(master, answer)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    return proc.returncode, b"".join(chunks).decode(errors="replace")

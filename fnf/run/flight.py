@@ -169,9 +169,7 @@ class Flight:
                 attempt.terminate(attempt.binding, self.settings.kill_grace, now)
             if attempt.kill_at is not None and self.stop.immediate:
                 attempt.kill_at = min(attempt.kill_at, now)
-        if now >= self.next_beat:
-            self.next_beat = now + self.settings.heartbeat_interval
-            self._ledger.beat(now, self._store_now(), self.settings.heartbeat_interval)
+        if self._beat_if_due(now):
             self._show_running(attempts)
         ended = [slot for slot in flight if slot.attempt is not None and self._reap(slot.attempt, now)]
         if not ended:
@@ -193,10 +191,16 @@ class Flight:
     def pause(self, until: float) -> None:
         """Nothing in flight, a retry waiting: keep the heartbeat and wait (a signal wakes it)."""
         now = self.clock.monotonic()
-        if now >= self.next_beat:
-            self.next_beat = now + self.settings.heartbeat_interval
-            self._ledger.beat(now, self._store_now(), self.settings.heartbeat_interval)
+        self._beat_if_due(now)
         self.executor.wait_any([], min(until, self.next_beat) - now)
+
+    def _beat_if_due(self, now: float) -> bool:
+        """Keep the heartbeat: True when one was sent."""
+        if now < self.next_beat:
+            return False
+        self.next_beat = now + self.settings.heartbeat_interval
+        self._ledger.beat(now, self._store_now(), self.settings.heartbeat_interval)
+        return True
 
     def park(self, slots: list[Slot]) -> list[Slot]:
         """The run stops while these clients wait to retry: each is recorded cut short, so the

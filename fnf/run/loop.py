@@ -27,6 +27,10 @@ from fnf.stop import StopFlag
 log = logging.getLogger("fnf.run")
 
 
+SHOWN_FAILURES = 3
+"""The last errors a circuit_open outcome quotes."""
+
+
 @dataclass
 class Breaker:
     """Counts clients failing in a row; open at ``limit`` (0: never). ``probing``: the previous run
@@ -41,6 +45,7 @@ class Breaker:
         """A client's final end (a retry still waiting and a cut-short client are not ends)."""
         if status is Status.FAILED:
             self.failures.append(f"{client_id}: {message}")
+            del self.failures[: -max(self.limit, SHOWN_FAILURES)]  # flat memory on a long failing run
             return
         self.probing = False
         if status is Status.COMPLETED:
@@ -213,7 +218,7 @@ class Loop:
 
 def _circuit_note(breaker: Breaker) -> str:
     failed = breaker.failures
-    shown = "; ".join(failed[-3:])
+    shown = "; ".join(failed[-SHOWN_FAILURES:])
     if breaker.limit and len(failed) < breaker.limit:  # the probe of a half-open run failed
         lead = "circuit still open: the first client of this run failed as well"
     else:

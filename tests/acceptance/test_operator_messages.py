@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from acceptance.conftest import Project
+from processes import on_a_terminal
 
 from fnf.cli.main import hoist_global_options
 
@@ -78,33 +79,7 @@ def test_clients_list_masks_fields_that_look_secret_unless_asked(project: Projec
 
 
 def _on_a_terminal(project: Project, answer: bytes, *args: str) -> tuple[int, str]:
-    import os
-    import pty
-    import subprocess
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        project.command(*args),
-        cwd=project.path,
-        env={**project.env, "TERM": "xterm"},
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-    )
-    os.close(slave)
-    os.write(master, answer)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait(timeout=60)
-    os.close(master)
-    return proc.returncode, b"".join(chunks).decode(errors="replace")
+    return on_a_terminal(project.command(*args), project.path, {**project.env, "TERM": "xterm"}, answer)
 
 
 def test_clients_remove_asks_at_a_terminal(project: Project) -> None:
