@@ -13,7 +13,7 @@ try:  # Typer >= 0.29 vendors Click; older releases use Click itself.
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException as ClickError  # type: ignore[import-not-found,no-redef,unused-ignore]
 
-from fnf import __version__
+from fnf import __version__, interrupts
 from fnf.cli.alerts import alerts_app
 from fnf.cli.clients import clients_app
 from fnf.cli.common import LOG_FORMATS, setup_logging
@@ -169,7 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
+        holds = _holds_interrupts(args)
+        if not holds:
+            interrupts.release()
         result = command.main(args=args, prog_name="fnf", standalone_mode=False)
+        if holds:
+            interrupts.release()  # a run that never took the held SIGINT (a usage error, --dry-run) ends 130
+    except KeyboardInterrupt:
+        return EXIT_SIGINT
     except FnfError as exc:
         print(f"fnf: error: {shown(str(exc), lines=True)}", file=sys.stderr)
         return exc.exit_code
@@ -181,6 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     return result if isinstance(result, int) else EXIT_OK
+
+
+def _holds_interrupts(args: list[str]) -> bool:
+    """Only ``fnf run`` keeps SIGINT held: its signal guard adopts it as a stop request."""
+    index = _command_index(args)
+    return index is not None and args[index] == "run"
 
 
 def run_cli() -> None:

@@ -11,6 +11,7 @@ import os
 import signal
 from types import FrameType
 
+from fnf import interrupts
 from fnf.stop import StopFlag
 
 __all__ = ["SignalGuard", "StopFlag", "reset_in_child"]
@@ -39,6 +40,9 @@ class SignalGuard:
             if signum == signal.SIGHUP and signal.getsignal(signum) == signal.SIG_IGN:
                 continue  # started under nohup: a hangup is meant to be ignored
             self._previous[signum] = signal.signal(signum, self._handle)
+        held = interrupts.take()
+        if held is not None:  # Ctrl-C while the command was starting: a stop like any other
+            self._handle(held, None)
         return self.flag
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
