@@ -74,3 +74,8 @@ class StoppedBeforeStartError(FnfError):
 
 class LeaseLostError(FnfError):
     """Another run took over this run's stream; this run must stop without writing more."""
+
+
+class ProcessServerError(FnfError):
+    """The process that starts and watches the clients' work ended under the run (killed from
+    outside): the clients in flight were stopped, and the run fails so that the next one redoes them."""

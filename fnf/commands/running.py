@@ -63,8 +63,8 @@ def _run(
     with (
         store_for(settings, stop=stop) as store,
         tempfile.TemporaryDirectory(prefix="fnf-") as workdir,
+        ProcessExecutor(Path(workdir), dict(settings.environ), stop, log_cap=settings.child_log_max_bytes) as executor,
     ):
-        executor = ProcessExecutor(Path(workdir), dict(settings.environ), stop, log_cap=settings.child_log_max_bytes)
         from fnf.alerts import alerter_for
 
         clock = clock or SystemClock()

@@ -1,20 +1,20 @@
-"""Running one client's work in a watched child process, and stopping it without fail.
+"""Running clients' work through the process server, and stopping it without fail.
 
-Process layout for one piece of work::
+Process layout (``fnf.proc.server`` says what each process guarantees)::
 
     runner (child subreaper)
-      └─ guard   (own session and process group; ignores SIGTERM; watches the lifeline)
-           └─ horse (the handler: a forked Python callable, or an exec'd command)
-                └─ whatever the handler starts
+      └─ server (started once per run: a fresh interpreter with only the handler imported)
+           └─ work (one per client: own session and group, a subreaper, dies with the server)
+                └─ whatever the work starts
 
-* The runner holds the only write end of a *lifeline* pipe. If the runner dies in any way,
-  SIGKILL included, the guard reads EOF and kills the whole tree within a second. A parent-death
-  signal would not do: it is cleared on fork and races with the parent's death.
-* At a deadline the runner sends SIGTERM to the group, waits the grace period, then SIGKILL to
-  the group. Grandchildren that escaped with ``setsid`` are re-parented to the guard or the
-  runner (both are subreapers) and killed by the sweep that follows every client.
+* The runner holds the only write end of the server's command pipe. If the runner dies in any
+  way, SIGKILL included, the server reads EOF and kills every work tree at once.
+* At a deadline the runner asks the server to SIGTERM the work's group, waits the grace period,
+  then asks for SIGKILL. The server also keeps each deadline itself, a moment later.
 * Output goes to files, never to a pipe the runner must drain: a grandchild that keeps stdout
   open or a child that writes 20 MB cannot stall the runner.
+* If the server dies, the works die with it; what they started re-parents to the runner, which
+  kills it, and the run fails (``ProcessServerError``) so the next run redoes the clients in flight.
 """
 
 from __future__ import annotations
@@ -25,18 +25,19 @@ import logging
 import os
 import select
 import signal
+import subprocess
 import sys
-import threading
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import fnf
+from fnf.errors import ProcessServerError
 from fnf.handlers import CommandHandler
 from fnf.proc import linux as procs
-from fnf.proc.child import guard_main
-from fnf.proc.linux import kill_quietly, killpg_quietly
+from fnf.proc import wire
+from fnf.proc.linux import kill_quietly
 from fnf.proc.outcome import classify_command, classify_python, describe_status, forward_output, read_json
 from fnf.proc.signals import StopFlag
 from fnf.proc.work import ChildResult, ResultKind, Work, WorkFiles
@@ -44,10 +45,14 @@ from fnf.proc.work import ChildResult, ResultKind, Work, WorkFiles
 log = logging.getLogger("fnf.watchdog")
 
 _SWEEP_SECONDS = 2.0
+_SERVER_MAIN = "import sys; sys.path.insert(0, sys.argv[1]); import fnf.proc.server as s; s.main()"
+"""The server's start: this fnf first on the path (the runner's whole path follows in ``hello``)."""
+_KILL_WAIT_SECONDS = 10.0
+"""How long a kill waits for the server to report the end before the server itself is killed."""
 
 
 class ProcessExecutor:
-    """Starts work in guarded process groups; one instance per run."""
+    """Starts work through one process server; one instance per run."""
 
     def __init__(
         self,
@@ -66,21 +71,13 @@ class ProcessExecutor:
         self._seq = 0
         self._free: list[int] = []
         """File numbers of ended work, reused: a few names per run, however many clients."""
-        self._lifelines: set[int] = set()
-        self._guards: set[int] = set()
-        self._warned_threads = False
+        self._children: dict[int, WatchedChild] = {}
+        self._server: _Link | None = None
         if reap_orphans:
             procs.become_subreaper()
 
     def start(self, work: Work) -> WatchedChild:
-        foreign = _foreign_threads()
-        if foreign and not self._warned_threads:
-            self._warned_threads = True
-            log.warning(
-                "%d threads are running in the runner (started by a handler module at import?); "
-                "forking with threads can deadlock the child; start threads inside the handler instead",
-                foreign,
-            )
+        link = self._link()
         if self._free:
             number = heapq.heappop(self._free)
         else:
@@ -88,62 +85,88 @@ class ProcessExecutor:
             number = self._seq
         files = WorkFiles.in_dir(self.workdir, number)
         files.remove()  # nothing an earlier client left may be read as this one's result
-        read_end, write_end = os.pipe()
-        out_fd = os.open(files.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        err_fd = os.open(files.err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        inherited = {*self._lifelines, write_end}
-        flag_fds = self.stop.fds()
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child, observed through its effects
-            code = 70
-            try:
-                inherited.update(flag_fds)
-                guard_main(work, files, read_end, out_fd, err_fd, inherited, self.environ)
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                os._exit(code)
-        os.close(read_end)
-        os.close(out_fd)
-        os.close(err_fd)
-        self._lifelines.add(write_end)
-        self._guards.add(pid)
-        return WatchedChild(self, work, files, pid, write_end, number)
+        child = WatchedChild(self, work, files, number)
+        self._children[number] = child
+        link.send(wire.start_message(number, work, files))
+        return child
 
     def wait_any(self, children: Sequence[object], timeout: float) -> None:
-        """Block until one of ``children`` exits, a signal reaches the runner, or ``timeout`` passes.
-
-        One ``select`` over every child's pidfd, so K clients in flight cost no polling.
-        """
-        watched = [child for child in children if isinstance(child, WatchedChild)]
-        if any(child._poll() for child in watched):
+        """Block until one of ``children`` ends, a signal reaches the runner, or ``timeout`` passes."""
+        if any(child.ended for child in children if isinstance(child, WatchedChild)):
             return
-        pidfds = [child._pidfd for child in watched]
-        fds = [fd for fd in (*pidfds, self.stop.fileno()) if fd is not None]
-        if None in pidfds:
-            timeout = min(timeout, 0.02)
-        try:
-            select.select(fds, [], [], max(0.0, timeout))
-        except InterruptedError:
-            pass
+        server = self._server.fd if self._server is not None else None
+        _wait_for(timeout, server, self.stop.fileno())
+        if self._server is not None:
+            self._pump(block=False)
         self.stop.drain()
 
-    def _forget(self, child: WatchedChild) -> None:
-        self._lifelines.discard(child.lifeline)
-        self._guards.discard(child.pid)
-        os.close(child.lifeline)
+    def __enter__(self) -> ProcessExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the server (it exits when its command pipe closes) and reap it."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def _link(self) -> _Link:
+        if self._server is None:
+            self._server = _Link.start(self.environ)
+        return self._server
+
+    def _pump(self, *, block: bool, timeout: float | None = None) -> None:
+        """Read the server's reports; an end marks its child ended."""
+        link = self._link()
+        for message in link.receive(block=block, timeout=timeout):
+            child = self._children.pop(message["n"], None)
+            if child is not None:
+                child.ended = True
+        if link.gone:
+            self._server_died(link)
+
+    def _server_died(self, link: _Link) -> None:
+        status = link.close()
+        for child in self._children.values():
+            child.ended = True
+        self._children.clear()
+        self._server = None
+        self.sweep_orphans()
+        raise ProcessServerError(
+            f"fnf's process server (pid {link.pid}) ended during the run ({status}): the clients in flight "
+            "were stopped; the next run starts them again first"
+        )
+
+    def wait_for(self, child: WatchedChild) -> None:
+        """Block until the server reports ``child``'s end (after a kill: promptly)."""
+        deadline = time.monotonic() + _KILL_WAIT_SECONDS
+        while not child.ended and self._server is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._server.kill()  # held up (stopped?): its death takes every work with it
+            self._pump(block=True, timeout=max(0.0, left) or 1.0)
+
+    def tell(self, op: str, child: WatchedChild) -> None:
+        """Ask the server to ``term`` or ``kill`` the work of ``child``."""
+        if self._server is not None:
+            self._server.send({"op": op, "n": child.number})
+
+    def forget(self, child: WatchedChild) -> None:
+        self._children.pop(child.number, None)
+        heapq.heappush(self._free, child.number)
 
     def sweep_orphans(self) -> int:
-        """Kill and reap every child of the runner that is not a live guard. Returns how many."""
+        """Kill and reap every child of the runner that is not the server. Returns how many."""
         if not self.reap_orphans:
             return 0
         found = 0
         own_group = os.getpgrp()
+        server = self._server.pid if self._server is not None else None
         deadline = time.monotonic() + _SWEEP_SECONDS
         while time.monotonic() < deadline:
-            strays = [p for p in procs.children_of(os.getpid()) if p not in self._guards]
+            strays = [p for p in procs.children_of(os.getpid()) if p != server]
             if not strays:
                 break
             for pid in strays:
@@ -157,24 +180,16 @@ class ProcessExecutor:
 class WatchedChild:
     """One running piece of work, seen from the runner."""
 
-    def __init__(
-        self, executor: ProcessExecutor, work: Work, files: WorkFiles, pid: int, lifeline: int, number: int
-    ) -> None:
+    def __init__(self, executor: ProcessExecutor, work: Work, files: WorkFiles, number: int) -> None:
         self.executor = executor
         self.number = number
         self.work = work
         self.files = files
-        self.pid = pid
-        self.pgid = pid
-        self.lifeline = lifeline
         self.started = time.monotonic()
-        self._exit_status: int | None = None
+        self.ended = False
+        """The server reported the end: the work and all it started are gone."""
         self._stopped_by: str | None = None
-        self._pidfd: int | None = None
-        try:
-            self._pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            self._pidfd = None
+        self._result: ChildResult | None = None
 
     # -- waiting -------------------------------------------------------------------------
     def wait(self, timeout: float) -> ChildResult | None:
@@ -182,28 +197,9 @@ class WatchedChild:
 
         Returns early, with None, when a signal reaches the runner.
         """
-        if self._wait_exit(timeout):
-            return self._finish(stopped_by=self._stopped_by)
-        return None
-
-    def _wait_exit(self, timeout: float) -> bool:
-        self.executor.wait_any([self], timeout)
-        return self._poll()
-
-    def _poll(self) -> bool:
-        if self._exit_status is not None:
-            return True
-        exited = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        if exited is None:
-            return False
-        # Kill what is left of the group *before* reaping the guard: while the guard is a
-        # zombie its pid, and so the group id, cannot be reused by an unrelated process.
-        killpg_quietly(self.pgid, signal.SIGKILL)
-        pid, status = os.waitpid(self.pid, os.WNOHANG)
-        if pid == 0:
-            return False
-        self._exit_status = status
-        return True
+        if not self.ended:
+            self.executor.wait_any([self], timeout)
+        return self._finish(self._stopped_by) if self.ended else None
 
     # -- stopping ------------------------------------------------------------------------
     def terminate(self) -> None:
@@ -214,12 +210,12 @@ class WatchedChild:
         """
         if self._stopped_by is None:
             self._stopped_by = "stopped by SIGTERM"
-            killpg_quietly(self.pgid, signal.SIGTERM)
+            self.executor.tell("term", self)
 
     def kill(self, how: str = "killed by SIGKILL") -> ChildResult:
-        killpg_quietly(self.pgid, signal.SIGKILL)
-        if self._exit_status is None:
-            _, self._exit_status = os.waitpid(self.pid, 0)
+        if not self.ended:
+            self.executor.tell("kill", self)
+            self.executor.wait_for(self)
         return self._finish(stopped_by=how)
 
     # -- results -------------------------------------------------------------------------
@@ -231,11 +227,10 @@ class WatchedChild:
         return data if isinstance(data, dict) else None
 
     def _finish(self, stopped_by: str | None) -> ChildResult:
+        if self._result is not None:
+            return self._result
         seconds = time.monotonic() - self.started
-        self.executor._forget(self)
-        if self._pidfd is not None:
-            os.close(self._pidfd)
-            self._pidfd = None
+        self.executor.forget(self)
         strays = self.executor.sweep_orphans()
         try:
             result = self._classify(stopped_by, seconds)
@@ -244,7 +239,7 @@ class WatchedChild:
             forward_output(self.work.client.id, self.files, self.executor.log_cap)
         finally:
             self.files.remove()
-            heapq.heappush(self.executor._free, self.number)
+        self._result = result
         return result
 
     def _classify(self, stopped_by: str | None, seconds: float) -> ChildResult:
@@ -264,16 +259,81 @@ class WatchedChild:
         return ChildResult(ResultKind.STOPPED, message=stopped_by, seconds=seconds)
 
 
-OWN_THREAD_PREFIX = "fnf-"
-"""fnf's own threads (the progress display, alert delivery) hold no lock a forked child needs."""
+class _Link:
+    """The runner's end of the server: its process, the command pipe, the report pipe."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        self.proc = proc
+        self.pid = proc.pid
+        self.fd = proc.stdout.fileno()
+        self._commands = proc.stdin.fileno()
+        os.set_blocking(self.fd, False)
+        self._pending = b""
+        self.gone = False
+
+    @classmethod
+    def start(cls, environ: dict[str, str]) -> _Link:
+        home = str(Path(fnf.__file__).resolve().parents[1])
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVER_MAIN, home],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=True,
+        )
+        link = cls(proc)
+        link.send({"op": "hello", "environ": environ, "path": sys.path})
+        return link
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = wire.line(message)
+        try:
+            while data:
+                data = data[os.write(self._commands, data) :]
+        except BrokenPipeError:
+            self.gone = True
+
+    def receive(self, *, block: bool, timeout: float | None = None) -> list[dict[str, Any]]:
+        if block:
+            _wait_for(timeout, self.fd)
+        try:
+            chunk = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return []
+        if not chunk:
+            self.gone = True
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        return [json.loads(raw) for raw in lines]
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+
+    def close(self) -> str:
+        """Close the command pipe (the server then exits) and reap it; how it ended."""
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+        try:
+            code = self.proc.wait(timeout=_SWEEP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 
-def _foreign_threads() -> int:
-    return sum(
-        1
-        for thread in threading.enumerate()
-        if thread is not threading.main_thread() and not thread.name.startswith(OWN_THREAD_PREFIX)
-    )
+def _wait_for(timeout: float | None, *fds: int | None) -> None:
+    watched = [fd for fd in fds if fd is not None]
+    if not watched:
+        time.sleep(max(0.0, timeout or 0.0))
+        return
+    try:
+        select.select(watched, [], [], None if timeout is None else max(0.0, timeout))
+    except InterruptedError:
+        pass
 
 
 def _reap(pid: int) -> None:

@@ -24,8 +24,15 @@ class WorkFiles:
 
     @classmethod
     def in_dir(cls, directory: Path, seq: int) -> WorkFiles:
-        base = directory / f"w{seq}"
+        return cls.at(directory / f"w{seq}")
+
+    @classmethod
+    def at(cls, base: Path) -> WorkFiles:
         return cls(*(base.with_suffix(s) for s in (".out", ".err", ".result", ".status", ".progress")))
+
+    @property
+    def base(self) -> Path:
+        return self.out.with_suffix("")
 
     def remove(self) -> None:
         for path in (self.out, self.err, self.result, self.status, self.progress):

@@ -1,0 +1,271 @@
+"""The process server: started once per run, it forks each client's work and watches it.
+
+Forking the runner for every client costs time in proportion to the runner's memory (which grows
+with the stream) and a guard process per client doubled it. The server is a fresh interpreter that
+has imported only the handler; it forks each client's work in one step and is its watchdog::
+
+    runner (child subreaper)
+      └─ server (own session; subreaper; ignores SIGTERM, SIGINT and SIGHUP)
+           └─ work (own session and process group; subreaper; dies with the server)
+                └─ whatever the work starts, escapees included
+
+* The runner's death (SIGKILL included) closes the command pipe: the server kills every work tree
+  and exits.
+* The server's death kills every work (parent-death signal); what they started re-parents to the
+  runner, which kills it and fails the run.
+* The server keeps each deadline itself, a moment after the runner would (``SLACK``): a runner held
+  up by a busy store or a stopped terminal cannot let a client overrun.
+* When a work ends, its group is killed before it is reaped (its id cannot be reused meanwhile),
+  then every process it left behind, before the end is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fnf.handlers import Handler, resolve
+from fnf.proc import linux as procs
+from fnf.proc import wire
+from fnf.proc.child import work_main, write_result
+from fnf.proc.linux import kill_quietly, killpg_quietly
+from fnf.proc.work import WorkFiles
+
+SLACK = 1.0
+"""Seconds past a client's deadline after which the server stops it, if the runner has not."""
+_CLEANUP_SECONDS = 30.0
+
+
+@dataclass
+class _Watch:
+    number: int
+    pid: int
+    files: WorkFiles
+    term_at: float
+    grace: float
+    kill_at: float | None = None
+    overdue: bool = False
+    """The server had to stop it: the runner did not, in time."""
+
+
+class Server:
+    def __init__(self, commands: int, replies: int, environ: dict[str, str], pending: bytes = b"") -> None:
+        self.commands, self.replies, self.environ = commands, replies, environ
+        self.watches: dict[int, _Watch] = {}
+        self.pids: dict[int, int] = {}
+        self.handlers: dict[tuple[str, str], Handler] = {}
+        self.pending = pending
+        self.wake_r, self.wake_w = os.pipe()
+        for fd in (self.wake_r, self.wake_w):
+            os.set_blocking(fd, False)
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        self._feed(b"")
+        while True:
+            try:
+                readable, _, _ = select.select([self.commands, self.wake_r], [], [], self._next_timer())
+            except InterruptedError:
+                readable = []
+            if self.wake_r in readable:
+                _drain(self.wake_r)
+            if self.commands in readable and not self._read_commands():
+                break
+            self._reap()
+            self._keep_deadlines()
+        self._shutdown()
+
+    # -- commands ----------------------------------------------------------------------
+    def _read_commands(self) -> bool:
+        chunk = os.read(self.commands, 65536)
+        if not chunk:
+            return False  # the runner is gone: nobody will record this work
+        self._feed(chunk)
+        return True
+
+    def _feed(self, chunk: bytes) -> None:
+        *lines, self.pending = (self.pending + chunk).split(b"\n")
+        for raw in lines:
+            self._command(json.loads(raw))
+
+    def _command(self, message: dict[str, Any]) -> None:
+        op = message["op"]
+        if op == "start":
+            self._start(message)
+            return
+        watch = self.watches.get(self.pids.get(message["n"], -1))
+        if watch is None:
+            return  # it has ended; its end is on its way to the runner
+        if op == "term":
+            killpg_quietly(watch.pid, signal.SIGTERM)
+            watch.kill_at = time.monotonic() + watch.grace + SLACK  # the runner kills first; this backs it
+        elif op == "kill":
+            killpg_quietly(watch.pid, signal.SIGKILL)
+
+    def _start(self, message: dict[str, Any]) -> None:
+        files = WorkFiles.at(Path(message["files"]))
+        try:
+            handler = self._handler(message)
+        except Exception as exc:  # the runner resolved it; report rather than die if this copy cannot
+            write_result(files, {"error": f"the process server cannot load the handler: {exc}"})
+            self._report(message["n"], files, {"exit": 70})
+            return
+        work, files = wire.work_of(message, handler)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the work's process
+            work_main(work, files, os.getppid(), (self.commands, self.replies, self.wake_r, self.wake_w), self.environ)
+        term_at = work.deadline_monotonic + SLACK
+        self.watches[pid] = _Watch(message["n"], pid, files, term_at, work.grace)
+        self.pids[message["n"]] = pid
+
+    def _handler(self, message: dict[str, Any]) -> Handler:
+        spec = wire.spec_of(message)
+        key = (spec.kind, spec.value)
+        if key not in self.handlers:
+            self.handlers[key] = resolve(spec, self.environ)
+        return self.handlers[key]
+
+    # -- watching ----------------------------------------------------------------------
+    def _next_timer(self) -> float | None:
+        times = [w.kill_at if w.kill_at is not None else w.term_at for w in self.watches.values()]
+        return max(0.0, min(times) - time.monotonic()) if times else None
+
+    def _keep_deadlines(self) -> None:
+        now = time.monotonic()
+        for watch in self.watches.values():
+            if watch.kill_at is None and now >= watch.term_at:
+                killpg_quietly(watch.pid, signal.SIGTERM)
+                watch.overdue = True
+                watch.kill_at = now + watch.grace
+            elif watch.kill_at is not None and now >= watch.kill_at:
+                killpg_quietly(watch.pid, signal.SIGKILL)
+                watch.kill_at = now + 0.5  # SIGKILL is sent: wait for the exit, do not spin
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if ended is None:
+                return
+            watch = self.watches.pop(ended.si_pid, None)
+            if watch is not None:
+                killpg_quietly(watch.pid, signal.SIGKILL)  # before the reap: the group id is still ours
+            _, status = os.waitpid(ended.si_pid, 0)
+            if watch is not None:
+                self._ended(watch, status)
+
+    def _ended(self, watch: _Watch, status: int) -> None:
+        self._kill_leftovers()
+        ended: dict[str, int] = (
+            {"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status) else {"exit": os.waitstatus_to_exitcode(status)}
+        )
+        if watch.overdue:
+            ended["overdue"] = 1
+        del self.pids[watch.number]
+        self._report(watch.number, watch.files, ended)
+
+    def _report(self, number: int, files: WorkFiles, ended: dict[str, int]) -> None:
+        tmp = files.status.with_suffix(".status.tmp")
+        tmp.write_text(json.dumps(ended))
+        os.replace(tmp, files.status)
+        os.write(self.replies, wire.line({"op": "ended", "n": number}))
+
+    def _kill_leftovers(self) -> None:
+        """Kill what ended work left behind: the server's children that are not live work.
+
+        Work is a subreaper, so what it abandons stays in its own tree while it lives and comes here
+        only when it has ended. A process that forks and exits to change its pid lands here again:
+        keep killing and reaping until none is left (the bound only guards against a kernel that
+        hides children).
+        """
+        own_group = os.getpgrp()
+        deadline = time.monotonic() + _CLEANUP_SECONDS
+        while time.monotonic() < deadline:
+            strays = [pid for pid in procs.children_of(os.getpid()) if pid not in self.watches]
+            if not strays:
+                return
+            for pid in strays:
+                kill_quietly(pid, own_group)
+            for pid in strays:
+                _reap_one(pid)
+
+    def _shutdown(self) -> None:
+        for watch in self.watches.values():
+            killpg_quietly(watch.pid, signal.SIGKILL)
+        deadline = time.monotonic() + _CLEANUP_SECONDS
+        while time.monotonic() < deadline:
+            found = procs.descendants_of(os.getpid())
+            if not found:
+                return
+            for pid in found:
+                kill_quietly(pid, os.getpgrp())
+            _reap_all()
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except (BlockingIOError, InterruptedError):
+        pass
+
+
+def _reap_one(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _reap_all() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def main() -> None:
+    """Entry point, started by the runner with the command pipe on stdin and replies on stdout."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    commands, replies = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)  # what a handler module prints at import must not reach the replies
+    os.close(devnull)
+    procs.become_subreaper()
+    try:
+        hello, rest = _read_hello(commands)
+        sys.path[:] = hello["path"]
+        Server(commands, replies, hello["environ"], rest).serve()
+    except BaseException:
+        traceback.print_exc()
+        os._exit(70)
+    os._exit(0)
+
+
+def _read_hello(fd: int) -> tuple[dict[str, Any], bytes]:
+    """The first line, and what came after it."""
+    raw = b""
+    while b"\n" not in raw:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise SystemExit(0)
+        raw += chunk
+    first, rest = raw.split(b"\n", 1)
+    hello: dict[str, Any] = json.loads(first)
+    return hello, rest
