@@ -22,7 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fnf.config import HandlerSpec
 from fnf.errors import HandlerError
 from fnf.failures import FailureKind
 from fnf.models import Client, JobType
@@ -99,6 +98,17 @@ class BadConfig(HandlerFailure):
 
 
 HandlerFunc = Callable[[Client, Context], Any]
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    """How a job type is configured: a ``module:function`` or a command line template."""
+
+    job_type: JobType
+    kind: str  # "python" or "command"
+    value: str
+    source: str
+    """The variable it came from, named in every error about it."""
 
 
 @dataclass(frozen=True)

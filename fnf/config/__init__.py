@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from fnf.config.airtable import AirtableSettings
 from fnf.config.alerts import AlertSettings
-from fnf.config.settings import HandlerSpec, Overrides, Settings, load_settings
+from fnf.config.settings import Overrides, Settings, load_settings
 from fnf.config.values import DEFAULTS, MAX_CONCURRENCY, SECRET_SETTINGS, STORES, load_environ, parse_duration
+from fnf.handlers import HandlerSpec
 
 __all__ = [
     "DEFAULTS",

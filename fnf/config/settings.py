@@ -25,20 +25,10 @@ from fnf.config.values import (
     parse_limit,
 )
 from fnf.errors import ConfigError
+from fnf.handlers import HandlerSpec
 from fnf.metrics import MetricsSettings
 from fnf.models import JobType
 from fnf.sentry_crons import SentrySettings
-
-
-@dataclass(frozen=True)
-class HandlerSpec:
-    """How a job type is configured: a ``module:function`` or a command line template."""
-
-    job_type: JobType
-    kind: str  # "python" or "command"
-    value: str
-    source: str
-    """The variable it came from, named in every error about it."""
 
 
 @dataclass(frozen=True)

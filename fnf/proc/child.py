@@ -20,8 +20,11 @@ from fnf.proc.signals import reset_in_child
 from fnf.proc.work import Work, WorkFiles
 
 
-def work_main(work: Work, files: WorkFiles, server: int, close: tuple[int, ...], environ: dict[str, str]) -> NoReturn:
-    """Run the work in this freshly forked process; ``close`` are the server's own descriptors."""
+def work_main(
+    work: Work, files: WorkFiles, result: int, server: int, close: tuple[int, ...], environ: dict[str, str]
+) -> NoReturn:
+    """Run the work in this freshly forked process, its result going to the pipe ``result``;
+    ``close`` are the server's own descriptors."""
     code = 70
     try:
         os.setsid()
@@ -33,14 +36,14 @@ def work_main(work: Work, files: WorkFiles, server: int, close: tuple[int, ...],
         reset_in_child()
         out_fd = os.open(files.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         err_fd = os.open(files.err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        code = _horse_main(work, files, out_fd, err_fd, environ)
+        code = _horse_main(work, files, result, out_fd, err_fd, environ)
     except BaseException:
         traceback.print_exc()
     finally:
         os._exit(code)
 
 
-def _horse_main(work: Work, files: WorkFiles, out_fd: int, err_fd: int, environ: dict[str, str]) -> int:
+def _horse_main(work: Work, files: WorkFiles, result: int, out_fd: int, err_fd: int, environ: dict[str, str]) -> int:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(out_fd, 1)
@@ -52,12 +55,12 @@ def _horse_main(work: Work, files: WorkFiles, out_fd: int, err_fd: int, environ:
         faulthandler.enable(file=sys.stderr)  # a crash's traceback goes to this client's log
     if isinstance(work.handler, PythonHandler):
         os.environ.update(environ)
-        return _run_python(work, work.handler, files)
-    _exec_command(work, work.handler, files, environ)
+        return _run_python(work, work.handler, files, result)
+    _exec_command(work, work.handler, files, result, environ)
     return 127
 
 
-def _run_python(work: Work, handler: PythonHandler, files: WorkFiles) -> int:
+def _run_python(work: Work, handler: PythonHandler, files: WorkFiles, result: int) -> int:
     context = Context(
         job_type=work.job_type,
         job_id=work.job_id,
@@ -73,22 +76,22 @@ def _run_python(work: Work, handler: PythonHandler, files: WorkFiles) -> int:
             raise TypeError(
                 f"handler returned {value!r} ({type(value).__name__}); return the count as a whole number (or None)"
             )
-        write_result(files, {"count": value})
+        write_result(result, {"count": value})
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if code == 0:
-            write_result(files, {"count": None})
+            write_result(result, {"count": None})
         else:
-            write_result(files, {"error": f"handler called sys.exit({exc.code!r})"})
+            write_result(result, {"error": f"handler called sys.exit({exc.code!r})"})
     except HandlerFailure as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         after = getattr(exc, "after", None)
-        write_result(files, {"error": str(exc) or type(exc).__name__, "kind": exc.kind.value, "after": after})
+        write_result(result, {"error": str(exc) or type(exc).__name__, "kind": exc.kind.value, "after": after})
         code = 1
     except BaseException as exc:
         traceback.print_exc()
-        write_result(files, {"error": f"{type(exc).__name__}: {exc}"})
+        write_result(result, {"error": f"{type(exc).__name__}: {exc}"})
         code = 1
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -98,7 +101,7 @@ def _run_python(work: Work, handler: PythonHandler, files: WorkFiles) -> int:
     return code
 
 
-def _exec_command(work: Work, handler: CommandHandler, files: WorkFiles, environ: dict[str, str]) -> None:
+def _exec_command(work: Work, handler: CommandHandler, files: WorkFiles, result: int, environ: dict[str, str]) -> None:
     values = placeholder_values(work.client, work.job_type, work.job_id, work.run_id)
     argv = handler.render(values)
     env = dict(environ)
@@ -109,14 +112,22 @@ def _exec_command(work: Work, handler: CommandHandler, files: WorkFiles, environ
         os.execve(handler.executable, argv, env)
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        write_result(files, {"error": f"cannot run {argv[0]!r}: {reason}"})
+        write_result(result, {"error": f"cannot run {argv[0]!r}: {reason}"})
         os._exit(127 if exc.errno == errno.ENOENT else 126)
 
 
-def write_result(files: WorkFiles, data: dict[str, Any]) -> None:
-    tmp = files.result.with_suffix(".result.tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, files.result)
+RESULT_LIMIT = 65536
+"""Characters of an error message kept: a result is one message on the server's pipe, not a log."""
+
+
+def write_result(fd: int, data: dict[str, Any]) -> None:
+    """What the work reports (its count, or why it failed), written to the server's pipe."""
+    error = data.get("error")
+    if isinstance(error, str) and len(error) > RESULT_LIMIT:
+        data = {**data, "error": error[: RESULT_LIMIT // 2] + " ... " + error[-RESULT_LIMIT // 2 :]}
+    payload = json.dumps(data).encode()
+    while payload:
+        payload = payload[os.write(fd, payload) :]
 
 
 def _close_quietly(fd: int) -> None:

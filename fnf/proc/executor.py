@@ -38,7 +38,7 @@ from fnf.handlers import CommandHandler
 from fnf.proc import linux as procs
 from fnf.proc import wire
 from fnf.proc.linux import kill_quietly
-from fnf.proc.outcome import classify_command, classify_python, describe_status, forward_output, read_json
+from fnf.proc.outcome import classify_command, classify_python, describe_status, forward_output
 from fnf.proc.signals import StopFlag
 from fnf.proc.work import ChildResult, ResultKind, Work, WorkFiles
 
@@ -124,6 +124,7 @@ class ProcessExecutor:
             child = self._children.pop(message["n"], None)
             if child is not None:
                 child.ended = True
+                child.status, child.reported = message.get("status"), message.get("result") or {}
         if link.gone:
             self._server_died(link)
 
@@ -188,6 +189,10 @@ class WatchedChild:
         self.started = time.monotonic()
         self.ended = False
         """The server reported the end: the work and all it started are gone."""
+        self.status: dict[str, Any] | None = None
+        """How the work's process ended (``exit`` or ``signal``, ``overdue``), as the server saw it."""
+        self.reported: dict[str, Any] = {}
+        """What the work reported: its count, or its error and failure kind."""
         self._stopped_by: str | None = None
         self._result: ChildResult | None = None
 
@@ -243,9 +248,9 @@ class WatchedChild:
         return result
 
     def _classify(self, stopped_by: str | None, seconds: float) -> ChildResult:
-        horse_status = read_json(self.files.status)
+        horse_status = dict(self.status) if self.status is not None else None
         overdue = bool(horse_status and horse_status.pop("overdue", None))
-        reported = read_json(self.files.result) or {}
+        reported = self.reported
         if isinstance(self.work.handler, CommandHandler):
             result = classify_command(horse_status, reported, self.files, seconds)
         else:

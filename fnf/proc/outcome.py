@@ -117,14 +117,6 @@ def _last_line(path: Path) -> str | None:
     return None
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def forward_output(client_id: str, files: WorkFiles, cap: int) -> None:
     """Copy the child's output into fnf's log, each line prefixed with the client.
 

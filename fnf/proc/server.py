@@ -29,15 +29,13 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fnf.handlers import Handler, resolve
 from fnf.proc import linux as procs
 from fnf.proc import wire
-from fnf.proc.child import work_main, write_result
+from fnf.proc.child import work_main
 from fnf.proc.linux import kill_quietly, killpg_quietly
-from fnf.proc.work import WorkFiles
 
 SLACK = 1.0
 """Seconds past a client's deadline after which the server stops it, if the runner has not."""
@@ -48,12 +46,14 @@ _CLEANUP_SECONDS = 30.0
 class _Watch:
     number: int
     pid: int
-    files: WorkFiles
+    result: int
+    """The read end of the pipe the work reports its result on (-1 once it is closed)."""
     term_at: float
     grace: float
     kill_at: float | None = None
     overdue: bool = False
     """The server had to stop it: the runner did not, in time."""
+    reported: bytes = b""
 
 
 class Server:
@@ -72,12 +72,16 @@ class Server:
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
         self._feed(b"")
         while True:
+            results = {w.result: w for w in self.watches.values() if w.result >= 0}
             try:
-                readable, _, _ = select.select([self.commands, self.wake_r], [], [], self._next_timer())
+                readable, _, _ = select.select([self.commands, self.wake_r, *results], [], [], self._next_timer())
             except InterruptedError:
                 readable = []
             if self.wake_r in readable:
                 _drain(self.wake_r)
+            for fd in readable:
+                if fd in results:
+                    _read_result(results[fd])
             if self.commands in readable and not self._read_commands():
                 break
             self._reap()
@@ -112,19 +116,21 @@ class Server:
             killpg_quietly(watch.pid, signal.SIGKILL)
 
     def _start(self, message: dict[str, Any]) -> None:
-        files = WorkFiles.at(Path(message["files"]))
         try:
             handler = self._handler(message)
         except Exception as exc:  # the runner resolved it; report rather than die if this copy cannot
-            write_result(files, {"error": f"the process server cannot load the handler: {exc}"})
-            self._report(message["n"], files, {"exit": 70})
+            result = {"error": f"the process server cannot load the handler: {exc}"}
+            self._report(message["n"], {"exit": 70}, result)
             return
         work, files = wire.work_of(message, handler)
+        read_end, write_end = os.pipe()
+        own = (self.commands, self.replies, self.wake_r, self.wake_w, read_end)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the work's process
-            work_main(work, files, os.getppid(), (self.commands, self.replies, self.wake_r, self.wake_w), self.environ)
-        term_at = work.deadline_monotonic + SLACK
-        self.watches[pid] = _Watch(message["n"], pid, files, term_at, work.grace)
+            work_main(work, files, write_end, os.getppid(), own, self.environ)
+        os.close(write_end)
+        os.set_blocking(read_end, False)
+        self.watches[pid] = _Watch(message["n"], pid, read_end, work.deadline_monotonic + SLACK, work.grace)
         self.pids[message["n"]] = pid
 
     def _handler(self, message: dict[str, Any]) -> Handler:
@@ -173,13 +179,10 @@ class Server:
         if watch.overdue:
             ended["overdue"] = 1
         del self.pids[watch.number]
-        self._report(watch.number, watch.files, ended)
+        self._report(watch.number, ended, _final_result(watch))
 
-    def _report(self, number: int, files: WorkFiles, ended: dict[str, int]) -> None:
-        tmp = files.status.with_suffix(".status.tmp")
-        tmp.write_text(json.dumps(ended))
-        os.replace(tmp, files.status)
-        os.write(self.replies, wire.line({"op": "ended", "n": number}))
+    def _report(self, number: int, ended: dict[str, int], result: dict[str, Any] | None) -> None:
+        os.write(self.replies, wire.line({"op": "ended", "n": number, "status": ended, "result": result}))
 
     def _kill_leftovers(self) -> None:
         """Kill what ended work left behind: the server's children that are not live work.
@@ -211,6 +214,30 @@ class Server:
             for pid in found:
                 kill_quietly(pid, os.getpgrp())
             _reap_all()
+
+
+def _read_result(watch: _Watch) -> None:
+    """Take what the work has written so far (it may block on a full pipe until it is read)."""
+    try:
+        while chunk := os.read(watch.result, 65536):
+            watch.reported += chunk
+    except (BlockingIOError, InterruptedError):
+        return
+    os.close(watch.result)  # end of file: the work (and all that shared the pipe) closed it
+    watch.result = -1
+
+
+def _final_result(watch: _Watch) -> dict[str, Any] | None:
+    """The result the ended work reported, or None if it reported none (killed, crashed)."""
+    if watch.result >= 0:
+        _read_result(watch)
+        if watch.result >= 0:  # still open in something the work left behind, killed by now
+            os.close(watch.result)
+    try:
+        result = json.loads(watch.reported) if watch.reported else None
+    except ValueError:
+        return None
+    return result if isinstance(result, dict) else None
 
 
 def _drain(fd: int) -> None:

@@ -12,8 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fnf.config import HandlerSpec
-from fnf.handlers import Handler
+from fnf.handlers import Handler, HandlerSpec
 from fnf.models import Client, JobType
 from fnf.proc.work import Work, WorkFiles
 

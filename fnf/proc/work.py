@@ -1,7 +1,7 @@
 """What the runner hands a child process (``Work``), the files they share, and what comes back.
 
-The runner and the child never share memory after the fork: the work travels in the forked
-image, the outcome comes back in small files (``WorkFiles``) the child writes and the runner reads.
+The work travels to the process server as a message (``fnf.proc.wire``); its output goes to files
+(``WorkFiles``) that no pipe can stall; how it ended comes back in the server's report.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ __all__ = ["ChildResult", "ResultKind", "Work", "WorkFiles"]
 class WorkFiles:
     out: Path
     err: Path
-    result: Path
-    status: Path
     progress: Path
 
     @classmethod
@@ -28,12 +26,12 @@ class WorkFiles:
 
     @classmethod
     def at(cls, base: Path) -> WorkFiles:
-        return cls(*(base.with_suffix(s) for s in (".out", ".err", ".result", ".status", ".progress")))
+        return cls(*(base.with_suffix(s) for s in (".out", ".err", ".progress")))
 
     @property
     def base(self) -> Path:
         return self.out.with_suffix("")
 
     def remove(self) -> None:
-        for path in (self.out, self.err, self.result, self.status, self.progress):
+        for path in (self.out, self.err, self.progress):
             path.unlink(missing_ok=True)

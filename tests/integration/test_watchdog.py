@@ -309,7 +309,7 @@ def _stop_after_it_finished() -> dict[str, Any]:
     now = time.monotonic()
     work = Work(Client("c1", "C1", 1, {}), LEAD, "job", "run1", 1, datetime.now(UTC), now + 5, resolve(spec, {}))
     child = executor.start(work)
-    wait_until(lambda: child.files.status.exists(), 10)  # the guard has written its report: the work ended
+    wait_until(lambda: executor.wait_any([child], 0.05) or child.ended, 10)  # the server reported: it ended
     result = stop(child, GRACE)
     return {"kind": result.kind.value, "count": result.count}
 
