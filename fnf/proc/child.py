@@ -20,20 +20,22 @@ from fnf.proc.signals import reset_in_child
 from fnf.proc.work import Work, WorkFiles
 
 
-def work_main(
-    work: Work, files: WorkFiles, result: int, server: int, close: tuple[int, ...], environ: dict[str, str]
-) -> NoReturn:
-    """Run the work in this freshly forked process, its result going to the pipe ``result``;
-    ``close`` are the server's own descriptors."""
+def prepare(server: int, close: tuple[int, ...]) -> None:
+    """Make this freshly forked process a work's: its own session, killed with the server, a
+    subreaper, none of the server's descriptors (``close``), default signal handling."""
+    os.setsid()
+    if not procs.die_with_parent(server):
+        os._exit(70)  # the server is already gone: nobody would watch this work
+    procs.become_subreaper()
+    for fd in close:
+        _close_quietly(fd)
+    reset_in_child()
+
+
+def run_work(work: Work, files: WorkFiles, result: int, environ: dict[str, str]) -> NoReturn:
+    """Run the work in this prepared process, its result going to the pipe ``result``."""
     code = 70
     try:
-        os.setsid()
-        if not procs.die_with_parent(server):
-            os._exit(code)  # the server is already gone: nobody would watch this work
-        procs.become_subreaper()
-        for fd in close:
-            _close_quietly(fd)
-        reset_in_child()
         out_fd = os.open(files.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         err_fd = os.open(files.err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         code = _horse_main(work, files, result, out_fd, err_fd, environ)

@@ -28,13 +28,14 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fnf.handlers import Handler, resolve
 from fnf.proc import linux as procs
 from fnf.proc import wire
-from fnf.proc.child import work_main
+from fnf.proc.child import prepare, run_work
 from fnf.proc.linux import kill_quietly, killpg_quietly
 
 SLACK = 1.0
@@ -56,6 +57,15 @@ class _Watch:
     reported: bytes = b""
 
 
+@dataclass(frozen=True)
+class _Spare:
+    """A process forked ahead of the next start, waiting for its work on ``assign``."""
+
+    pid: int
+    assign: int
+    result: int
+
+
 class Server:
     def __init__(self, commands: int, replies: int, environ: dict[str, str], pending: bytes = b"") -> None:
         self.commands, self.replies, self.environ = commands, replies, environ
@@ -63,6 +73,7 @@ class Server:
         self.pids: dict[int, int] = {}
         self.handlers: dict[tuple[str, str], Handler] = {}
         self.pending = pending
+        self.spare: _Spare | None = None
         self.wake_r, self.wake_w = os.pipe()
         for fd in (self.wake_r, self.wake_w):
             os.set_blocking(fd, False)
@@ -70,6 +81,7 @@ class Server:
     def serve(self) -> None:
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        self._fork_spare()
         self._feed(b"")
         while True:
             results = {w.result: w for w in self.watches.values() if w.result >= 0}
@@ -123,15 +135,66 @@ class Server:
             self._report(message["n"], {"exit": 70}, result)
             return
         work, files = wire.work_of(message, handler)
+        if self.spare is not None:
+            pid, result_fd = self._hand_over(self.spare, message)
+        else:
+            pid, result_fd = self._fork(lambda result: run_work(work, files, result, self.environ))
+        self.watches[pid] = _Watch(message["n"], pid, result_fd, work.deadline_monotonic + SLACK, work.grace)
+        self.pids[message["n"]] = pid
+        self._fork_spare()
+
+    def _hand_over(self, spare: _Spare, message: dict[str, Any]) -> tuple[int, int]:
+        """Give the waiting spare its work (a spare that died meanwhile ends as a crash)."""
+        self.spare = None
+        try:
+            os.write(spare.assign, wire.line(message))
+        except BrokenPipeError:
+            pass
+        os.close(spare.assign)
+        return spare.pid, spare.result
+
+    def _fork_spare(self) -> None:
+        """Fork the next client's process now, while this one runs: the fork (milliseconds, in
+        proportion to the server's memory) is then off the next client's path."""
+        if self.spare is not None:
+            return
+        assign_read, assign_write = os.pipe()
+        pid, result_fd = self._fork(lambda result: self._spare_main(assign_read, result), assign_write)
+        os.close(assign_read)
+        self.spare = _Spare(pid, assign_write, result_fd)
+
+    def _spare_main(self, assign: int, result: int) -> None:
+        message = wire.read_line(assign)
+        if message is None:
+            os._exit(0)  # the server is shutting down
+        os.close(assign)
+        work, files = wire.work_of(message, self._handler(message))
+        run_work(work, files, result, self.environ)
+
+    def _fork(self, body: Callable[[int], None], *close: int) -> tuple[int, int]:
+        """Fork a work's process that runs ``body(result_fd)``; its pid and the result's read end."""
         read_end, write_end = os.pipe()
-        own = (self.commands, self.replies, self.wake_r, self.wake_w, read_end)
+        own = (self.commands, self.replies, self.wake_r, self.wake_w, read_end, *close, *self._pipes())
+        server = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the work's process
-            work_main(work, files, write_end, os.getppid(), own, self.environ)
+            try:
+                prepare(server, own)
+                body(write_end)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(70)
         os.close(write_end)
         os.set_blocking(read_end, False)
-        self.watches[pid] = _Watch(message["n"], pid, read_end, work.deadline_monotonic + SLACK, work.grace)
-        self.pids[message["n"]] = pid
+        return pid, read_end
+
+    def _pipes(self) -> tuple[int, ...]:
+        """The server's ends of every work's and the spare's pipes (a new work must not hold them)."""
+        ends = [w.result for w in self.watches.values() if w.result >= 0]
+        if self.spare is not None:
+            ends += [self.spare.assign, self.spare.result]
+        return tuple(ends)
 
     def _handler(self, message: dict[str, Any]) -> Handler:
         spec = wire.spec_of(message)
@@ -168,8 +231,16 @@ class Server:
             if watch is not None:
                 killpg_quietly(watch.pid, signal.SIGKILL)  # before the reap: the group id is still ours
             _, status = os.waitpid(ended.si_pid, 0)
+            if self.spare is not None and self.spare.pid == ended.si_pid:
+                self._lost_spare(self.spare)
             if watch is not None:
                 self._ended(watch, status)
+
+    def _lost_spare(self, spare: _Spare) -> None:
+        """The spare died before it had work (killed from outside): the next start forks anew."""
+        self.spare = None
+        os.close(spare.assign)
+        os.close(spare.result)
 
     def _ended(self, watch: _Watch, status: int) -> None:
         self._kill_leftovers()
@@ -195,7 +266,8 @@ class Server:
         own_group = os.getpgrp()
         deadline = time.monotonic() + _CLEANUP_SECONDS
         while time.monotonic() < deadline:
-            strays = [pid for pid in procs.children_of(os.getpid()) if pid not in self.watches]
+            spare = self.spare.pid if self.spare is not None else None
+            strays = [pid for pid in procs.children_of(os.getpid()) if pid not in self.watches and pid != spare]
             if not strays:
                 return
             for pid in strays:

@@ -8,6 +8,7 @@ as data, never as a pickled object: the server resolves the handler from its spe
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,3 +58,15 @@ def work_of(message: dict[str, Any], handler: Handler) -> tuple[Work, WorkFiles]
         grace=grace,
     )
     return work, WorkFiles.at(Path(message["files"]))
+
+
+def read_line(fd: int) -> dict[str, Any] | None:
+    """The one message of a pipe that carries only it (a spare's work); None at end of file."""
+    raw = b""
+    while not raw.endswith(b"\n"):
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return None
+        raw += chunk
+    message: dict[str, Any] = json.loads(raw)
+    return message
