@@ -68,8 +68,8 @@ def prepare(emulator: Emulator, base_id: str, streams: int, per_stream: int) -> 
     emulator.bases[base_id].calls.clear()
 
 
-def run_fnf(emulator: Emulator, streams: int, per_stream: int, directory: Path) -> dict[str, Any]:
-    base_id = f"appFNFSTREAMS{streams:04d}"
+def run_fnf(emulator: Emulator, streams: int, per_stream: int, directory: Path, concurrency: int = 1) -> dict[str, Any]:
+    base_id = f"appFNFST{streams:02d}K{concurrency:03d}XXX"
     prepare(emulator, base_id, streams, per_stream)
     rate = 5
     env = {
@@ -88,7 +88,19 @@ def run_fnf(emulator: Emulator, streams: int, per_stream: int, directory: Path) 
     places = slots([JobType.LEAD_SCORING], streams)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "fnf", "-q", "run", "-t", "lead_scoring", "-s", str(s)],
+            [
+                sys.executable,
+                "-m",
+                "fnf",
+                "-q",
+                "run",
+                "-t",
+                "lead_scoring",
+                "-s",
+                str(s),
+                "--concurrency",
+                str(concurrency),
+            ],
             env={**env, "AIRTABLE_SLOT": places[(JobType.LEAD_SCORING, s)]} if streams > 1 else env,
             cwd=directory,
             stdout=subprocess.DEVNULL,
@@ -103,6 +115,7 @@ def run_fnf(emulator: Emulator, streams: int, per_stream: int, directory: Path) 
     )
     return {
         "streams": streams,
+        "concurrency": concurrency,
         "pacing": f"slots of {streams}" if streams > 1 else f"{rate} requests/s",
         "clients": streams * per_stream,
         "completed": done,
@@ -141,6 +154,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=300, help="clients in the single-stream sweep")
     parser.add_argument("--shared-clients", type=int, default=60, help="clients per stream when streams share")
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 3, 5])
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", default=[1, 8], help="clients in flight, for the single-stream sweep"
+    )
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="fnf-bench-") as tmp, Emulator(TOKEN, penalty=30.0) as emulator:
@@ -148,25 +164,34 @@ def main() -> int:
         (directory / "bench_handler.py").write_text(HANDLER_MODULE)
         naive = run_naive(emulator, min(args.clients, 100))
         for streams in args.streams:
-            per_stream = args.clients if streams == 1 else args.shared_clients
-            results.append(run_fnf(emulator, streams, per_stream, directory))
+            if streams == 1:
+                results += [run_fnf(emulator, 1, args.clients, directory, k) for k in args.concurrency]
+            else:
+                results.append(run_fnf(emulator, streams, args.shared_clients, directory))
     print(f"{'variant':<14} {'clients':>8} {'requests':>9} {'req/client':>11} {'429s':>5} {'clients/min/stream':>19}")
     print(
         f"{'naive loop':<14} {naive['clients']:>8} {naive['requests']:>9} "
         f"{naive['requests_per_client']:>11.2f} {0:>5} {naive['clients_per_minute_per_stream']:>19.0f}"
     )
     for r in results:
-        label = f"fnf {r['streams']} stream" + ("s" if r["streams"] > 1 else "")
+        label = f"fnf {r['streams']} stream" + ("s" if r["streams"] > 1 else f" K={r['concurrency']}")
         print(
             f"{label:<14} {r['completed']:>8} {r['requests']:>9} {r['requests_per_client']:>11.2f} "
             f"{r['rate_limited']:>5} {r['clients_per_minute_per_stream']:>19.0f}"
         )
-    single = next((r for r in results if r["streams"] == 1), results[0])
+    single = next((r for r in results if r["streams"] == 1 and r["concurrency"] == 1), results[0])
+    wide = next((r for r in results if r["streams"] == 1 and r["concurrency"] == 8), None)
     ratio = naive["requests_per_client"] / single["requests_per_client"]
     print(
         f"naive / fnf requests per client = {ratio:.1f}x; fnf {single['requests_per_client']:.2f} requests per "
         f"client (target <= 1.2); 429s caused by fnf: {sum(r['rate_limited'] for r in results)} (target 0)"
     )
+    if wide is not None:
+        print(
+            f"with --concurrency 8: {wide['requests_per_client']:.2f} requests per client (target <= 0.4), "
+            f"{wide['clients_per_minute_per_stream'] / single['clients_per_minute_per_stream']:.1f}x the clients "
+            "per minute of K=1"
+        )
     print(
         json.dumps(
             {

@@ -2,8 +2,8 @@
 
 Both are resolved once, in the runner, before any client is touched: a handler that does not
 import or a command that is not on PATH is a configuration error (exit 2), not 240 failures.
-A Python callable is imported in the runner and inherited by each forked child, so a client
-costs a fork, not a fresh interpreter.
+A Python callable is imported again by the run's process server (``fnf.proc.server``), which forks
+each client's process from that small image: a client costs a fork, not a fresh interpreter.
 """
 
 from __future__ import annotations

@@ -55,6 +55,46 @@ class RunIds:
     job_ids: Mapping[JobType, str]
 
 
+@dataclass(frozen=True)
+class Start:
+    """A client's job type to start, and which attempt at it this is."""
+
+    client: Client
+    job_type: JobType
+    sweep_id: str
+    tries: int = 1
+
+
+@dataclass(frozen=True)
+class _Planned:
+    client: Client
+    job_type: JobType
+    base: JobState
+    known: JobState | None
+    started: float
+    started_wall: datetime
+    deadline: float
+    binding: Why
+    tries: int
+
+
+class NotStarted:
+    """The work of a client recorded STARTED in a batch, which a stop reached before it was
+    started: it ends at once as stopped, so the client is recorded cut short and resumes first."""
+
+    def wait(self, timeout: float) -> ChildResult:
+        return ChildResult(ResultKind.STOPPED, message="not started (the run was stopping)")
+
+    def terminate(self) -> None:
+        pass
+
+    def kill(self, how: str = "") -> ChildResult:
+        return self.wait(0.0)
+
+    def progress(self) -> dict[str, object] | None:
+        return None
+
+
 class Flight:
     def __init__(
         self,
@@ -84,20 +124,42 @@ class Flight:
     def begin(
         self, client: Client, job_type: JobType, sweep_id: str, remaining: int, in_flight: int, *, tries: int = 1
     ) -> Attempt | None:
-        """Record the client as STARTED, then start its work. The write comes first: a crash
-        between the two leaves a STARTED client, which the next run resumes."""
+        """Record the client as STARTED, then start its work (see ``begin_all``)."""
+        return self.begin_all([Start(client, job_type, sweep_id, tries)], remaining, in_flight)[0]
+
+    def begin_all(self, starts: list[Start], remaining: int, in_flight: int) -> list[Attempt | None]:
+        """Record the clients as STARTED in one write (one request on a batching store, with the
+        ends still pending), then start their work; None for a client that is not this run's to
+        start. The write comes first: a crash between the two leaves STARTED clients, which the
+        next run resumes."""
+        planned = [self._plan(start) for start in starts]
+        updates = [StateUpdate(p.client.id, p.job_type, p.base, replaces=p.known) for p in planned if p is not None]
+        refused = self._ledger.save(updates, remaining) if updates else frozenset()
+        attempts: list[Attempt | None] = []
+        for plan in planned:
+            attempt = self._launch(plan, refused, in_flight) if plan is not None else None
+            in_flight += attempt is not None
+            attempts.append(attempt)
+        return attempts
+
+    def _plan(self, start: Start) -> _Planned | None:
+        client, job_type = start.client, start.job_type
         started_wall = self.clock.now()
         started = self.clock.monotonic()
         left = self._deadline - started
         limit = self.settings.client_timeout
         binding = Why.JOB if left < limit else Why.CLIENT
-        deadline = started + min(limit, left)
-        job_id = self._run.job_ids[job_type]
         known = self._known.get(job_type, {}).get(client.id)
         if self._elsewhere(client, job_type, known):
             return None  # decided without a write: on any store, a client never runs twice at once
-        base = carried(JobState(Status.STARTED, job_id, self._run.run_id, sweep_id, started_wall), known)
-        if client.id in self._ledger.save([StateUpdate(client.id, job_type, base, replaces=known)], remaining):
+        job_id = self._run.job_ids[job_type]
+        base = carried(JobState(Status.STARTED, job_id, self._run.run_id, start.sweep_id, started_wall), known)
+        deadline = started + min(limit, left)
+        return _Planned(client, job_type, base, known, started, started_wall, deadline, binding, start.tries)
+
+    def _launch(self, plan: _Planned, refused: frozenset[str], in_flight: int) -> Attempt | None:
+        client, job_type = plan.client, plan.job_type
+        if client.id in refused:
             log.warning(
                 "%s: %s (%s) is no longer this stream's to run (removed, moved to another stream, or in flight "
                 "in another run); skipped",
@@ -107,28 +169,34 @@ class Flight:
             )
             self.left.append(client.id)
             return None
-        self.observer.client_started(client, job_type, deadline - started)
+        if self.stop.requested:  # a signal came during the batch's write: record it cut short, unstarted
+            attempt = Attempt(client, job_type, NotStarted(), plan.base, plan.started, plan.deadline, plan.binding)
+            attempt.terminate(Why.SIGNAL, 0.0, plan.started)
+            return attempt
+        self.observer.client_started(client, job_type, plan.deadline - plan.started)
         log.info(
             "%s: %s (%s) started, deadline in %s%s",
             job_type.value,
             client.id,
             client.name,
-            human_duration(deadline - started),
+            human_duration(plan.deadline - plan.started),
             f" ({in_flight + 1} in flight)" if self.settings.concurrency > 1 else "",
         )
         work = Work(
             client=client,
             job_type=job_type,
-            job_id=job_id,
+            job_id=self._run.job_ids[job_type],
             run_id=self._run.run_id,
             stream=self._run.stream,
-            deadline=started_wall + timedelta(seconds=deadline - started),
-            deadline_monotonic=deadline,
+            deadline=plan.started_wall + timedelta(seconds=plan.deadline - plan.started),
+            deadline_monotonic=plan.deadline,
             handler=self.handlers[job_type],
             grace=self.settings.kill_grace,
         )
         running = self.executor.start(work)
-        return Attempt(client, job_type, running, base, started, deadline, binding, tries=tries)
+        return Attempt(
+            client, job_type, running, plan.base, plan.started, plan.deadline, plan.binding, tries=plan.tries
+        )
 
     def _elsewhere(self, client: Client, job_type: JobType, known: JobState | None) -> bool:
         """True (and the client skipped, counted) if it is in flight in another live run."""

@@ -17,7 +17,7 @@ from fnf.config import Settings
 from fnf.models import JobType, Outcome, Status
 from fnf.run.attempt import Slot, Why
 from fnf.run.endings import Ending
-from fnf.run.flight import Flight
+from fnf.run.flight import Flight, Start
 from fnf.run.lineup import Lineup
 from fnf.run.plan import Planner
 from fnf.run.request import RunRequest
@@ -100,16 +100,21 @@ class Loop:
             raise
 
     def _fill(self, line: Lineup, halted: Why | None) -> Why | None:
-        """Start clients while there is room (one while the breaker probes)."""
+        """Start clients while there is room (one while the breaker probes): all that fit, in one
+        write, so that a batching store carries their starts (and the ends pending) in one request."""
         while halted is None and line.has_next() and len(self.in_flight) < self._room():
-            slot = line.peek()
-            halted = self._advance(slot, line.remaining() + len(self.in_flight))
-            if halted in (None, Why.LEFT):
+            remaining = line.remaining() + len(self.in_flight)
+            batch: list[Slot] = []
+            while line.has_next() and len(self.in_flight) + len(batch) < self._room():
+                slot = line.peek()
+                halted = self._ready(slot)
+                if halted is not None:
+                    break
                 line.take(slot)
-                if halted is None:
-                    self.in_flight.append(slot)
-                halted = None
-            else:
+                batch.append(slot)
+            self._begin(batch, remaining)
+            self.in_flight.extend(slot for slot in batch if slot.attempt is not None)
+            if halted is not None:
                 self.flight.halt(self.in_flight, halted)
         return halted
 
@@ -169,24 +174,33 @@ class Loop:
 
     def _advance(self, slot: Slot, remaining: int) -> Why | None:
         """Start the slot's next job type, or say why not (a signal, the job deadline, admission,
-        the circuit breaker)."""
-        job_type = slot.todo[0]
-        reason = self._stop_reason() or self._admission(slot.task, job_type)
-        if reason is None and self.breaker.open:
-            reason = Why.CIRCUIT
+        the circuit breaker, or LEFT: the client is no longer this run's)."""
+        reason = self._ready(slot)
         if reason is not None:
             return reason
-        slot.todo.pop(0)
-        tries = slot.tries.get(job_type, 0) + 1
-        slot.tries[job_type] = tries
-        client = slot.task.client
-        slot.attempt = self.flight.begin(
-            client, job_type, self.sweeps[job_type], remaining, len(self.in_flight), tries=tries
-        )
-        if slot.attempt is None:
-            self.done.add(client.id)
-            return Why.LEFT
-        return None
+        self._begin([slot], remaining)
+        return Why.LEFT if slot.attempt is None else None
+
+    def _ready(self, slot: Slot) -> Why | None:
+        """Why the slot's next job type may not start now, or None."""
+        reason = self._stop_reason() or self._admission(slot.task, slot.todo[0])
+        if reason is None and self.breaker.open:
+            reason = Why.CIRCUIT
+        return reason
+
+    def _begin(self, slots: list[Slot], remaining: int) -> None:
+        """Start each slot's next job type (one write for all); a slot whose client is no longer
+        this run's is done, with no attempt."""
+        starts = []
+        for slot in slots:
+            job_type = slot.todo.pop(0)
+            slot.tries[job_type] = tries = slot.tries.get(job_type, 0) + 1
+            starts.append(Start(slot.task.client, job_type, self.sweeps[job_type], tries))
+        attempts = self.flight.begin_all(starts, remaining, len(self.in_flight)) if starts else []
+        for slot, attempt in zip(slots, attempts, strict=True):
+            slot.attempt = attempt
+            if attempt is None:
+                self.done.add(slot.task.client.id)
 
     def _stop_reason(self) -> Why | None:
         if self.stop.requested:

@@ -98,11 +98,14 @@ def test_the_deadline_cuts_short_all_four_and_the_next_run_takes_them_first_in_o
 def test_a_signal_stops_every_client_in_flight_and_the_next_run_resumes_them() -> None:
     world = world_with(4)
     world.executor.scripts = {"c5": Script(on_start=lambda: world.stop.request("SIGTERM", 15))}
-    report = world.run()  # c4 and c5 start together; the signal comes as c5 starts
+    report = world.run()  # c4 to c7 are recorded STARTED in one write; the signal comes as c5 starts
     assert report.outcome is Outcome.INTERRUPTED
+    started = [client for client, _ in world.executor.started]
+    assert started[-2:] == ["c4", "c5"], "no work starts after the signal"
     cut = [c for c in ALL10 if world.status(c) is Status.JOB_TIMEOUT_KILLED]
-    assert cut == ["c4", "c5"]
-    assert world.status("c6") is None  # nothing starts after the signal
+    assert cut == ["c4", "c5", "c6", "c7"], "the batch's unstarted clients are recorded cut short"
+    assert "not started" in (world.store.job_states(LEAD)["c6"].message or "")
+    assert world.status("c8") is None
     assert all("SIGTERM" in (world.store.job_states(LEAD)[c].message or "") for c in cut)
     assert report.stopped_at == "c4" and report.counts.remaining == 6
     assert world.store.leases() == []
