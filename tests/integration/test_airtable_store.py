@@ -133,6 +133,28 @@ def test_a_heartbeat_finds_a_lost_lease_at_once(emu: Emulator) -> None:
         mine.save([], RunProgress("old", RunCounts()))
 
 
+def test_a_heartbeat_is_one_request_and_its_answer_confirms_the_lease(emu: Emulator) -> None:
+    """Heartbeats are most of a long run's Airtable calls: one request each, not a read and a write."""
+    store = ready_store(emu)
+    clock = FakeClock()
+    store.acquire(record(clock, "r1"), (LEAD,), 180, lambda lease: False)
+    before = len(emu.stats.log)
+    for _ in range(3):
+        clock.advance(60)
+        assert store.heartbeat("r1", clock.now()) is True
+    assert [method for method, *_ in emu.stats.log[before:]] == ["PATCH"] * 3
+    assert store.leases()[0].heartbeat_at == clock.now()
+
+
+def test_a_heartbeat_finds_a_run_record_deleted_under_it(emu: Emulator) -> None:
+    store = ready_store(emu)
+    clock = FakeClock()
+    store.acquire(record(clock, "r1"), (LEAD,), 180, lambda lease: False)
+    for found in emu.records(store.settings.base_id, "Job Runs"):
+        emu.bases[store.settings.base_id].table("Job Runs").records.pop(found["id"])
+    assert store.heartbeat("r1", clock.now()) is False
+
+
 @pytest.mark.parametrize("round_", range(6))
 def test_claims_made_at_the_same_instant_leave_exactly_one_holder(emu: Emulator, round_: int) -> None:
     settings = ready_store(emu).settings

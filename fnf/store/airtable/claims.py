@@ -157,20 +157,34 @@ class Claims:
         return confirmed is not None and self._monotonic() - confirmed < self._stale_after.get(run_id, 0.0) / 2
 
     def heartbeat(self, run_id: str, now: datetime) -> bool:
+        """Refresh the run's heartbeat (with its counts): one request, whose answer (the whole
+        record) also says whether the run still holds its stream. A taker marks a record it takes
+        over as ended, and a heartbeat never writes those fields, so it cannot revive a lease."""
         if run_id in self._lost:
             return False
+        fields: dict[str, Any] = {self._f(sc.HEARTBEAT_AT): iso(now)}
+        progress = self._progress.get(run_id)
+        if progress is not None:  # the run's counts ride along with the heartbeat
+            fields.update(self.records.progress_cells(progress))
         with self.api.budget_of(HEARTBEAT_BUDGET_SECONDS):
-            record = self._record(run_id)
-            if record is None or not self.records.holds(record["fields"]):
-                self._lost.add(run_id)
-                return False
-            fields: dict[str, Any] = {self._f(sc.HEARTBEAT_AT): iso(now)}
-            progress = self._progress.get(run_id)
-            if progress is not None:  # the run's counts ride along with the heartbeat
-                fields.update(self.records.progress_cells(progress))
-            self.table.update(record["id"], fields)
+            record = self._beat(run_id, fields)
+        if record is None or not self.records.holds(record["fields"]):
+            self._lost.add(run_id)
+            return False
         self._confirmed[run_id] = self._monotonic()
         return True
+
+    def _beat(self, run_id: str, fields: dict[str, Any]) -> Rec | None:
+        record_id = self._record_of.get(run_id)
+        if record_id is not None:
+            try:
+                return dict(self.table.update(record_id, fields))
+            except RecordGoneError:
+                self._record_of.pop(run_id, None)
+        record = self._record(run_id)  # not known here, or gone: look it up by its run id
+        if record is None or not self.records.holds(record["fields"]):
+            return record
+        return dict(self.table.update(record["id"], fields))
 
     def finish(self, finish: RunFinish) -> None:
         if finish.run_id in self._lost:
