@@ -57,6 +57,10 @@ class Settings:
     """Seconds before the first retry; each next one waits twice as long (with jitter)."""
     circuit_breaker_failures: int = 5
     """Clients failing in a row that stop the run as ``circuit_open`` (0: never)."""
+    write_batch: int = 1
+    """Clients recorded STARTED ahead in one write, their ends written with the next such write
+    (FNF_WRITE_BATCH). 1 is exact: a crash repeats at most the clients in flight. N repeats at most N
+    more, for up to N times fewer writes (an Airtable month within a plan's call quota)."""
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     sentry: SentrySettings = field(default_factory=SentrySettings)
 
@@ -151,7 +155,7 @@ def _reporting(values: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _failure_policy(values: Mapping[str, str], src: Callable[[str], str]) -> dict[str, Any]:
-    """FNF_RETRY_ATTEMPTS, FNF_RETRY_BACKOFF_SECONDS and FNF_CIRCUIT_BREAKER_FAILURES."""
+    """FNF_RETRY_ATTEMPTS, FNF_RETRY_BACKOFF_SECONDS, FNF_CIRCUIT_BREAKER_FAILURES, FNF_WRITE_BATCH."""
     return {
         "retry_attempts": int(
             _setting(values, src, "FNF_RETRY_ATTEMPTS", unit="retries", allow_zero=True, integer=True)
@@ -167,6 +171,7 @@ def _failure_policy(values: Mapping[str, str], src: Callable[[str], str]) -> dic
                 integer=True,
             )
         ),
+        "write_batch": int(_setting(values, src, "FNF_WRITE_BATCH", unit="clients per write", integer=True)),
     }
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 from typing import Protocol
 
 from fnf.clock import Clock
@@ -23,7 +23,6 @@ from fnf.run.attempt import (
     Running,
     Slot,
     Why,
-    carried,
     failure_kind,
     progress_note,
     retry_delay,
@@ -31,6 +30,7 @@ from fnf.run.attempt import (
 )
 from fnf.run.ledger import Ledger
 from fnf.run.observers import RunObserver
+from fnf.run.starting import NOT_STARTED, RunIds, Starter
 from fnf.run.work import ChildResult, ResultKind, Work
 from fnf.stop import StopFlag
 from fnf.store.base import Store
@@ -44,55 +44,6 @@ WATCH_STORE_SECONDS = 5.0
 class Executor(Protocol):
     def start(self, work: Work) -> Running: ...
     def wait_any(self, children: Sequence[Running], timeout: float) -> None: ...
-
-
-@dataclass(frozen=True)
-class RunIds:
-    """The run a flight belongs to."""
-
-    run_id: str
-    stream: int
-    job_ids: Mapping[JobType, str]
-
-
-@dataclass(frozen=True)
-class Start:
-    """A client's job type to start, and which attempt at it this is."""
-
-    client: Client
-    job_type: JobType
-    sweep_id: str
-    tries: int = 1
-
-
-@dataclass(frozen=True)
-class _Planned:
-    client: Client
-    job_type: JobType
-    base: JobState
-    known: JobState | None
-    started: float
-    started_wall: datetime
-    deadline: float
-    binding: Why
-    tries: int
-
-
-class NotStarted:
-    """The work of a client recorded STARTED in a batch, which a stop reached before it was
-    started: it ends at once as stopped, so the client is recorded cut short and resumes first."""
-
-    def wait(self, timeout: float) -> ChildResult:
-        return ChildResult(ResultKind.STOPPED, message="not started (the run was stopping)")
-
-    def terminate(self) -> None:
-        pass
-
-    def kill(self, how: str = "") -> ChildResult:
-        return self.wait(0.0)
-
-    def progress(self) -> dict[str, object] | None:
-        return None
 
 
 class Flight:
@@ -116,101 +67,32 @@ class Flight:
         self.handlers, self.clock, self.stop, self.observer = handlers, clock, stop, observer
         self._run, self._deadline, self._known, self._store_now = run, deadline, known, store_now
         self.next_beat = clock.monotonic() + settings.heartbeat_interval
-        self.left: list[str] = []
+        self.starter = Starter(
+            settings=settings,
+            ledger=ledger,
+            start=executor.start,
+            handlers=handlers,
+            clock=clock,
+            stop=stop,
+            observer=observer,
+            run=run,
+            deadline=deadline,
+            known=known,
+        )
+
+    @property
+    def left(self) -> list[str]:
         """Clients refused at their start: no longer this stream's to run."""
-        self.live: set[str] = set()
+        return self.starter.left
+
+    @property
+    def live(self) -> set[str]:
         """Other runs alive when the clients were selected (a client in flight in one is not started)."""
+        return self.starter.live
 
-    def begin(
-        self, client: Client, job_type: JobType, sweep_id: str, remaining: int, in_flight: int, *, tries: int = 1
-    ) -> Attempt | None:
-        """Record the client as STARTED, then start its work (see ``begin_all``)."""
-        return self.begin_all([Start(client, job_type, sweep_id, tries)], remaining, in_flight)[0]
-
-    def begin_all(self, starts: list[Start], remaining: int, in_flight: int) -> list[Attempt | None]:
-        """Record the clients as STARTED in one write (one request on a batching store, with the
-        ends still pending), then start their work; None for a client that is not this run's to
-        start. The write comes first: a crash between the two leaves STARTED clients, which the
-        next run resumes."""
-        planned = [self._plan(start) for start in starts]
-        updates = [StateUpdate(p.client.id, p.job_type, p.base, replaces=p.known) for p in planned if p is not None]
-        refused = self._ledger.save(updates, remaining) if updates else frozenset()
-        attempts: list[Attempt | None] = []
-        for plan in planned:
-            attempt = self._launch(plan, refused, in_flight) if plan is not None else None
-            in_flight += attempt is not None
-            attempts.append(attempt)
-        return attempts
-
-    def _plan(self, start: Start) -> _Planned | None:
-        client, job_type = start.client, start.job_type
-        started_wall = self.clock.now()
-        started = self.clock.monotonic()
-        left = self._deadline - started
-        limit = self.settings.client_timeout
-        binding = Why.JOB if left < limit else Why.CLIENT
-        known = self._known.get(job_type, {}).get(client.id)
-        if self._elsewhere(client, job_type, known):
-            return None  # decided without a write: on any store, a client never runs twice at once
-        job_id = self._run.job_ids[job_type]
-        base = carried(JobState(Status.STARTED, job_id, self._run.run_id, start.sweep_id, started_wall), known)
-        deadline = started + min(limit, left)
-        return _Planned(client, job_type, base, known, started, started_wall, deadline, binding, start.tries)
-
-    def _launch(self, plan: _Planned, refused: frozenset[str], in_flight: int) -> Attempt | None:
-        client, job_type = plan.client, plan.job_type
-        if client.id in refused:
-            log.warning(
-                "%s: %s (%s) is no longer this stream's to run (removed, moved to another stream, or in flight "
-                "in another run); skipped",
-                job_type.value,
-                client.id,
-                client.name,
-            )
-            self.left.append(client.id)
-            return None
-        if self.stop.requested:  # a signal came during the batch's write: record it cut short, unstarted
-            attempt = Attempt(client, job_type, NotStarted(), plan.base, plan.started, plan.deadline, plan.binding)
-            attempt.terminate(Why.SIGNAL, 0.0, plan.started)
-            return attempt
-        self.observer.client_started(client, job_type, plan.deadline - plan.started)
-        log.info(
-            "%s: %s (%s) started, deadline in %s%s",
-            job_type.value,
-            client.id,
-            client.name,
-            human_duration(plan.deadline - plan.started),
-            f" ({in_flight + 1} in flight)" if self.settings.concurrency > 1 else "",
-        )
-        work = Work(
-            client=client,
-            job_type=job_type,
-            job_id=self._run.job_ids[job_type],
-            run_id=self._run.run_id,
-            stream=self._run.stream,
-            deadline=plan.started_wall + timedelta(seconds=plan.deadline - plan.started),
-            deadline_monotonic=plan.deadline,
-            handler=self.handlers[job_type],
-            grace=self.settings.kill_grace,
-        )
-        running = self.executor.start(work)
-        return Attempt(
-            client, job_type, running, plan.base, plan.started, plan.deadline, plan.binding, tries=plan.tries
-        )
-
-    def _elsewhere(self, client: Client, job_type: JobType, known: JobState | None) -> bool:
-        """True (and the client skipped, counted) if it is in flight in another live run."""
-        if known is None or not known.status.in_progress or known.run_id not in self.live:
-            return False
-        log.warning(
-            "%s: %s (%s) is in flight in run %s (it came from another stream); skipped",
-            job_type.value,
-            client.id,
-            client.name,
-            known.run_id,
-        )
-        self.left.append(client.id)
-        return True
+    @live.setter
+    def live(self, runs: set[str]) -> None:
+        self.starter.live = runs
 
     def halt(self, flight: list[Slot], reason: Why) -> None:
         """A signal or the job deadline: ask every client in flight to stop, each with its grace."""
@@ -369,6 +251,8 @@ class Flight:
     def _classify(self, result: ChildResult, reason: Why | None) -> tuple[Status, str | None]:
         if result.kind is ResultKind.SUCCEEDED:
             return Status.COMPLETED, result.message  # even if a deadline came as it finished
+        if result.message == NOT_STARTED:
+            return Status.JOB_TIMEOUT_KILLED, f"not started: {self._stopping(reason)}; resumes first next run"
         if reason is None:
             return Status.FAILED, result.message
         if reason is Why.CLIENT:
@@ -380,3 +264,13 @@ class Flight:
             )
         limit = human_duration(self.settings.job_timeout)
         return Status.JOB_TIMEOUT_KILLED, (f"job deadline of {limit} reached; {result.message}; resumes first next run")
+
+    def _stopping(self, reason: Why | None) -> str:
+        """Why the run stopped before it started a client it had claimed."""
+        if reason is Why.SIGNAL:
+            return f"run interrupted by {self.stop.reason}"
+        if reason is Why.CIRCUIT:
+            return "the circuit breaker opened"
+        if reason is Why.ADMISSION:
+            return "it would not fit before the job deadline"
+        return f"job deadline of {human_duration(self.settings.job_timeout)} reached"

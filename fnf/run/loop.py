@@ -8,6 +8,7 @@ grace, or by themselves), and the first client left unfinished is where the next
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -17,10 +18,11 @@ from fnf.config import Settings
 from fnf.models import JobType, Outcome, Status
 from fnf.run.attempt import Slot, Why
 from fnf.run.endings import Ending
-from fnf.run.flight import Flight, Start
+from fnf.run.flight import Flight
 from fnf.run.lineup import Lineup
 from fnf.run.plan import Planner
 from fnf.run.request import RunRequest
+from fnf.run.starting import Claimed, Start
 from fnf.run.sweep import Task
 from fnf.stop import StopFlag
 
@@ -72,6 +74,8 @@ class Loop:
     breaker: Breaker
     ending: Ending
     in_flight: list[Slot] = field(default_factory=list)
+    ahead: deque[tuple[Slot, Claimed]] = field(default_factory=deque)
+    """Clients recorded STARTED, their work not started yet (FNF_WRITE_BATCH > 1, or a fill's batch)."""
     done: set[str] = field(default_factory=set)
     _note: str = ""
 
@@ -86,7 +90,7 @@ class Loop:
                 line.release(self.clock.monotonic())
                 halted = self._fill(line, halted)
                 if halted is None and (halted := self._stop_reason()) is not None:
-                    self.flight.halt(self.in_flight, halted)
+                    self._halt(halted)
                 if self.in_flight:
                     halted = self._tend(line, cut, halted)
                     continue
@@ -100,30 +104,62 @@ class Loop:
             raise
 
     def _fill(self, line: Lineup, halted: Why | None) -> Why | None:
-        """Start clients while there is room (one while the breaker probes): all that fit, in one
-        write, so that a batching store carries their starts (and the ends pending) in one request."""
-        while halted is None and line.has_next() and len(self.in_flight) < self._room():
-            remaining = line.remaining() + len(self.in_flight)
-            batch: list[Slot] = []
-            while line.has_next() and len(self.in_flight) + len(batch) < self._room():
-                slot = line.peek()
-                halted = self._ready(slot)
-                if halted is not None:
-                    break
-                line.take(slot)
-                batch.append(slot)
-            self._begin(batch, remaining)
-            self.in_flight.extend(slot for slot in batch if slot.attempt is not None)
-            if halted is not None:
-                self.flight.halt(self.in_flight, halted)
+        """Start clients while there is room (one while the breaker probes), taking claimed ones
+        first; when none is claimed, claim the next ones in one write: every free place (so that
+        a batching store carries their starts, and the ends pending, in one request), or
+        FNF_WRITE_BATCH clients if more."""
+        while halted is None and len(self.in_flight) < self._room() and (self.ahead or line.has_next()):
+            if not self.ahead:
+                halted = self._claim(line)
+                continue
+            slot, claimed = self.ahead[0]
+            halted = self._ready(slot, claimed.job_type)
+            if halted is None:
+                self.ahead.popleft()
+                slot.attempt = self.flight.starter.launch(claimed, len(self.in_flight))
+                self.in_flight.append(slot)
+        if halted is not None:
+            self._halt(halted)
         return halted
+
+    def _claim(self, line: Lineup) -> Why | None:
+        """Record the next clients STARTED in one write; returns why no more may start, if so."""
+        room = self._room()
+        want = max(room - len(self.in_flight), 1 if self.breaker.probing else self.settings.write_batch)
+        remaining = self._remaining(line)
+        batch: list[Slot] = []
+        halted = None
+        while line.has_next() and len(batch) < want:
+            slot = line.peek()
+            halted = self._ready(slot, slot.todo[0])
+            if halted is not None:
+                break
+            line.take(slot)
+            batch.append(slot)
+        for slot, claimed in zip(batch, self._claims(batch, remaining), strict=True):
+            if claimed is None:
+                self.done.add(slot.task.client.id)
+            else:
+                self.ahead.append((slot, claimed))
+        return halted
+
+    def _halt(self, reason: Why) -> None:
+        """Stop starting clients: those claimed but not started end at once, recorded cut short."""
+        while self.ahead:
+            slot, claimed = self.ahead.popleft()
+            slot.attempt = self.flight.starter.unstarted(claimed, reason)
+            self.in_flight.append(slot)
+        self.flight.halt(self.in_flight, reason)
+
+    def _remaining(self, line: Lineup) -> int:
+        return line.remaining() + len(self.in_flight) + len(self.ahead)
 
     def _room(self) -> int:
         return 1 if self.breaker.probing else self.settings.concurrency
 
     def _tend(self, line: Lineup, cut: list[Slot], halted: Why | None) -> Why | None:
         for slot, ended in self.flight.tend(self.in_flight):
-            reason = self._next_step(slot, ended, halted, line.remaining() + len(self.in_flight))
+            reason = self._next_step(slot, ended, halted, self._remaining(line))
             if reason is None:
                 continue
             self.in_flight.remove(slot)
@@ -134,7 +170,7 @@ class Loop:
                 cut.append(slot)
             if reason not in (Why.DONE, Why.LEFT, Why.RETRY) and halted is None:
                 halted = reason
-                self.flight.halt(self.in_flight, reason)
+                self._halt(reason)
         if halted is None and self.breaker.open:
             halted = Why.CIRCUIT
         return halted
@@ -175,32 +211,31 @@ class Loop:
     def _advance(self, slot: Slot, remaining: int) -> Why | None:
         """Start the slot's next job type, or say why not (a signal, the job deadline, admission,
         the circuit breaker, or LEFT: the client is no longer this run's)."""
-        reason = self._ready(slot)
+        reason = self._ready(slot, slot.todo[0])
         if reason is not None:
             return reason
-        self._begin([slot], remaining)
-        return Why.LEFT if slot.attempt is None else None
+        claimed = self._claims([slot], remaining)[0]
+        if claimed is None:
+            self.done.add(slot.task.client.id)
+            return Why.LEFT
+        slot.attempt = self.flight.starter.launch(claimed, len(self.in_flight))
+        return None
 
-    def _ready(self, slot: Slot) -> Why | None:
-        """Why the slot's next job type may not start now, or None."""
-        reason = self._stop_reason() or self._admission(slot.task, slot.todo[0])
+    def _ready(self, slot: Slot, job_type: JobType) -> Why | None:
+        """Why the slot's job type may not start now, or None."""
+        reason = self._stop_reason() or self._admission(slot.task, job_type)
         if reason is None and self.breaker.open:
             reason = Why.CIRCUIT
         return reason
 
-    def _begin(self, slots: list[Slot], remaining: int) -> None:
-        """Start each slot's next job type (one write for all); a slot whose client is no longer
-        this run's is done, with no attempt."""
+    def _claims(self, slots: list[Slot], remaining: int) -> list[Claimed | None]:
+        """Record each slot's next job type STARTED, all in one write."""
         starts = []
         for slot in slots:
             job_type = slot.todo.pop(0)
             slot.tries[job_type] = tries = slot.tries.get(job_type, 0) + 1
             starts.append(Start(slot.task.client, job_type, self.sweeps[job_type], tries))
-        attempts = self.flight.begin_all(starts, remaining, len(self.in_flight)) if starts else []
-        for slot, attempt in zip(slots, attempts, strict=True):
-            slot.attempt = attempt
-            if attempt is None:
-                self.done.add(slot.task.client.id)
+        return self.flight.starter.claim(starts, remaining) if starts else []
 
     def _stop_reason(self) -> Why | None:
         if self.stop.requested:

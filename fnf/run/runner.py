@@ -38,12 +38,13 @@ from fnf.models import (
 from fnf.run import endings
 from fnf.run import lease as leases
 from fnf.run.endings import Ending
-from fnf.run.flight import Executor, Flight, RunIds
+from fnf.run.flight import Executor, Flight
 from fnf.run.ledger import Ledger
 from fnf.run.loop import Breaker, Loop
 from fnf.run.observers import Observers, RunObserver, SilentObserver
 from fnf.run.plan import Planner
 from fnf.run.request import RunReport, RunRequest, summary
+from fnf.run.starting import RunIds
 from fnf.run.sweep import Task
 from fnf.stop import StopFlag
 from fnf.store.base import Busy, Store, Unusable

@@ -1,0 +1,54 @@
+"""FNF_WRITE_BATCH on real runs: one Airtable request carries five starts and five ends, and a
+kill -9 repeats at most the batch, never loses a client."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+from acceptance.conftest import Project, finish_sweep, make_project
+from processes import alive
+
+from fnf.testing.airtable_emulator import Emulator
+
+
+def test_a_batch_of_five_costs_a_fifth_of_a_request_per_client_on_airtable(emulator: Emulator, tmp_path: Path) -> None:
+    project = make_project(tmp_path, "airtable", emulator)
+    project.clients([{"id": f"c{i:02d}", "name": f"C{i}", "stream": 1, "mode": "ok"} for i in range(40)])
+    before = len(emulator.stats.log)
+    result = project.fnf("run", "-t", "lead_scoring", "-s", "1", env={"FNF_WRITE_BATCH": "5"})
+    assert result.returncode == 0, result.stderr
+    writes = [
+        n for method, path, _, n in emulator.stats.log[before:] if method == "PATCH" and path.endswith("/Clients")
+    ]
+    assert sum(writes) == 80, "every client: one start, one end"
+    assert len(writes) <= 9, f"{len(writes)} requests for 40 clients: {writes}"
+    assert set(project.ledger()) == {f"c{i:02d}" for i in range(40)}
+
+
+def test_kill_minus_9_with_a_batch_repeats_at_most_the_batch_and_loses_nothing(project: Project) -> None:
+    clients = [f"c{i:02d}" for i in range(30)]
+    project.clients([{"id": c, "name": f"Client {c}", "stream": 1, "mode": "ok", "seconds": 0.2} for c in clients])
+    rng = random.Random(7)
+    kills = 0
+    while kills < 6:
+        proc = project.popen("run", "-t", "lead_scoring", "-s", "1", env={"FNF_WRITE_BATCH": "5"})
+        time.sleep(rng.uniform(0.3, 1.2))
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        kills += 1
+        time.sleep(0.05)
+        assert alive(project.pids()) == []
+    finish_sweep(project)
+    assert kills >= 3, "most kills landed mid-sweep"
+    assert {c: project.job(c)["status"] for c in clients} == dict.fromkeys(clients, "COMPLETED")
+    done = Counter(project.ledger())
+    assert set(done) == set(clients)
+    repeats = sum(n - 1 for n in done.values())
+    assert repeats <= 5 * kills, f"{repeats} repeated completions after {kills} kills of batch 5"
+    assert project.integrity() == "ok"

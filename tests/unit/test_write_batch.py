@@ -1,0 +1,65 @@
+"""FNF_WRITE_BATCH: clients claimed ahead in one write, their ends carried by the next claim. Fewer
+writes, the same work; a stop records the claimed-but-unstarted clients cut short, first next run."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fnf.models import Client, Outcome, Status
+from fnf.proc.signals import StopFlag
+from fnf.testing import FakeClock, MemoryStore, Script, ScriptedExecutor
+from tests.unit.test_runner import ALL10, LEAD, World, settings
+
+
+def world_with(batch: int, k: int = 1, **kw: float) -> World:
+    store = MemoryStore()
+    store.import_clients([Client(f"c{i}", f"Client {i}", 1) for i in range(10)])
+    clock = FakeClock()
+    config = replace(settings(**kw), concurrency=k, write_batch=batch)
+    return World(store, clock, ScriptedExecutor(clock, default=Script(seconds=10)), StopFlag(), config)
+
+
+def test_a_batch_of_five_writes_five_times_less_and_does_the_same_work() -> None:
+    exact, batched = world_with(1), world_with(5)
+    assert exact.run().outcome is Outcome.COMPLETED
+    assert batched.run().outcome is Outcome.COMPLETED
+    assert batched.processed() == exact.processed() == ALL10
+    assert all(batched.status(c) is Status.COMPLETED for c in ALL10)
+    assert isinstance(exact.store, MemoryStore) and isinstance(batched.store, MemoryStore)
+    assert batched.store.writes * 3 <= exact.store.writes, (exact.store.writes, batched.store.writes)
+
+
+def test_clients_claimed_ahead_start_one_by_one_each_on_its_own_deadline() -> None:
+    world = world_with(5, client_minutes=1)
+    world.executor.scripts = {"c1": Script(seconds=500)}  # over its 60 s limit, started after c0
+    world.run()
+    assert world.status("c1") is Status.CLIENT_TIMEOUT_KILLED
+    assert world.status("c2") is Status.COMPLETED
+    starts = {client: at for client, _, at in world.executor.starts}
+    assert starts["c1"] == starts["c0"] + 10 and starts["c2"] >= starts["c1"] + 60
+
+
+def test_a_signal_records_the_claimed_clients_cut_short_and_the_next_run_starts_with_them() -> None:
+    world = world_with(5)
+    world.executor.scripts = {"c1": Script(on_start=lambda: world.stop.request("SIGTERM", 15))}
+    report = world.run()
+    assert report.outcome is Outcome.INTERRUPTED
+    assert world.processed() == ["c0", "c1"], "nothing starts after the signal"
+    assert [world.status(c) for c in ("c2", "c3", "c4")] == [Status.JOB_TIMEOUT_KILLED] * 3
+    state = world.store.job_states(LEAD)["c3"]
+    assert "not started" in (state.message or "") and "SIGTERM" in (state.message or "")
+    assert world.status("c5") is None, "only the claimed clients were touched"
+    assert report.stopped_at == "c1"
+    world.executor.scripts = {}
+    world.run()
+    assert world.processed() == ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9"]
+
+
+def test_the_job_deadline_records_the_claimed_clients_cut_short() -> None:
+    world = world_with(5, job_seconds=25)
+    report = world.run()
+    assert report.outcome is Outcome.STOPPED_AT_DEADLINE
+    assert world.processed() == ["c0", "c1", "c2"]
+    assert world.status("c2") is Status.JOB_TIMEOUT_KILLED
+    assert [world.status(c) for c in ("c3", "c4")] == [Status.JOB_TIMEOUT_KILLED] * 2
+    assert "job deadline" in (world.store.job_states(LEAD)["c4"].message or "")
