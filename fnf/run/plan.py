@@ -20,10 +20,17 @@ class Planner:
         self.store = store
         self.known: dict[JobType, dict[str, JobState]] = {}
         self.quarantined: list[str] = []
+        self._listed: list[Client] | None = None
+        """The last listing, which the next ``select`` uses instead of reading the stream again
+        (a clients' listing is a request per 100 clients on Airtable). A client that left the
+        stream meanwhile is refused at its start; one that joined is taken in at the sweep's end."""
 
     def members(self, request: RunRequest) -> list[Client]:
         """The clients the run may touch: the stream's, or the ones named with --client."""
-        clients = self.store.list_clients(request.stream)
+        self._listed = self.store.list_clients(request.stream)
+        return self._members(request, self._listed)
+
+    def _members(self, request: RunRequest, clients: list[Client]) -> list[Client]:
         if not request.client_ids:
             return clients
         by_id = {c.id: c for c in clients}
@@ -71,7 +78,9 @@ class Planner:
     def select(self, request: RunRequest, sweeps: Mapping[JobType, str], live: set[str]) -> list[Task]:
         """The run's clients still to do in these sweeps, in order (``live``: runs that hold
         other streams, whose clients in flight are not started here)."""
-        clients = self.members(request)
+        listed, self._listed = self._listed, None
+        clients = self.members(request) if listed is None else self._members(request, listed)
+        self._listed = None
         if request.client_ids:
             order = {cid: i for i, cid in enumerate(request.client_ids)}
             return [Task(c, tuple(sweeps)) for c in sorted(clients, key=lambda c: order[c.id])]

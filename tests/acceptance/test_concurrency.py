@@ -107,6 +107,7 @@ def test_sigterm_stops_every_client_in_flight_and_records_each(project: Project)
     assert project.status()["runs"][0]["outcome"] == "interrupted"
 
 
+@pytest.mark.slow  # many runs, each killed at a random instant: the slow suite holds them
 def test_kill_minus_9_with_four_in_flight_loses_nothing_and_repeats_only_those(tmp_path: Path) -> None:
     _kill_and_check(make_project(tmp_path), kills=6)
 

@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from acceptance.conftest import Project, finish_sweep, make_project
 from processes import alive
 
@@ -29,6 +30,7 @@ def test_a_batch_of_five_costs_a_fifth_of_a_request_per_client_on_airtable(emula
     assert set(project.ledger()) == {f"c{i:02d}" for i in range(40)}
 
 
+@pytest.mark.slow  # many runs, each killed at a random instant: the slow suite holds them
 def test_kill_minus_9_with_a_batch_repeats_at_most_the_batch_and_loses_nothing(project: Project) -> None:
     clients = [f"c{i:02d}" for i in range(30)]
     project.clients([{"id": c, "name": f"Client {c}", "stream": 1, "mode": "ok", "seconds": 0.2} for c in clients])

@@ -1,5 +1,6 @@
-"""FNF_WRITE_BATCH: clients claimed ahead in one write, their ends carried by the next claim. Fewer
-writes, the same work; a stop records the claimed-but-unstarted clients cut short, first next run."""
+"""Fewer store calls for the same work: FNF_WRITE_BATCH claims clients ahead in one write, their ends
+carried by the next claim (a stop records the claimed-but-unstarted clients cut short, first next
+run); a run lists its stream once at its start."""
 
 from __future__ import annotations
 
@@ -63,3 +64,22 @@ def test_the_job_deadline_records_the_claimed_clients_cut_short() -> None:
     assert world.status("c2") is Status.JOB_TIMEOUT_KILLED
     assert [world.status(c) for c in ("c3", "c4")] == [Status.JOB_TIMEOUT_KILLED] * 2
     assert "job deadline" in (world.store.job_states(LEAD)["c4"].message or "")
+
+
+class CountingStore(MemoryStore):
+    """Counts the stream listings a run reads (a request per 100 clients on Airtable)."""
+
+    listings = 0
+
+    def list_clients(self, stream: int | None = None) -> list[Client]:
+        self.listings += stream is not None
+        return super().list_clients(stream)
+
+
+def test_a_run_lists_its_stream_once_at_its_start_and_once_at_the_sweeps_end() -> None:
+    store = CountingStore()
+    store.import_clients([Client(f"c{i}", f"Client {i}", 1) for i in range(10)])
+    clock = FakeClock()
+    world = World(store, clock, ScriptedExecutor(clock, default=Script(seconds=10)), StopFlag(), settings())
+    assert world.run().outcome is Outcome.COMPLETED
+    assert store.listings == 2, "the first selection uses the listing read before the stream was taken"
