@@ -155,9 +155,7 @@ def main() -> int:
             key = (config.concurrency, config.write_batch)
             costs = measured.get(key) or measure(bench, config, args.client_seconds)
             measured[key] = costs
-            rows.append(
-                {"config": config.name, **costs, **month(costs, config, args.clients_per_day, args.work_seconds)}
-            )
+            rows.append({"config": config.name, **costs, **month(costs, config, args)})
     print(f"{'configuration':<52} {'fixed/run':>9} {'per client':>10} {'per beat':>8} {'month':>9}")
     for row in rows:
         print(
