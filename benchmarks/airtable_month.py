@@ -13,7 +13,7 @@ processes on the loopback emulator at Airtable's limits, for each configuration:
 
 then prices the origin's month: 3 job types x 3 streams, ``--clients-per-day`` client jobs a day
 each, clients of ``--work-seconds`` each, one run an hour per (type, stream) as ``fnf deploy``
-schedules it (or every 8 hours, the schedule this prices for Team). Prints a table and one JSON
+schedules it (or less often: once a day is what this prices for Team). Prints a table and one JSON
 line. Target: the Team configuration under 70,000 calls a month (Team's quota: 100,000).
 """
 
@@ -60,8 +60,9 @@ CONFIGS = (
     Config("hourly, --concurrency 8, exact", 8, 1, 1.0),
     Config("hourly, FNF_WRITE_BATCH=5, heartbeat 5 min", 1, 5, 5.0),
     Config("hourly, batch 5, -k 8, heartbeat 5 min", 8, 5, 5.0),
-    Config("every 8 h, batch 5, -k 8, heartbeat 5 min (Team)", 8, 5, 5.0, runs_per_day=3),
-    Config("every 8 h, -k 8, heartbeat 5 min, exact", 8, 1, 5.0, runs_per_day=3),
+    Config("every 8 h, batch 5, -k 8, heartbeat 5 min", 8, 5, 5.0, runs_per_day=3),
+    Config("daily, batch 5, -k 8, heartbeat 5 min (Team)", 8, 5, 5.0, runs_per_day=1),
+    Config("daily, -k 8, heartbeat 5 min, exact", 8, 1, 5.0, runs_per_day=1),
 )
 
 
@@ -70,7 +71,9 @@ class Bench:
         self.emulator, self.directory, self.bases = emulator, directory, 0
         self.listings = 0
 
-    def run(self, config: Config, clients: int, seconds: float, heartbeat_seconds: float | None = None) -> int:
+    def run(
+        self, config: Config, clients: int, seconds: float, heartbeat_seconds: float | None = None, *extra: str
+    ) -> int:
         """Requests one ``fnf run`` of ``clients`` clients makes on a fresh base (``self.listings``:
         how many of them read the Clients table, one page each here)."""
         self.bases += 1
@@ -97,7 +100,7 @@ class Bench:
         }
         before, logged = self.emulator.stats.requests, len(self.emulator.stats.log)
         subprocess.run(
-            [sys.executable, "-m", "fnf", "-q", "run", "-t", "lead_scoring", "-s", "1"],
+            [sys.executable, "-m", "fnf", "-q", "run", "-t", "lead_scoring", "-s", "1", *extra],
             env=env,
             cwd=self.directory,
             check=True,
@@ -111,27 +114,36 @@ class Bench:
 def measure(bench: Bench, config: Config, seconds: float) -> dict[str, float]:
     small, large = 2, 2 + 5 * max(config.write_batch, config.concurrency)
     few = bench.run(config, small, seconds)
-    listings = bench.listings
+    listings = bench.listings  # this run ended its sweep: it read the stream again at the end
+    bench.run(config, small, seconds, None, "--client", "c000")  # a run that does not end its sweep
+    at_start = bench.listings
     many = bench.run(config, large, seconds)
     per_client = (many - few) / (large - small)
     fixed = few - small * per_client
     beats_run = bench.run(config, 2, 4.0, heartbeat_seconds=0.5)  # two clients of 4 s, beats every 0.5 s
     beats = (8.0 if config.concurrency == 1 else 4.0) / 0.5
     per_beat = max(0.0, (beats_run - fixed - 2 * per_client) / beats)
-    return {"fixed": fixed, "listings": listings, "per_client": per_client, "per_beat": per_beat}
+    return {
+        "fixed": fixed,
+        "start_listings": at_start,
+        "end_listings": listings - at_start,
+        "per_client": per_client,
+        "per_beat": per_beat,
+    }
 
 
 def month(costs: dict[str, float], config: Config, args: argparse.Namespace) -> dict[str, float]:
     """The month, priced from the measured costs. A listing of the stream reads one page per 100
-    clients: the measured runs' listings had one page, a stream of ``--stream-size`` has more."""
-    clients_per_day, work_seconds = args.clients_per_day, args.work_seconds
+    clients (the measured runs' listings had one page): each run lists the stream at its start,
+    and once more at the end of each sweep (one sweep per ``--stream-size`` client jobs)."""
     pages = -(-args.stream_size // 100)
-    fixed = costs["fixed"] + costs["listings"] * (pages - 1)
     runs = PAIRS * config.runs_per_day * DAYS
-    client_jobs = PAIRS * clients_per_day * DAYS
-    working_minutes = client_jobs * work_seconds / config.concurrency / 60
+    client_jobs = PAIRS * args.clients_per_day * DAYS
+    sweeps = client_jobs / args.stream_size
+    working_minutes = client_jobs * args.work_seconds / config.concurrency / 60
+    per_run = costs["fixed"] - costs["end_listings"] + costs["start_listings"] * (pages - 1)
     parts = {
-        "runs": runs * fixed,
+        "runs": runs * per_run + sweeps * costs["end_listings"] * pages,
         "clients": client_jobs * costs["per_client"],
         "heartbeats": working_minutes / config.heartbeat_minutes * costs["per_beat"],
     }

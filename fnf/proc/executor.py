@@ -76,6 +76,10 @@ class ProcessExecutor:
         if reap_orphans:
             procs.become_subreaper()
 
+    def prepare(self) -> None:
+        """Start the process server now, so that it loads while the first start is written."""
+        self._link()
+
     def start(self, work: Work) -> WatchedChild:
         link = self._link()
         if self._free:

@@ -42,6 +42,9 @@ WATCH_STORE_SECONDS = 5.0
 
 
 class Executor(Protocol):
+    def prepare(self) -> None:
+        """Clients are about to start: get ready (the process server starts meanwhile)."""
+
     def start(self, work: Work) -> Running: ...
     def wait_any(self, children: Sequence[Running], timeout: float) -> None: ...
 

@@ -215,6 +215,8 @@ class Runner:
             sweeps = {t: self._new_sweep(t).id for t in job_types}
             tasks = self.planner.select(request, sweeps, live)
         self.observer.sweep_planned(len(tasks))
+        if tasks:
+            self.executor.prepare()
         self._loop = Loop(
             self.settings,
             self._watch,

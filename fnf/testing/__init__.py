@@ -269,6 +269,9 @@ class ScriptedExecutor:
     most_at_once: int = 0
     _running: list[ScriptedRunning] = field(default_factory=list)
 
+    def prepare(self) -> None:
+        pass
+
     def start(self, work: Work) -> ScriptedRunning:
         script = self.scripts.get(work.client.id, self.default)
         self.started.append((work.client.id, work.job_type))
