@@ -37,7 +37,7 @@ from fnf.errors import ProcessServerError
 from fnf.handlers import CommandHandler
 from fnf.proc import linux as procs
 from fnf.proc import wire
-from fnf.proc.linux import kill_quietly
+from fnf.proc.linux import kill_quietly, reap_quietly
 from fnf.proc.outcome import classify_command, classify_python, describe_status, forward_output
 from fnf.proc.signals import StopFlag
 from fnf.proc.work import ChildResult, ResultKind, Work, WorkFiles
@@ -177,7 +177,7 @@ class ProcessExecutor:
             for pid in strays:
                 found += 1
                 kill_quietly(pid, own_group)
-                _reap(pid)
+                reap_quietly(pid)
             time.sleep(0.005)
         return found
 
@@ -342,11 +342,4 @@ def _wait_for(timeout: float | None, *fds: int | None) -> None:
     try:
         select.select(watched, [], [], None if timeout is None else max(0.0, timeout))
     except InterruptedError:
-        pass
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
         pass

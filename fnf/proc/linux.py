@@ -134,6 +134,14 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
+def reap_quietly(pid: int) -> None:
+    """Reap ``pid`` if it has exited (a child that is gone already is no error)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
 def killpg_quietly(pgid: int, signum: int) -> None:
     try:
         os.killpg(pgid, signum)

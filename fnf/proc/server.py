@@ -36,7 +36,7 @@ from fnf.handlers import Handler, resolve
 from fnf.proc import linux as procs
 from fnf.proc import wire
 from fnf.proc.child import prepare, run_work
-from fnf.proc.linux import kill_quietly, killpg_quietly
+from fnf.proc.linux import kill_quietly, killpg_quietly, reap_quietly
 
 SLACK = 1.0
 """Seconds past a client's deadline after which the server stops it, if the runner has not."""
@@ -273,7 +273,7 @@ class Server:
             for pid in strays:
                 kill_quietly(pid, own_group)
             for pid in strays:
-                _reap_one(pid)
+                reap_quietly(pid)
 
     def _shutdown(self) -> None:
         for watch in self.watches.values():
@@ -317,13 +317,6 @@ def _drain(fd: int) -> None:
         while os.read(fd, 512):
             pass
     except (BlockingIOError, InterruptedError):
-        pass
-
-
-def _reap_one(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
         pass
 
 

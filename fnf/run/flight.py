@@ -67,8 +67,8 @@ class Flight:
         store_now: Callable[[], datetime],
     ) -> None:
         self.settings, self.store, self._ledger, self.executor = settings, store, ledger, executor
-        self.handlers, self.clock, self.stop, self.observer = handlers, clock, stop, observer
-        self._run, self._deadline, self._known, self._store_now = run, deadline, known, store_now
+        self.clock, self.stop, self.observer = clock, stop, observer
+        self._known, self._store_now = known, store_now
         self.next_beat = clock.monotonic() + settings.heartbeat_interval
         self.starter = Starter(
             settings=settings,
