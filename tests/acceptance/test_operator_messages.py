@@ -95,10 +95,11 @@ def test_clients_remove_asks_at_a_terminal(project: Project) -> None:
 def test_a_command_reports_progress_through_its_progress_file(project: Project) -> None:
     from processes import wait_until
 
+    release = project.path / "release"  # the work ends only once the test has seen it running
     script = (
         'printf \'{"done": 40, "total": 120, "message": "scoring"}\' > "$FNF_PROGRESS_FILE.tmp"\n'
         'mv "$FNF_PROGRESS_FILE.tmp" "$FNF_PROGRESS_FILE"\n'
-        "sleep 4\n"
+        f"while [ ! -e {release} ]; do sleep 0.05; done\n"
         "echo '{\"count\": 1}'\n"
     )
     (project.path / "work.sh").write_text(script)
@@ -111,5 +112,6 @@ def test_a_command_reports_progress_through_its_progress_file(project: Project) 
     proc = project.popen("run", "-t", "lead_scoring", "-s", "1", env=env)
     wait_until(lambda: project.job("c1")["message"] == "progress 40/120: scoring", 30)
     assert project.job("c1")["status"] == "RUNNING"
+    release.touch()
     proc.communicate(timeout=60)
     assert proc.returncode == 0 and project.job("c1")["status"] == "COMPLETED"
