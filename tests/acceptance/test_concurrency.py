@@ -57,7 +57,8 @@ def test_four_clients_run_side_by_side_never_more_and_each_once(project: Project
     first_wave = sorted(found, key=lambda span: span[1])[:4]
     assert sorted(c for c, _, _ in first_wave) == ["c0", "c1", "c2", "c3"], "started in the stream's order"
     assert Counter(project.ledger()) == Counter(f"c{i}" for i in range(8))
-    assert {project.job(f"c{i}")["status"] for i in range(8)} == {"COMPLETED"}
+    jobs = project.jobs()
+    assert {jobs[f"c{i}"]["status"] for i in range(8)} == {"COMPLETED"}
     assert alive(project.pids()) == []
 
 
@@ -84,7 +85,8 @@ def test_the_job_deadline_cuts_short_every_client_in_flight_and_they_go_first_ne
     result = project.fnf("run", "-t", "lead_scoring", "-s", "1", "-k", "4", "--job-timeout", "2s", "--json")
     report = json.loads(result.stdout)
     assert report["outcome"] == "stopped_at_deadline", result.stderr
-    statuses = {f"c{i}": project.job(f"c{i}")["status"] for i in range(6)}
+    jobs = project.jobs()
+    statuses = {f"c{i}": jobs[f"c{i}"]["status"] for i in range(6)}
     assert statuses == {**{f"c{i}": "JOB_TIMEOUT_KILLED" for i in range(4)}, "c4": None, "c5": None}
     assert report["stopped_at"] == "c0" and report["remaining"] == 6
     assert alive(project.pids()) == []
@@ -101,7 +103,8 @@ def test_sigterm_stops_every_client_in_flight_and_records_each(project: Project)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert proc.returncode == 143
-    statuses = [project.job(f"c{i}")["status"] for i in range(6)]
+    jobs = project.jobs()
+    statuses = [jobs[f"c{i}"]["status"] for i in range(6)]
     assert statuses == ["JOB_TIMEOUT_KILLED"] * 3 + [None] * 3
     assert alive(project.pids()) == []
     assert project.status()["runs"][0]["outcome"] == "interrupted"
@@ -136,7 +139,8 @@ def _kill_and_check(project: Project, kills: int) -> None:
         assert project.integrity() == "ok"
     finish_sweep(project, "--concurrency", "4")
     assert done >= kills // 2, "most kills landed mid-sweep"
-    assert {project.job(c)["status"] for c in clients} == {"COMPLETED"}
+    jobs = project.jobs()
+    assert {jobs[c]["status"] for c in clients} == {"COMPLETED"}
     counts = Counter(project.ledger())
     assert set(counts) == set(clients), "no client lost"
     repeats = sum(n - 1 for n in counts.values())

@@ -38,7 +38,8 @@ def test_kill_minus_9_at_random_instants_loses_and_duplicates_nothing(project: P
         assert alive(project.pids()) == [], "the client's processes die with the runner"
     finish_sweep(project)
     assert kills >= 6, "most kills landed mid-sweep"
-    statuses = {c: project.job(c)["status"] for c in clients}
+    jobs = project.jobs()
+    statuses = {c: jobs[c]["status"] for c in clients}
     assert set(statuses.values()) == {"COMPLETED"}, statuses
     done = Counter(project.ledger())
     assert set(done) == set(clients)

@@ -38,12 +38,13 @@ def test_a_commands_exit_code_names_the_kind_in_status_and_history(any_project: 
     env = _command_project(project)
     result = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--json", env=env)
     assert result.returncode == 0, result.stderr
+    jobs = project.jobs()
     for cid, kind in KINDS.items():
-        job = project.job(cid)
+        job = jobs[cid]
         assert (job["status"], job["failure_kind"]) == ("FAILED", kind), cid
         assert job["message"].startswith(f"[{kind}] "), job["message"]
-    assert project.job("fine")["failure_kind"] is None
-    assert "token expired" in project.job("auth")["message"]
+    assert jobs["fine"]["failure_kind"] is None
+    assert "token expired" in jobs["auth"]["message"]
     history = json.loads(project.fnf("history", "--json").stdout)
     assert history[0]["failures"] == dict.fromkeys(KINDS.values(), 1)
     wide = project.fnf("history", env={"COLUMNS": "200"})

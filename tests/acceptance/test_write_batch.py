@@ -48,7 +48,8 @@ def test_kill_minus_9_with_a_batch_repeats_at_most_the_batch_and_loses_nothing(p
         assert alive(project.pids()) == []
     finish_sweep(project)
     assert kills >= 3, "most kills landed mid-sweep"
-    assert {c: project.job(c)["status"] for c in clients} == dict.fromkeys(clients, "COMPLETED")
+    jobs = project.jobs()
+    assert {c: jobs[c]["status"] for c in clients} == dict.fromkeys(clients, "COMPLETED")
     done = Counter(project.ledger())
     assert set(done) == set(clients)
     repeats = sum(n - 1 for n in done.values())
