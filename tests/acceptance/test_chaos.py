@@ -55,7 +55,7 @@ def test_200_random_signals_never_lose_or_duplicate_work(chaos_project: Project)
             break  # the sweep is complete
         signum = rng.choice(SIGNALS)
         proc.send_signal(signum)
-        proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=60)
         sent += 1
         if proc.returncode == -signum and signum != signal.SIGKILL:
             # Killed by the default action: the signal came while Python was still starting, before
@@ -64,7 +64,7 @@ def test_200_random_signals_never_lose_or_duplicate_work(chaos_project: Project)
             live = project.status("--overview")["streams"][0]["live_run"]
             assert live is None or live["pid"] != proc.pid, live
         else:
-            assert proc.returncode in (EXPECTED[signum], 0), (signum, proc.returncode)
+            assert proc.returncode in (EXPECTED[signum], 0), (signum, proc.returncode, stderr[-3000:])
         time.sleep(0.02)
         assert alive(project.pids()) == [], "no orphan process"
         assert project.integrity() == "ok", "store readable"

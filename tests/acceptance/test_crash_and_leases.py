@@ -21,6 +21,7 @@ def project(any_project: Project) -> Project:
 
 
 @pytest.mark.slow  # many runs, each killed at a random instant: the slow suite holds them
+@pytest.mark.timeout(600)  # a dozen runs and their takeovers on a loaded machine
 def test_kill_minus_9_at_random_instants_loses_and_duplicates_nothing(project: Project) -> None:
     clients = [f"c{i:02d}" for i in range(30)]
     project.clients([{"id": c, "name": f"Client {c}", "stream": 1, "mode": "ok", "seconds": 0.3} for c in clients])
