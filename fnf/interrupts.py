@@ -5,6 +5,10 @@ import, a weakref callback (where Python prints "Exception ignored" and goes on,
 lost and the run carries on for hours) or a click handler (exit 1). From its first line the command
 holds SIGINT instead; a run adopts what was held as its stop request, and every other command gets
 Python's handler back before it starts, so ``--watch`` and ``serve`` stop on Ctrl-C as before.
+
+What no code of fnf's can cover is the interpreter's own start (some 15-40 ms before the first
+line): a Ctrl-C then ends the process as Python does, with a KeyboardInterrupt and status 1, before
+fnf has read or written anything.
 """
 
 from __future__ import annotations

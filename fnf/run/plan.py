@@ -3,7 +3,9 @@ sweep's selection. Reads only: a plan (``fnf run --dry-run``) changes nothing.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from fnf.errors import UsageError
 from fnf.models import Client, JobState, JobType, human_duration, job_types_of
@@ -27,7 +29,8 @@ class Planner:
 
     def members(self, request: RunRequest) -> list[Client]:
         """The clients the run may touch: the stream's, or the ones named with --client."""
-        self._listed = self.store.list_clients(request.stream)
+        with _bulk():
+            self._listed = self.store.list_clients(request.stream)
         return self._members(request, self._listed)
 
     def _members(self, request: RunRequest, clients: list[Client]) -> list[Client]:
@@ -71,7 +74,8 @@ class Planner:
         return tasks
 
     def states(self, job_types: Sequence[JobType], stream: int) -> dict[JobType, dict[str, JobState]]:
-        states = {t: self.store.job_states(t, stream) for t in job_types}
+        with _bulk():
+            states = {t: self.store.job_states(t, stream) for t in job_types}
         self.known.update(states)
         return states
 
@@ -85,10 +89,10 @@ class Planner:
             order = {cid: i for i, cid in enumerate(request.client_ids)}
             return [Task(c, tuple(sweeps)) for c in sorted(clients, key=lambda c: order[c.id])]
         states = self.states(tuple(sweeps), request.stream)
-        self.quarantined = [
-            c.id for c in clients if any((s := states[t].get(c.id)) and s.quarantined_at for t in sweeps)
-        ]
-        return select(clients, states, sweeps, retry_failed=request.retry_failed, live_runs=live)
+        held = {cid for t in sweeps for cid, state in states[t].items() if state.quarantined_at}
+        self.quarantined = [c.id for c in clients if c.id in held] if held else []
+        with _bulk():
+            return select(clients, states, sweeps, retry_failed=request.retry_failed, live_runs=live)
 
     def too_long(self, task: Task, job_type: JobType, left: float) -> str | None:
         """Why the client should not start with ``left`` seconds to the job deadline: its typical
@@ -102,3 +106,17 @@ class Planner:
             f"(p90 of its last {len(known.recent_seconds)}: {human_duration(typical)}) does not fit "
             f"in the {human_duration(left)} left before the job deadline"
         )
+
+
+@contextmanager
+def _bulk() -> Iterator[None]:
+    """Reading a stream makes a few objects per client, none of them in a reference cycle; the
+    cyclic collector would walk all of them again and again while they pile up (a third of a
+    100,000-client run's start), so it waits until the read is done."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

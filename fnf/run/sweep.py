@@ -20,6 +20,9 @@ from fnf.models import Client, JobState, JobType, Status
 
 _CUT_SHORT = (Status.JOB_TIMEOUT_KILLED, Status.STARTED, Status.RUNNING)
 _RETRYABLE = (Status.FAILED, Status.CLIENT_TIMEOUT_KILLED)
+_ORDER = tuple(JobType)
+"""The job types in the order a client does them (iterating the enum itself costs a generator
+per call: measurable on a 100,000-client stream)."""
 
 
 @dataclass(frozen=True)
@@ -64,20 +67,17 @@ def select(
     """The tasks of a run: resumed clients first, then the rest, each group in stable order."""
     resumed: list[Task] = []
     fresh: list[Task] = []
+    ordered = [(t, sweeps[t], states.get(t, {})) for t in _ORDER if t in sweeps]
+    every = tuple(t for t, _, _ in ordered)
     for client in clients:
         kinds: dict[JobType, str] = {}
-        for job_type, sweep_id in sweeps.items():
-            kind = pending(
-                states.get(job_type, {}).get(client.id),
-                sweep_id,
-                retry_failed=retry_failed,
-                live_runs=live_runs,
-            )
+        for job_type, sweep_id, known in ordered:
+            kind = pending(known.get(client.id), sweep_id, retry_failed=retry_failed, live_runs=live_runs)
             if kind is not None:
                 kinds[job_type] = kind
         if not kinds:
             continue
-        job_types = tuple(t for t in JobType if t in kinds)
+        job_types = every if len(kinds) == len(every) else tuple(kinds)
         if "resume" in kinds.values():
             resumed.append(Task(client, job_types, resumed=True))
         else:

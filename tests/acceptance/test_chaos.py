@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import time
 from collections import Counter
@@ -57,10 +58,11 @@ def test_200_random_signals_never_lose_or_duplicate_work(chaos_project: Project)
         proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=60)
         sent += 1
-        if proc.returncode == -signum and signum != signal.SIGKILL:
-            # Killed by the default action: the signal came while Python was still starting, before
-            # fnf installed its handlers, so this run must not have taken the stream (a lease left by
-            # an earlier SIGKILLed run may still be there).
+        starting = proc.returncode == -signum or _python_was_starting(signum, proc.returncode, stderr)
+        if signum != signal.SIGKILL and starting:
+            # Killed by the default action, or (SIGINT) by Python's KeyboardInterrupt: the signal came
+            # while the interpreter was still starting, before fnf's first line, so this run must not
+            # have taken the stream (a lease left by an earlier SIGKILLed run may still be there).
             live = project.status("--overview")["streams"][0]["live_run"]
             assert live is None or live["pid"] != proc.pid, live
         else:
@@ -82,3 +84,10 @@ def test_200_random_signals_never_lose_or_duplicate_work(chaos_project: Project)
     runs = json.loads(history.stdout)
     assert 0 < len(runs) < 1000, "the history holds every run (one stopped in start-up leaves none)"
     assert all(r["outcome"] is not None for r in runs), "every run has an outcome once its successor ran"
+
+
+def _python_was_starting(signum: int, returncode: int, stderr: str) -> bool:
+    """Python's own answer to a SIGINT before any of fnf's code ran: a KeyboardInterrupt
+    traceback and exit status 1, with no line logged by fnf."""
+    logged = re.search(r"^\d{4}-\d\d-\d\dT", stderr, re.MULTILINE)
+    return signum == signal.SIGINT and returncode == 1 and stderr.rstrip().endswith("KeyboardInterrupt") and not logged

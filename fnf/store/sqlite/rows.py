@@ -125,13 +125,28 @@ def _at(text: str | None) -> datetime:
     return moment
 
 
+_STATUS = {status.value: status for status in Status}
+"""A dict lookup, not ``Status(...)``: a run on a 100,000-client stream reads 100,000 states
+before its first client starts."""
+
+
 def _client(row: sqlite3.Row) -> Client:
-    return Client(row["id"], row["name"], row["stream"], json.loads(row["fields"]))
+    fields = row["fields"]
+    return Client(row["id"], row["name"], row["stream"], {} if fields == "{}" else json.loads(fields))
 
 
-def _state(row: sqlite3.Row) -> JobState:
+def _states(rows: Sequence[sqlite3.Row]) -> dict[str, JobState]:
+    """Each row's client id and state; whether the store has ``failure_kind`` yet (a read-only
+    command may open a store its writer has not upgraded) is looked up once, not per row."""
+    kinded = bool(rows) and "failure_kind" in rows[0].keys()  # noqa: SIM118 - a Row's "in" looks at values
+    return {row["client_id"]: _state(row, kinded) for row in rows}
+
+
+def _state(row: sqlite3.Row, kinded: bool = True) -> JobState:
+    status = row["status"]
+    recent = row["recent_seconds"]
     return JobState(
-        status=Status(row["status"]),
+        status=_STATUS[status] if status in _STATUS else Status(status),
         job_id=row["job_id"],
         run_id=row["run_id"],
         sweep_id=row["sweep_id"],
@@ -143,8 +158,8 @@ def _state(row: sqlite3.Row) -> JobState:
         quarantined_at=parse_iso(row["quarantined_at"]),
         alert_kind=row["alert_kind"],
         alert_at=parse_iso(row["alert_at"]),
-        recent_seconds=parse_seconds(row["recent_seconds"]),
-        failure_kind=_optional(row, "failure_kind"),
+        recent_seconds=parse_seconds(recent) if recent else (),
+        failure_kind=row["failure_kind"] if kinded else None,
     )
 
 

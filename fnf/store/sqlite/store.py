@@ -39,7 +39,7 @@ from fnf.store.sqlite.rows import (
     _lease,
     _refused,
     _run,
-    _state,
+    _states,
     _sweep,
     _write_states,
 )
@@ -122,7 +122,7 @@ class SQLiteStore(Store):
                    WHERE j.job_type = ? AND c.stream = ?""",
                 (job_type.value, stream),
             )
-        return {row["client_id"]: _state(row) for row in rows}
+        return _states(rows)
 
     def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> frozenset[str]:
         with self._tx() as db:
