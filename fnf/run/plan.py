@@ -90,8 +90,8 @@ class Planner:
             return [Task(c, tuple(sweeps)) for c in sorted(clients, key=lambda c: order[c.id])]
         states = self.states(tuple(sweeps), request.stream)
         held = {cid for t in sweeps for cid, state in states[t].items() if state.quarantined_at}
-        self.quarantined = [c.id for c in clients if c.id in held] if held else []
-        with _bulk():
+        self.quarantined = [c.id for c in clients if c.id in held]
+        with _bulk():  # a Task per client
             return select(clients, states, sweeps, retry_failed=request.retry_failed, live_runs=live)
 
     def too_long(self, task: Task, job_type: JobType, left: float) -> str | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from fnf.errors import StoreError, UsageError
-from fnf.models import Client, JobType
+from fnf.models import Client, JobState, JobType, StateUpdate, Status
 from fnf.store.sqlite import SQLiteStore
 
 
@@ -65,3 +67,21 @@ def test_a_store_from_the_first_schema_gains_the_new_columns_and_keeps_its_data(
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
     store.close()
+
+
+def test_a_read_only_command_reads_states_from_a_store_its_writer_has_not_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "fnf.db"
+    store = SQLiteStore(path)
+    store.import_clients([Client("a", "A", 1), Client("b", "B", 1)])
+    at = datetime(2025, 9, 20, 14, 30, tzinfo=UTC)
+    failed = JobState(Status.FAILED, "j", "r", "s", at, 1.5, message="[auth] token expired", failure_kind="auth")
+    done = JobState(Status.COMPLETED, "j", "r", "s", at, 0.5, 3, recent_seconds=(0.4, 0.5))
+    store.put_states([StateUpdate("a", JobType.LEAD_SCORING, failed), StateUpdate("b", JobType.LEAD_SCORING, done)])
+    assert store.job_states(JobType.LEAD_SCORING, 1) == {"a": failed, "b": done}
+    store.close()
+    with sqlite3.connect(path) as db:  # the store as an fnf without failure kinds left it
+        db.execute("ALTER TABLE client_jobs DROP COLUMN failure_kind")
+    reader = SQLiteStore(path, readonly=True)
+    states = reader.job_states(JobType.LEAD_SCORING, 1)
+    assert states == {"a": replace(failed, failure_kind=None), "b": done}
+    reader.close()

@@ -142,7 +142,7 @@ def _states(rows: Sequence[sqlite3.Row]) -> dict[str, JobState]:
     return {row["client_id"]: _state(row, kinded) for row in rows}
 
 
-def _state(row: sqlite3.Row, kinded: bool = True) -> JobState:
+def _state(row: sqlite3.Row, kinded: bool) -> JobState:
     status = row["status"]
     recent = row["recent_seconds"]
     return JobState(
