@@ -94,7 +94,8 @@ def run_demo(directory: Path | None, say: Callable[[str], None]) -> tuple[Settin
     request = RunRequest(run_type="lead_scoring", stream=1)
     reports = []
     for attempt in (1, 2):
-        say(f"\n== Run {attempt}: fnf run --type lead_scoring --stream 1")
+        say("")  # say() escapes control characters, a newline included
+        say(f"== Run {attempt}: fnf run --type lead_scoring --stream 1")
         report = commands.run(settings, request)
         reports.append(report)
         say(f"-> {report.outcome.value}: {report.message}")

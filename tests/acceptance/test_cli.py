@@ -171,4 +171,9 @@ def test_demo_runs_stops_resumes_and_explains_what_happened(project: Project, tm
             if line.count("│") > 3 and "lead_scoring" in line
         ), stream
     assert "What happened:" in result.stdout and "Try next:" in result.stdout
+    lines = result.stdout.splitlines()
+    for attempt in (1, 2):  # each run announced on a line of its own, after a blank one
+        index = lines.index(f"== Run {attempt}: fnf run --type lead_scoring --stream 1")
+        assert lines[index - 1] == ""
+    assert "\\n" not in result.stdout, "no escaped newline in fnf's own words"
     assert f"fnf status --db {tmp_path / 'demo' / 'demo.db'}" in result.stdout
