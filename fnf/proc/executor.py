@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import logging
 import os
 import select
 import signal
@@ -41,8 +40,6 @@ from fnf.proc.linux import kill_quietly, reap_quietly
 from fnf.proc.outcome import classify_command, classify_python, describe_status, forward_output
 from fnf.proc.signals import StopFlag
 from fnf.proc.work import ChildResult, ResultKind, Work, WorkFiles
-
-log = logging.getLogger("fnf.watchdog")
 
 _SWEEP_SECONDS = 2.0
 _SERVER_MAIN = "import sys; sys.path.insert(0, sys.argv[1]); import fnf.proc.server as s; s.main()"
@@ -240,11 +237,8 @@ class WatchedChild:
             return self._result
         seconds = time.monotonic() - self.started
         self.executor.forget(self)
-        strays = self.executor.sweep_orphans()
         try:
             result = self._classify(stopped_by, seconds)
-            if strays:
-                log.info("client %s: killed %d leftover process(es)", self.work.client.id, strays)
             forward_output(self.work.client.id, self.files, self.executor.log_cap)
         finally:
             self.files.remove()

@@ -21,6 +21,7 @@ has imported only the handler; it forks each client's work in one step and is it
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -35,7 +36,7 @@ from typing import Any
 from fnf.handlers import Handler, resolve
 from fnf.proc import linux as procs
 from fnf.proc import wire
-from fnf.proc.child import prepare, run_work
+from fnf.proc.child import prepare, rehearse, run_work
 from fnf.proc.linux import kill_quietly, killpg_quietly, reap_quietly
 
 SLACK = 1.0
@@ -74,11 +75,14 @@ class Server:
         self.handlers: dict[tuple[str, str], Handler] = {}
         self.pending = pending
         self.spare: _Spare | None = None
+        self.sample: bytes | None = None
+        """The last start message: what a spare rehearses on while it waits for its own."""
         self.wake_r, self.wake_w = os.pipe()
         for fd in (self.wake_r, self.wake_w):
             os.set_blocking(fd, False)
 
     def serve(self) -> None:
+        gc.freeze()  # a work's collections must not touch (and so copy) the server's pages
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
         self._fork_spare()
@@ -111,12 +115,12 @@ class Server:
     def _feed(self, chunk: bytes) -> None:
         *lines, self.pending = (self.pending + chunk).split(b"\n")
         for raw in lines:
-            self._command(json.loads(raw))
+            self._command(json.loads(raw), raw)
 
-    def _command(self, message: dict[str, Any]) -> None:
+    def _command(self, message: dict[str, Any], raw: bytes) -> None:
         op = message["op"]
         if op == "start":
-            self._start(message)
+            self._start(message, raw + b"\n")
             return
         watch = self.watches.get(self.pids.get(message["n"], -1))
         if watch is None:
@@ -127,27 +131,31 @@ class Server:
         elif op == "kill":
             killpg_quietly(watch.pid, signal.SIGKILL)
 
-    def _start(self, message: dict[str, Any]) -> None:
+    def _start(self, message: dict[str, Any], raw: bytes) -> None:
+        """Start one client's work: hand the message as it came to the spare, if there is one (the
+        work is rebuilt in its process, off the server's path), else fork."""
         try:
             handler = self._handler(message)
         except Exception as exc:  # the runner resolved it; report rather than die if this copy cannot
             result = {"error": f"the process server cannot load the handler: {exc}"}
             self._report(message["n"], {"exit": 70}, result)
             return
-        work, files = wire.work_of(message, handler)
         if self.spare is not None:
-            pid, result_fd = self._hand_over(self.spare, message)
+            pid, result_fd = self._hand_over(self.spare, raw)
         else:
+            work, files = wire.work_of(message, handler)
             pid, result_fd = self._fork(lambda result: run_work(work, files, result, self.environ))
-        self.watches[pid] = _Watch(message["n"], pid, result_fd, work.deadline_monotonic + SLACK, work.grace)
+        self.sample = raw
+        _, deadline_monotonic, grace = message["deadline"]
+        self.watches[pid] = _Watch(message["n"], pid, result_fd, deadline_monotonic + SLACK, grace)
         self.pids[message["n"]] = pid
         self._fork_spare()
 
-    def _hand_over(self, spare: _Spare, message: dict[str, Any]) -> tuple[int, int]:
+    def _hand_over(self, spare: _Spare, raw: bytes) -> tuple[int, int]:
         """Give the waiting spare its work (a spare that died meanwhile ends as a crash)."""
         self.spare = None
         try:
-            os.write(spare.assign, wire.line(message))
+            os.write(spare.assign, raw)
         except BrokenPipeError:
             pass
         os.close(spare.assign)
@@ -164,6 +172,9 @@ class Server:
         self.spare = _Spare(pid, assign_write, result_fd)
 
     def _spare_main(self, assign: int, result: int) -> None:
+        if self.sample is not None:
+            sample = json.loads(self.sample)
+            rehearse(*wire.work_of(sample, self._handler(sample)))
         message = wire.read_line(assign)
         if message is None:
             os._exit(0)  # the server is shutting down
@@ -197,11 +208,12 @@ class Server:
         return tuple(ends)
 
     def _handler(self, message: dict[str, Any]) -> Handler:
-        spec = wire.spec_of(message)
-        key = (spec.kind, spec.value)
-        if key not in self.handlers:
-            self.handlers[key] = resolve(spec, self.environ)
-        return self.handlers[key]
+        _, kind, value, _ = message["handler"]
+        handler = self.handlers.get((kind, value))
+        if handler is None:
+            handler = self.handlers[kind, value] = resolve(wire.spec_of(message), self.environ)
+            gc.freeze()  # what the handler imported stays shared with every work forked after
+        return handler
 
     # -- watching ----------------------------------------------------------------------
     def _next_timer(self) -> float | None:
@@ -343,6 +355,7 @@ def main() -> None:
     try:
         hello, rest = _read_hello(commands)
         sys.path[:] = hello["path"]
+        os.environ.update(hello["environ"])  # once, inherited by every work and seen by handler imports
         Server(commands, replies, hello["environ"], rest).serve()
     except BaseException:
         traceback.print_exc()

@@ -3,6 +3,7 @@ never a leftover process or a lost client."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -49,3 +50,32 @@ def test_killing_the_process_server_fails_the_run_and_the_next_run_redoes_its_cl
     assert jobs == {"a": "COMPLETED", "b": "CLIENT_TIMEOUT_KILLED"}
     assert project.ledger() == ["a"]
     assert alive(project.pids()) == []
+
+
+def test_a_handler_sees_the_env_files_settings_when_imported_and_when_called(project: Project) -> None:
+    (project.path / "partner.py").write_text(
+        "import json, os\n"
+        "AT_IMPORT = os.environ.get('PARTNER_REGION')\n"
+        "def score(client, ctx):\n"
+        "    with open(os.environ['PARTNER_OUT'] + '/' + client.id, 'w') as f:\n"
+        "        json.dump([AT_IMPORT, os.environ.get('PARTNER_REGION')], f)\n"
+        "    return 1\n"
+    )
+    env_file = project.path / "project.env"
+    env_file.write_text(f"PARTNER_REGION=eu-west\nPARTNER_OUT={project.path}\n")
+    project.clients([{"id": "a", "name": "A", "stream": 1}, {"id": "b", "name": "B", "stream": 1}])
+    result = project.fnf(
+        "run",
+        "-t",
+        "lead_scoring",
+        "-s",
+        "1",
+        env={
+            "FNF_ENV_FILE": str(env_file),
+            "FNF_HANDLER_LEAD_SCORING": "partner:score",
+            "PYTHONPATH": f"{project.path}{os.pathsep}{project.env['PYTHONPATH']}",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    for client in ("a", "b"):
+        assert json.loads((project.path / client).read_text()) == ["eu-west", "eu-west"]
