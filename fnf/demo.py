@@ -54,12 +54,18 @@ STREAMS = 3
 
 
 def sample_clients() -> list[Client]:
-    """36 clients, round-robin over 3 streams; in stream 1 one hangs and one fails."""
+    """36 clients, round-robin over 3 streams; in stream 1 one hangs, one fails and one is slow.
+
+    The slow one (c22, 1.9 s) starts at least 3 s into the first run (after c04's 2 s limit and
+    six clients of 0.2 s) and so is always in flight at the 4 s job deadline, however loaded the
+    machine: the demo shows a client cut short, not a deadline that fell between two clients.
+    """
     clients = []
     for index, name in enumerate(_NAMES):
         client_id = f"c{index + 1:02d}"
         behaviour = {"c04": "hang", "c07": "fail"}.get(client_id, "ok")
-        fields = {"behaviour": behaviour, "work_seconds": "0.3", "plan": "pro" if index % 4 == 0 else "basic"}
+        seconds = "1.9" if client_id == "c22" else "0.2"
+        fields = {"behaviour": behaviour, "work_seconds": seconds, "plan": "pro" if index % 4 == 0 else "basic"}
         clients.append(Client(client_id, name, index % STREAMS + 1, fields))
     return clients
 
@@ -89,7 +95,7 @@ def run_demo(directory: Path | None, say: Callable[[str], None]) -> tuple[Settin
     say(f"Demo store: {settings.db_path}: {len(_NAMES)} clients spread over {STREAMS} streams.")
     say(
         "Each stream has its own cron line; the demo runs stream 1 (12 clients) twice, with a client limit "
-        "of 2 s and a job deadline of 4 s. In stream 1, c04 hangs and c07's token was revoked."
+        "of 2 s and a job deadline of 4 s. In stream 1, c04 hangs, c07's token was revoked and c22 is slow."
     )
     request = RunRequest(run_type="lead_scoring", stream=1)
     reports = []
