@@ -112,9 +112,9 @@ class Flight:
             if slot.attempt is not None and slot.attempt.reason is None:
                 slot.attempt.terminate(reason, grace, self.clock.monotonic())
 
-    def tend(self, flight: list[Slot]) -> list[tuple[Slot, Status]]:
-        """Enforce deadlines, keep the heartbeat and wait; returns the slots whose attempt ended,
-        each with the status recorded for it."""
+    def tend(self, flight: list[Slot], wake_by: float | None = None) -> list[tuple[Slot, Status]]:
+        """Enforce deadlines, keep the heartbeat and wait (until ``wake_by`` at the latest);
+        returns the slots whose attempt ended, each with the status recorded for it."""
         now = self.clock.monotonic()
         attempts = [slot.attempt for slot in flight if slot.attempt is not None]
         for attempt in attempts:
@@ -126,7 +126,7 @@ class Flight:
             self._show_running(attempts)
         ended = [slot for slot in flight if slot.attempt is not None and self._reap(slot.attempt, now)]
         if not ended:
-            wake = min([self.next_beat, *(a.wake_at() for a in attempts)])
+            wake = min([self.next_beat, *(a.wake_at() for a in attempts), *([wake_by] if wake_by else [])])
             self.executor.wait_any([a.running for a in attempts], wake - now)
             now = self.clock.monotonic()
             ended = [slot for slot in flight if slot.attempt is not None and self._reap(slot.attempt, now)]

@@ -78,6 +78,9 @@ class Loop:
     """Clients recorded STARTED, their work not started yet (FNF_WRITE_BATCH > 1, or a fill's batch)."""
     done: set[str] = field(default_factory=set)
     _note: str = ""
+    _write_at: float | None = None
+    """When the store's pacing lets the next claim go; until then the ends of the clients in
+    flight are gathered for the same request."""
 
     def run(self, tasks: list[Task]) -> tuple[Outcome, str] | None:
         """Run the tasks; returns how the run stopped, or None once every task (and any client
@@ -110,6 +113,8 @@ class Loop:
         FNF_WRITE_BATCH clients if more."""
         while halted is None and len(self.in_flight) < self._room() and (self.ahead or line.has_next()):
             if not self.ahead:
+                if self._gathering():
+                    break
                 halted = self._claim(line)
                 continue
             slot, claimed = self.ahead[0]
@@ -121,6 +126,14 @@ class Loop:
         if halted is not None:
             self._halt(halted)
         return halted
+
+    def _gathering(self) -> bool:
+        """True while a claim would only wait for the store's pacing and clients are in flight:
+        the loop waits for their ends instead, and the claim carries them (with K = 1 nothing is
+        in flight then, and the claim waits in the store as before)."""
+        delay = self.flight.store.write_delay() if self.in_flight else 0.0
+        self._write_at = self.clock.monotonic() + delay if delay > 0 else None
+        return self._write_at is not None
 
     def _claim(self, line: Lineup) -> Why | None:
         """Record the next clients STARTED in one write; returns why no more may start, if so."""
@@ -158,7 +171,7 @@ class Loop:
         return 1 if self.breaker.probing else self.settings.concurrency
 
     def _tend(self, line: Lineup, cut: list[Slot], halted: Why | None) -> Why | None:
-        for slot, ended in self.flight.tend(self.in_flight):
+        for slot, ended in self.flight.tend(self.in_flight, self._write_at):
             reason = self._next_step(slot, ended, halted, self._remaining(line))
             if reason is None:
                 continue

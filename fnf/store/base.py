@@ -227,6 +227,14 @@ class Store(ABC):
         """
         return local
 
+    def write_delay(self) -> float:
+        """Seconds a write sent now would wait for the store's pacing (0 for unpaced stores).
+
+        A run with clients in flight waits this long for their ends instead, so that one request
+        carries them with the next starts; the write itself would have waited as long.
+        """
+        return 0.0
+
     @contextmanager
     def bounded(self, seconds: float) -> Iterator[None]:
         """Within the block, give up on an unreachable store after about ``seconds``.

@@ -33,6 +33,25 @@ def test_a_batch_of_five_costs_a_fifth_of_a_request_per_client_on_airtable(emula
     assert set(project.ledger()) == {f"c{i:02d}" for i in range(40)}
 
 
+def test_at_concurrency_8_the_ends_gathered_while_the_pace_waits_share_the_starts_request(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path, "airtable", emulator, rate_limit=5)  # Airtable's own pace
+    project.clients([{"id": f"c{i:02d}", "name": f"C{i}", "stream": 1, "mode": "ok"} for i in range(40)])
+    before = len(emulator.stats.log)
+    env = {"HEARTBEAT_INTERVAL_MINUTES": "5"}
+    result = project.fnf("run", "-t", "lead_scoring", "-s", "1", "--concurrency", "8", env=env)
+    assert result.returncode == 0, result.stderr
+    writes = [
+        n for method, path, _, n in emulator.stats.log[before:] if method == "PATCH" and path.endswith("/Clients")
+    ]
+    assert sum(writes) == 80, f"every client: one start, one end: {writes}\n{result.stderr}"
+    # The ideal is 8 requests of 10; waiting in the store's pacer instead of for the clients in
+    # flight sent one end and one start at a time (16 or more requests).
+    assert len(writes) <= 12, f"{len(writes)} requests for 40 clients: {writes}"
+    assert sorted(project.ledger()) == [f"c{i:02d}" for i in range(40)]
+
+
 @pytest.mark.slow  # many runs, each killed at a random instant: the slow suite holds them
 @pytest.mark.timeout(600)  # a dozen runs and their takeovers on a loaded machine
 def test_kill_minus_9_with_a_batch_repeats_at_most_the_batch_and_loses_nothing(project: Project) -> None:

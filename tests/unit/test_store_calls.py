@@ -4,10 +4,12 @@ run); a run lists its stream once at its start."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from fnf.models import Client, Outcome, Status
+from fnf.models import Client, Outcome, StateUpdate, Status
 from fnf.proc.signals import StopFlag
+from fnf.store.base import RunProgress
 from fnf.testing import FakeClock, MemoryStore, Script, ScriptedExecutor
 from tests.unit.test_runner import ALL10, LEAD, World, settings
 
@@ -83,3 +85,38 @@ def test_a_run_lists_its_stream_once_at_its_start_and_once_at_the_sweeps_end() -
     world = World(store, clock, ScriptedExecutor(clock, default=Script(seconds=10)), StopFlag(), settings())
     assert world.run().outcome is Outcome.COMPLETED
     assert store.listings == 2, "the first selection uses the listing read before the stream was taken"
+
+
+class PacedStore(MemoryStore):
+    """One write a second, as a paced Airtable base: a write sent early waits (on the fake clock)
+    for its turn. Records the size of each write."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.next_write = 0.0
+        self.sizes: list[int] = []
+
+    def write_delay(self) -> float:
+        return max(0.0, self.next_write - self.clock.monotonic())
+
+    def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> frozenset[str]:
+        self.clock.advance(self.write_delay())
+        self.next_write = self.clock.monotonic() + 1.0
+        self.sizes.append(len(updates))
+        return super().save(updates, progress)
+
+
+def test_with_clients_in_flight_a_paced_claim_waits_for_their_ends_and_carries_them() -> None:
+    clock = FakeClock()
+    store = PacedStore(clock)
+    store.import_clients([Client(f"c{i:02d}", f"Client {i}", 1) for i in range(40)])
+    config = replace(settings(), concurrency=8)
+    # Clients of different lengths end one by one: each end alone would claim its successor.
+    scripts = {f"c{i:02d}": Script(seconds=0.1 + (i % 8) / 10) for i in range(40)}
+    world = World(store, clock, ScriptedExecutor(clock, scripts=scripts), StopFlag(), config)
+    assert world.run().outcome is Outcome.COMPLETED
+    assert all(world.status(f"c{i:02d}") is Status.COMPLETED for i in range(40))
+    claims = store.sizes[1:-1]  # between the first fill and the last ends
+    assert sum(1 for size in claims if size <= 2) <= 2, f"writes of one end and one start: {store.sizes}"
+    assert len(store.sizes) <= 7, store.sizes  # ends and starts of 8 clients a write (10 before)

@@ -113,6 +113,15 @@ class Pacer:
             self._next = start + max(self.interval, period / 2)  # the next start falls in a later cycle
             return start - now
 
+    def delay(self) -> float:
+        """How long a request started now would wait for its slot (nothing is reserved)."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            if self.grid is not None:
+                start = self._on_grid(start, now)
+            return start - now
+
     def _on_grid(self, start: float, now: float) -> float:
         """The first start of this run's slot at or after ``start`` (monotonic seconds)."""
         assert self.grid is not None

@@ -69,6 +69,9 @@ class AirtableStore(Store):
     def now(self, local: datetime) -> datetime:
         return self.api.clock.now() or local
 
+    def write_delay(self) -> float:
+        return self.api.pacer.delay()
+
     # -- the base's layout -----------------------------------------------------------------
     def verify(self) -> None:
         """Refuse to start against a base that lacks what fnf writes, before touching anything."""
