@@ -8,7 +8,7 @@ heartbeats, waiting on all of them) and turns each end into the status the ledge
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
@@ -63,7 +63,7 @@ class Flight:
         observer: RunObserver,
         run: RunIds,
         deadline: float,
-        known: dict[JobType, dict[str, JobState]],
+        known: dict[JobType, MutableMapping[str, JobState]],
         store_now: Callable[[], datetime],
     ) -> None:
         self.settings, self.store, self._ledger, self.executor = settings, store, ledger, executor

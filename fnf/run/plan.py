@@ -4,23 +4,24 @@ sweep's selection. Reads only: a plan (``fnf run --dry-run``) changes nothing.""
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 
 from fnf.errors import UsageError
 from fnf.models import Client, JobState, JobType, human_duration, job_types_of
 from fnf.run.request import RunRequest
 from fnf.run.sweep import Task, select
-from fnf.store.base import Store
+from fnf.store.base import Marked, Store
 
 
 class Planner:
-    """Reads the stream from the store; remembers the states it read (``known``), which the
-    flight uses for each client's history, and the quarantined clients it passed over."""
+    """Reads the stream from the store; keeps the states it read (``known``, which a store may
+    fill as they are asked for), which the flight uses for each client's history, and the
+    quarantined clients it passed over."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.known: dict[JobType, dict[str, JobState]] = {}
+        self.known: dict[JobType, MutableMapping[str, JobState]] = {}
         self.quarantined: list[str] = []
         self._listed: list[Client] | None = None
         """The last listing, which the next ``select`` uses instead of reading the stream again
@@ -73,11 +74,12 @@ class Planner:
             tasks = select(clients, states, fresh)
         return tasks
 
-    def states(self, job_types: Sequence[JobType], stream: int) -> dict[JobType, dict[str, JobState]]:
+    def states(self, job_types: Sequence[JobType], stream: int) -> dict[JobType, Mapping[str, Marked]]:
+        """What selection reads of each client's state, per job type (the full states go to ``known``)."""
         with _bulk():
-            states = {t: self.store.job_states(t, stream) for t in job_types}
-        self.known.update(states)
-        return states
+            read = {t: self.store.run_states(t, stream) for t in job_types}
+        self.known.update({t: states.full for t, states in read.items()})
+        return {t: states.marks for t, states in read.items()}
 
     def select(self, request: RunRequest, sweeps: Mapping[JobType, str], live: set[str]) -> list[Task]:
         """The run's clients still to do in these sweeps, in order (``live``: runs that hold

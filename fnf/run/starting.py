@@ -9,7 +9,7 @@ starts and the N ends pending in one request; a crash then repeats at most N mor
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -88,7 +88,7 @@ class Starter:
         observer: RunObserver,
         run: RunIds,
         deadline: float,
-        known: dict[JobType, dict[str, JobState]],
+        known: dict[JobType, MutableMapping[str, JobState]],
     ) -> None:
         self.settings, self._ledger, self._start, self.handlers = settings, ledger, start, handlers
         self.clock, self.stop, self.observer = clock, stop, observer

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from fnf.models import Client, JobState, JobType, Status
+from fnf.models import Client, JobType, Status
+from fnf.store.base import Marked
 
 _CUT_SHORT = (Status.JOB_TIMEOUT_KILLED, Status.STARTED, Status.RUNNING)
 _RETRYABLE = (Status.FAILED, Status.CLIENT_TIMEOUT_KILLED)
@@ -36,7 +37,7 @@ class Task:
 
 
 def pending(
-    state: JobState | None,
+    state: Marked | None,
     sweep_id: str,
     *,
     retry_failed: bool = False,
@@ -58,7 +59,7 @@ def pending(
 
 def select(
     clients: Sequence[Client],
-    states: Mapping[JobType, Mapping[str, JobState]],
+    states: Mapping[JobType, Mapping[str, Marked]],
     sweeps: Mapping[JobType, str],
     *,
     retry_failed: bool = False,

@@ -8,10 +8,11 @@ so a runner killed at any instant leaves the store consistent and resumable.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from fnf.models import (
     Client,
@@ -22,6 +23,7 @@ from fnf.models import (
     RunCounts,
     RunRecord,
     StateUpdate,
+    Status,
     Sweep,
 )
 
@@ -109,6 +111,31 @@ class RunFinish:
     alerts: str | None = None
 
 
+class Marked(Protocol):
+    """What the sweep's selection reads of a client's state (a ``JobState`` has it all)."""
+
+    @property
+    def status(self) -> Status: ...
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def sweep_id(self) -> str: ...
+
+    @property
+    def quarantined_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True)
+class RunStates:
+    """A stream's states for one job type as a run reads them: ``marks`` to select the sweep's
+    clients, ``full`` for the clients it starts (a store may read those one by one, when asked)."""
+
+    marks: Mapping[str, Marked]
+    full: MutableMapping[str, JobState]
+
+
 class Store(ABC):
     """What fnf needs from a backend."""
 
@@ -138,6 +165,16 @@ class Store(ABC):
     @abstractmethod
     def job_states(self, job_type: JobType, stream: int | None = None) -> dict[str, JobState]:
         """The state of every client (of ``stream``, if given) that has one for ``job_type``, by client id."""
+
+    def run_states(self, job_type: JobType, stream: int) -> RunStates:
+        """The states a run of ``stream`` starts from: by default every state, read at once.
+
+        A store that can read one client's state cheaply (SQLite) reads only what selection needs
+        for every client, and each full state when the run first asks for it: a run on a
+        100,000-client stream then starts its first client without building 100,000 states.
+        """
+        states = self.job_states(job_type, stream)
+        return RunStates(states, states)
 
     @abstractmethod
     def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> frozenset[str]:

@@ -308,3 +308,28 @@ def test_a_start_is_refused_for_a_client_that_left_the_stream_or_runs_elsewhere(
         store.save([StateUpdate("b", LEAD, st(Status.STARTED, clock, "r2"))], RunProgress("r2", RunCounts(), stream=2))
         == frozenset()
     )
+
+
+def test_run_states_select_as_job_states_and_read_each_full_state_as_it_is(store: Store) -> None:
+    clock = FakeClock()
+    store.import_clients([Client("a", "A", 1), Client("b", "B", 1), Client("c", "C", 1), Client("d", "D", 2)])
+    record = started(store, clock)
+    held = replace(st(Status.FAILED, clock), quarantined_at=clock.now(), recent_seconds=(1.0, 2.5))
+    states = {"a": st(Status.COMPLETED, clock), "b": held, "d": st(Status.RUNNING, clock, sweep="s2")}
+    store.save([StateUpdate(c, LEAD, s) for c, s in states.items()], RunProgress(record.run_id, RunCounts(2)))
+    expected = store.job_states(LEAD, 1)
+    read = store.run_states(LEAD, 1)
+    assert set(read.marks) == set(expected) == {"a", "b"}
+    for client_id, state in expected.items():
+        mark = read.marks[client_id]
+        assert (mark.status, mark.run_id, mark.sweep_id, mark.quarantined_at) == (
+            state.status,
+            state.run_id,
+            state.sweep_id,
+            state.quarantined_at,
+        )
+        assert read.full.get(client_id) == state
+    assert read.full.get("c") is None and read.full.get("d") is None, "no state, or another stream's"
+    written = st(Status.STARTED, clock, run_id="r2")
+    read.full["c"] = written
+    assert read.full.get("c") == written, "what the run writes is kept"

@@ -85,3 +85,21 @@ def test_a_read_only_command_reads_states_from_a_store_its_writer_has_not_upgrad
     states = reader.job_states(JobType.LEAD_SCORING, 1)
     assert states == {"a": replace(failed, failure_kind=None), "b": done}
     reader.close()
+
+
+def test_a_run_reads_four_columns_of_every_state_and_the_full_state_only_of_clients_it_asks_for(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "fnf.db")
+    store.import_clients([Client(f"c{i:03d}", f"C{i}", 1) for i in range(200)])
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    state = JobState(Status.COMPLETED, "job", "run", "sweep", when, 1.5, 3, recent_seconds=(1.5,))
+    store.put_states([StateUpdate(f"c{i:03d}", JobType.LEAD_SCORING, state) for i in range(200)])
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    read = store.run_states(JobType.LEAD_SCORING, 1)
+    assert len(read.marks) == 200 and read.marks["c150"].status is Status.COMPLETED
+    assert [s for s in statements if "SELECT *" in s] == [], "selection reads no full state"
+    assert read.full.get("c007") == state and read.full.get("c007") == state
+    assert len([s for s in statements if "SELECT *" in s]) == 1, "one client's row, read once"
+    store.close()

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from fnf.clock import iso, parse_iso
 from fnf.models import (
@@ -128,6 +129,25 @@ def _at(text: str | None) -> datetime:
 _STATUS = {status.value: status for status in Status}
 """A dict lookup, not ``Status(...)``: a run on a 100,000-client stream reads 100,000 states
 before its first client starts."""
+
+
+class Mark(NamedTuple):
+    """What selection reads of a state (``fnf.store.base.Marked``), from four columns."""
+
+    status: Status
+    run_id: str
+    sweep_id: str
+    quarantined_at: datetime | None
+
+
+MARK_COLUMNS = "j.client_id, j.status, j.run_id, j.sweep_id, j.quarantined_at"
+
+
+def _marks(rows: Sequence[sqlite3.Row]) -> dict[str, Mark]:
+    return {
+        row[0]: Mark(_STATUS[row[1]] if row[1] in _STATUS else Status(row[1]), row[2], row[3], parse_iso(row[4]))
+        for row in rows
+    }
 
 
 def _client(row: sqlite3.Row) -> Client:

@@ -23,20 +23,24 @@ from fnf.store.base import (
     LeaseJudge,
     RunFinish,
     RunProgress,
+    RunStates,
     Store,
     Unusable,
     claim,
     taken_over_note,
     unassigned,
 )
+from fnf.store.ondemand import StatesOnDemand
 from fnf.store.sqlite.connection import Connection
 from fnf.store.sqlite.rows import (
     _LEASES,
+    MARK_COLUMNS,
     _at,
     _client,
     _import_batch,
     _insert_run,
     _lease,
+    _marks,
     _refused,
     _run,
     _states,
@@ -123,6 +127,22 @@ class SQLiteStore(Store):
                 (job_type.value, stream),
             )
         return _states(rows)
+
+    def run_states(self, job_type: JobType, stream: int) -> RunStates:
+        """Four columns of every state for selection; each full state when the run asks for it."""
+        rows = self._query(
+            f"""SELECT {MARK_COLUMNS} FROM client_jobs j JOIN clients c ON c.id = j.client_id
+                WHERE j.job_type = ? AND c.stream = ?""",
+            (job_type.value, stream),
+        )
+        marks = _marks(rows)
+        return RunStates(marks, StatesOnDemand(lambda client_id: self._state_of(client_id, job_type), marks))
+
+    def _state_of(self, client_id: str, job_type: JobType) -> JobState | None:
+        rows = self._query(
+            "SELECT * FROM client_jobs WHERE client_id = ? AND job_type = ?", (client_id, job_type.value)
+        )
+        return _states(rows).get(client_id)
 
     def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> frozenset[str]:
         with self._tx() as db:
