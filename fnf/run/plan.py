@@ -120,5 +120,6 @@ def _bulk() -> Iterator[None]:
     try:
         yield
     finally:
+        gc.freeze()  # what was read stays for the run: later collections need not walk it again
         if enabled:
             gc.enable()
