@@ -141,6 +141,13 @@ class Flight:
                 slot.todo.insert(0, ending.job_type)
         return statuses
 
+    def forget(self, client_id: str) -> None:
+        """A finished client's states leave memory: nothing in this run reads them again (the
+        sweep's end reads the stream anew), so the run's memory stays flat however long the sweep."""
+        for states in self._known.values():
+            if client_id in states:
+                del states[client_id]
+
     def pause(self, until: float) -> None:
         """Nothing in flight, a retry waiting: keep the heartbeat and wait (a signal wakes it)."""
         now = self.clock.monotonic()

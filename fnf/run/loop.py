@@ -216,6 +216,7 @@ class Loop:
         self.breaker.record(ended, slot.task.client.id, slot.last_message)
         if not slot.todo:
             self.done.add(slot.task.client.id)
+            self.flight.forget(slot.task.client.id)
             return Why.DONE
         if halted is not None:
             return halted

@@ -35,6 +35,10 @@ class StatesOnDemand(MutableMapping[str, JobState]):
     def __delitem__(self, client_id: str) -> None:
         del self._states[client_id]
 
+    def __contains__(self, client_id: object) -> bool:
+        """Whether the state was read or written here (asking does not read it)."""
+        return client_id in self._states
+
     def __iter__(self) -> Iterator[str]:
         """The states read or written so far (iterating does not read the others)."""
         return iter(self._states)
