@@ -57,8 +57,9 @@ def sample_clients() -> list[Client]:
     """36 clients, round-robin over 3 streams; in stream 1 one hangs, one fails and one is slow.
 
     The slow one (c22, 1.9 s) starts at least 3 s into the first run (after c04's 2 s limit and
-    six clients of 0.2 s) and so is always in flight at the 4 s job deadline, however loaded the
-    machine: the demo shows a client cut short, not a deadline that fell between two clients.
+    five clients of 0.2 s), so it is in flight at the 4 s job deadline unless the machine adds a
+    whole second of overhead to seven clients: the demo shows a client cut short, not a deadline
+    that fell between two clients.
     """
     clients = []
     for index, name in enumerate(_NAMES):

@@ -66,7 +66,7 @@ def rehearse(work: Work, files: WorkFiles) -> None:
 
     A forked process copies each page of the server's the first time it writes to it, and
     reference counts write to every object touched: the first build of a work's objects costs
-    fifty times the next. A spare does it once on a sample while it waits, off the path of the
+    some twenty-five times the next. A spare does it once on a sample while it waits, off the path of the
     client it will run.
     """
     _context(work, files)

@@ -159,11 +159,11 @@ class ProcessExecutor:
         self._children.pop(child.number, None)
         heapq.heappush(self._free, child.number)
 
-    def sweep_orphans(self) -> int:
-        """Kill and reap every child of the runner that is not the server. Returns how many."""
+    def sweep_orphans(self) -> None:
+        """Kill and reap every child of the runner that is not the server (a dead server's
+        orphans: while it lives, what work leaves behind goes to it)."""
         if not self.reap_orphans:
-            return 0
-        found = 0
+            return
         own_group = os.getpgrp()
         server = self._server.pid if self._server is not None else None
         deadline = time.monotonic() + _SWEEP_SECONDS
@@ -172,11 +172,9 @@ class ProcessExecutor:
             if not strays:
                 break
             for pid in strays:
-                found += 1
                 kill_quietly(pid, own_group)
                 reap_quietly(pid)
             time.sleep(0.005)
-        return found
 
 
 class WatchedChild:

@@ -104,23 +104,24 @@ class Pacer:
         """Reserve the next start; returns how long to wait for it."""
         with self._lock:
             now = self._clock()
-            start = max(now, self._next)
+            start = self._earliest(now)
             if self.grid is None:
                 self._next = start + self.interval
-                return start - now
-            start = self._on_grid(start, now)
-            period = self.grid[1] * self.SLOT_SECONDS
-            self._next = start + max(self.interval, period / 2)  # the next start falls in a later cycle
+            else:
+                period = self.grid[1] * self.SLOT_SECONDS
+                self._next = start + max(self.interval, period / 2)  # the next start falls in a later cycle
             return start - now
 
     def delay(self) -> float:
         """How long a request started now would wait for its slot (nothing is reserved)."""
         with self._lock:
             now = self._clock()
-            start = max(now, self._next)
-            if self.grid is not None:
-                start = self._on_grid(start, now)
-            return start - now
+            return self._earliest(now) - now
+
+    def _earliest(self, now: float) -> float:
+        """The first moment a request may start: after the last reserved one, in this run's slot."""
+        start = max(now, self._next)
+        return start if self.grid is None else self._on_grid(start, now)
 
     def _on_grid(self, start: float, now: float) -> float:
         """The first start of this run's slot at or after ``start`` (monotonic seconds)."""

@@ -144,10 +144,11 @@ MARK_COLUMNS = "j.client_id, j.status, j.run_id, j.sweep_id, j.quarantined_at"
 
 
 def _marks(rows: Sequence[sqlite3.Row]) -> dict[str, Mark]:
-    return {
-        row[0]: Mark(_STATUS[row[1]] if row[1] in _STATUS else Status(row[1]), row[2], row[3], parse_iso(row[4]))
-        for row in rows
-    }
+    return {row[0]: Mark(_status(row[1]), row[2], row[3], parse_iso(row[4])) for row in rows}
+
+
+def _status(text: str) -> Status:
+    return _STATUS[text] if text in _STATUS else Status(text)  # Status() names an unknown value
 
 
 def _client(row: sqlite3.Row) -> Client:
@@ -163,10 +164,9 @@ def _states(rows: Sequence[sqlite3.Row]) -> dict[str, JobState]:
 
 
 def _state(row: sqlite3.Row, kinded: bool) -> JobState:
-    status = row["status"]
     recent = row["recent_seconds"]
     return JobState(
-        status=_STATUS[status] if status in _STATUS else Status(status),
+        status=_status(row["status"]),
         job_id=row["job_id"],
         run_id=row["run_id"],
         sweep_id=row["sweep_id"],
