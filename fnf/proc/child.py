@@ -1,4 +1,5 @@
-"""One client's work, in the process the server forked for it. Everything here ends in ``os._exit``.
+"""A Python handler's work, in the process the server forked for it. Everything here ends in
+``os._exit``. (A command is spawned instead: ``fnf.proc.command``.)
 
 The work runs in its own session and process group, is a subreaper (what it starts and abandons
 stays in its tree, so the server knows whose it was), and dies with the server.
@@ -6,7 +7,6 @@ stays in its tree, so the server knows whose it was), and dies with the server.
 
 from __future__ import annotations
 
-import errno
 import faulthandler
 import json
 import os
@@ -14,7 +14,7 @@ import sys
 import traceback
 from typing import Any, NoReturn
 
-from fnf.handlers import CommandHandler, Context, HandlerFailure, PythonHandler, placeholder_values
+from fnf.handlers import Context, HandlerFailure, PythonHandler
 from fnf.proc import linux as procs
 from fnf.proc.signals import reset_in_child
 from fnf.proc.work import Work, WorkFiles
@@ -32,20 +32,21 @@ def prepare(server: int, close: tuple[int, ...]) -> None:
     reset_in_child()
 
 
-def run_work(work: Work, files: WorkFiles, result: int, environ: dict[str, str]) -> NoReturn:
-    """Run the work in this prepared process, its result going to the pipe ``result``."""
+def run_work(work: Work, files: WorkFiles, result: int) -> NoReturn:
+    """Run a Python handler's work in this prepared process, its result going to the pipe ``result``
+    (a command is spawned instead: ``fnf.proc.command``)."""
     code = 70
     try:
         out_fd = os.open(files.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         err_fd = os.open(files.err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        code = _horse_main(work, files, result, out_fd, err_fd, environ)
+        code = _horse_main(work, files, result, out_fd, err_fd)
     except BaseException:
         traceback.print_exc()
     finally:
         os._exit(code)
 
 
-def _horse_main(work: Work, files: WorkFiles, result: int, out_fd: int, err_fd: int, environ: dict[str, str]) -> int:
+def _horse_main(work: Work, files: WorkFiles, result: int, out_fd: int, err_fd: int) -> int:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(out_fd, 1)
@@ -55,10 +56,9 @@ def _horse_main(work: Work, files: WorkFiles, result: int, out_fd: int, err_fd: 
             os.close(fd)
     if faulthandler.is_enabled():
         faulthandler.enable(file=sys.stderr)  # a crash's traceback goes to this client's log
-    if isinstance(work.handler, PythonHandler):
-        return _run_python(work, work.handler, files, result)
-    _exec_command(work, work.handler, files, result, environ)
-    return 127
+    if not isinstance(work.handler, PythonHandler):
+        raise TypeError(f"a forked work runs a Python handler, not {work.handler!r}")
+    return _run_python(work, work.handler, files, result)
 
 
 def rehearse(work: Work, files: WorkFiles) -> None:
@@ -116,21 +116,6 @@ def _run_python(work: Work, handler: PythonHandler, files: WorkFiles, result: in
         except Exception:
             pass
     return code
-
-
-def _exec_command(work: Work, handler: CommandHandler, files: WorkFiles, result: int, environ: dict[str, str]) -> None:
-    values = placeholder_values(work.client, work.job_type, work.job_id, work.run_id)
-    argv = handler.render(values)
-    env = dict(environ)
-    env.update({f"FNF_{key.upper()}": value for key, value in values.items()})
-    env["FNF_DEADLINE"] = work.deadline.isoformat()
-    env["FNF_PROGRESS_FILE"] = str(files.progress)
-    try:
-        os.execve(handler.executable, argv, env)
-    except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        write_result(result, {"error": f"cannot run {argv[0]!r}: {reason}"})
-        os._exit(127 if exc.errno == errno.ENOENT else 126)
 
 
 RESULT_LIMIT = 65536

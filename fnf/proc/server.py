@@ -1,22 +1,25 @@
-"""The process server: started once per run, it forks each client's work and watches it.
+"""The process server: started once per run, it starts each client's work and watches it.
 
 Forking the runner for every client costs time in proportion to the runner's memory (which grows
 with the stream) and a guard process per client doubled it. The server is a fresh interpreter that
-has imported only the handler; it forks each client's work in one step and is its watchdog::
+has imported only the handler; it forks a Python handler's work (a spare forked ahead), spawns a
+command's (``fnf.proc.command``), and is their watchdog::
 
     runner (child subreaper)
       └─ server (own session; subreaper; ignores SIGTERM, SIGINT and SIGHUP)
-           └─ work (own session and process group; subreaper; dies with the server)
-                └─ whatever the work starts, escapees included
+           ├─ Python work (own session and process group; subreaper; dies with the server)
+           │    └─ whatever the work starts, escapees included
+           └─ command (own session and process group)
+                └─ whatever it starts (what it abandons comes to the server, marked as its)
 
 * The runner's death (SIGKILL included) closes the command pipe: the server kills every work tree
   and exits.
-* The server's death kills every work (parent-death signal); what they started re-parents to the
-  runner, which kills it and fails the run.
+* The server's death kills every Python work (parent-death signal); commands, and what any work
+  started, re-parent to the runner, which kills them and fails the run.
 * The server keeps each deadline itself, a moment after the runner would (``SLACK``): a runner held
   up by a busy store or a stopped terminal cannot let a client overrun.
 * When a work ends, its group is killed before it is reaped (its id cannot be reused meanwhile),
-  then every process it left behind, before the end is reported.
+  then every process it left behind, before the end is reported (``fnf.proc.cleanup``).
 """
 
 from __future__ import annotations
@@ -33,15 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fnf.handlers import Handler, resolve
+from fnf.handlers import CommandHandler, Handler, resolve
+from fnf.proc import cleanup, command, wire
 from fnf.proc import linux as procs
-from fnf.proc import wire
 from fnf.proc.child import prepare, rehearse, run_work
-from fnf.proc.linux import kill_quietly, killpg_quietly, reap_quietly
+from fnf.proc.linux import killpg_quietly
 
 SLACK = 1.0
 """Seconds past a client's deadline after which the server stops it, if the runner has not."""
-_CLEANUP_SECONDS = 30.0
 
 
 @dataclass
@@ -56,6 +58,8 @@ class _Watch:
     overdue: bool = False
     """The server had to stop it: the runner did not, in time."""
     reported: bytes = b""
+    owner: command.Owner | None = None
+    """A command's marks (a spawned command is no subreaper: what it abandons comes to the server)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,6 @@ class Server:
         gc.freeze()  # a work's collections must not touch (and so copy) the server's pages
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
-        self._fork_spare()
         self._feed(b"")
         while True:
             results = {w.result: w for w in self.watches.values() if w.result >= 0}
@@ -132,24 +135,43 @@ class Server:
             killpg_quietly(watch.pid, signal.SIGKILL)
 
     def _start(self, message: dict[str, Any], raw: bytes) -> None:
-        """Start one client's work: hand the message as it came to the spare, if there is one (the
-        work is rebuilt in its process, off the server's path), else fork."""
+        """Start one client's work and watch it."""
         try:
             handler = self._handler(message)
         except Exception as exc:  # the runner resolved it; report rather than die if this copy cannot
             result = {"error": f"the process server cannot load the handler: {exc}"}
             self._report(message["n"], {"exit": 70}, result)
             return
-        if self.spare is not None:
-            pid, result_fd = self._hand_over(self.spare, raw)
-        else:
-            work, files = wire.work_of(message, handler)
-            pid, result_fd = self._fork(lambda result: run_work(work, files, result, self.environ))
-        self.sample = raw
         _, deadline_monotonic, grace = message["deadline"]
-        self.watches[pid] = _Watch(message["n"], pid, result_fd, deadline_monotonic + SLACK, grace)
-        self.pids[message["n"]] = pid
-        self._fork_spare()
+        if isinstance(handler, CommandHandler):
+            watch = self._spawn(message, handler, deadline_monotonic + SLACK, grace)
+        else:
+            pid, result_fd = self._start_python(message, handler, raw)
+            watch = _Watch(message["n"], pid, result_fd, deadline_monotonic + SLACK, grace)
+        if watch is not None:
+            self.watches[watch.pid] = watch
+            self.pids[message["n"]] = watch.pid
+        if not isinstance(handler, CommandHandler):
+            self._fork_spare()
+
+    def _spawn(self, message: dict[str, Any], handler: CommandHandler, term_at: float, grace: float) -> _Watch | None:
+        """Spawn a command's work (``fnf.proc.command``); None if it could not start (reported)."""
+        work, files = wire.work_of(message, handler)
+        try:
+            pid = command.spawn(work, handler, files, self.environ)
+        except command.SpawnError as exc:
+            self._report(message["n"], {"exit": exc.code}, {"error": str(exc)})
+            return None
+        return _Watch(message["n"], pid, -1, term_at, grace, owner=command.owner(work))
+
+    def _start_python(self, message: dict[str, Any], handler: Handler, raw: bytes) -> tuple[int, int]:
+        """Hand the message as it came to the spare, if there is one (the work is rebuilt in its
+        process, off the server's path), else fork."""
+        self.sample = raw
+        if self.spare is not None:
+            return self._hand_over(self.spare, raw)
+        work, files = wire.work_of(message, handler)
+        return self._fork(lambda result: run_work(work, files, result))
 
     def _hand_over(self, spare: _Spare, raw: bytes) -> tuple[int, int]:
         """Give the waiting spare its work (a spare that died meanwhile ends as a crash)."""
@@ -183,7 +205,7 @@ class Server:
             os._exit(0)  # the server is shutting down
         os.close(assign)
         work, files = wire.work_of(message, self._handler(message))
-        run_work(work, files, result, self.environ)
+        run_work(work, files, result)
 
     def _fork(self, body: Callable[[int], None], *close: int) -> tuple[int, int]:
         """Fork a work's process that runs ``body(result_fd)``; its pid and the result's read end."""
@@ -271,36 +293,13 @@ class Server:
         os.write(self.replies, wire.line({"op": "ended", "n": number, "status": ended, "result": result}))
 
     def _kill_leftovers(self) -> None:
-        """Kill what ended work left behind: the server's children that are not live work.
-
-        Work is a subreaper, so what it abandons stays in its own tree while it lives and comes here
-        only when it has ended. A process that forks and exits to change its pid lands here again:
-        keep killing and reaping until none is left (the bound only guards against a kernel that
-        hides children).
-        """
-        own_group = os.getpgrp()
-        deadline = time.monotonic() + _CLEANUP_SECONDS
-        while time.monotonic() < deadline:
-            spare = self.spare.pid if self.spare is not None else None
-            strays = [pid for pid in procs.children_of(os.getpid()) if pid not in self.watches and pid != spare]
-            if not strays:
-                return
-            for pid in strays:
-                kill_quietly(pid, own_group)
-            for pid in strays:
-                reap_quietly(pid)
+        """Kill what ended work left behind, before its end is reported (``fnf.proc.cleanup``)."""
+        spare = {self.spare.pid} if self.spare is not None else set()
+        running = {w.owner for w in self.watches.values() if w.owner is not None}
+        cleanup.kill_leftovers(set(self.watches) | spare, running)
 
     def _shutdown(self) -> None:
-        for watch in self.watches.values():
-            killpg_quietly(watch.pid, signal.SIGKILL)
-        deadline = time.monotonic() + _CLEANUP_SECONDS
-        while time.monotonic() < deadline:
-            found = procs.descendants_of(os.getpid())
-            if not found:
-                return
-            for pid in found:
-                kill_quietly(pid, os.getpgrp())
-            _reap_all()
+        cleanup.kill_everything([watch.pid for watch in self.watches.values()])
 
 
 def _read_result(watch: _Watch) -> None:
@@ -333,16 +332,6 @@ def _drain(fd: int) -> None:
             pass
     except (BlockingIOError, InterruptedError):
         pass
-
-
-def _reap_all() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 def main() -> None:

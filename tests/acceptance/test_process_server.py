@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 
 from acceptance.conftest import Project
-from processes import alive, wait_until
+from processes import alive, read_pids, wait_until
 
 from fnf.proc.linux import children_of
 
@@ -79,3 +79,31 @@ def test_a_handler_sees_the_env_files_settings_when_imported_and_when_called(pro
     assert result.returncode == 0, result.stderr
     for client in ("a", "b"):
         assert json.loads((project.path / client).read_text()) == ["eu-west", "eu-west"]
+
+
+def test_killing_the_process_server_leaves_no_command_behind(project: Project, tmp_path: Path) -> None:
+    """A command is spawned (it does not die with the server by itself): the runner kills it, and
+    the daemon it started in a session of its own."""
+    pids, gate = tmp_path / "pids", tmp_path / "gate"
+    script = tmp_path / "work.sh"
+    script.write_text(
+        f"echo $$ >> {pids}\n"
+        f"(setsid sleep 3600 & echo $! >> {pids})\n"
+        f"while [ ! -e {gate} ]; do sleep 0.02; done\necho '{{\"count\": 1}}'\n"
+    )
+    project.clients([{"id": "a", "name": "A", "stream": 1}, {"id": "b", "name": "B", "stream": 1}])
+    env = {"FNF_HANDLER_LEAD_SCORING": "", "FNF_COMMAND_LEAD_SCORING": f"sh {script}"}
+    proc = project.popen("run", "-t", "lead_scoring", "-s", "1", "--concurrency", "2", env=env)
+    wait_until(lambda: len(read_pids(pids)) == 4, 60)
+    assert len(alive(read_pids(pids))) == 4
+    os.kill(_server_of(proc.pid), signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "process server" in err
+    wait_until(lambda: alive(read_pids(pids)) == [], 10)
+    gate.touch()
+    result = project.fnf("run", "-t", "lead_scoring", "-s", "1", env=env)
+    assert result.returncode == 0, result.stderr
+    jobs = {c["id"]: c["jobs"]["lead_scoring"]["status"] for c in project.status("--all")["clients"]}
+    assert jobs == {"a": "COMPLETED", "b": "COMPLETED"}
+    assert alive(read_pids(pids)) == []
