@@ -11,7 +11,7 @@ from fnf.errors import UsageError
 from fnf.models import Client, JobState, JobType, human_duration, job_types_of
 from fnf.run.request import RunRequest
 from fnf.run.sweep import Task, select
-from fnf.store.base import Marked, Store
+from fnf.store.base import Marked, Store, StreamRead
 
 
 class Planner:
@@ -24,9 +24,11 @@ class Planner:
         self.known: dict[JobType, MutableMapping[str, JobState]] = {}
         self.quarantined: list[str] = []
         self._listed: list[Client] | None = None
-        """The last listing, which the next ``select`` uses instead of reading the stream again
-        (a clients' listing is a request per 100 clients on Airtable). A client that left the
-        stream meanwhile is refused at its start; one that joined is taken in at the sweep's end."""
+        """The clients named with --client, listed before the run took its stream, which ``select``
+        uses instead of reading the stream again (a listing is a request per 100 clients on
+        Airtable). A client that left the stream meanwhile is refused at its start."""
+        self._read: StreamRead | None = None
+        """The stream and its states as ``read`` found them, for the next ``select``."""
 
     def members(self, request: RunRequest) -> list[Client]:
         """The clients the run may touch: the stream's, or the ones named with --client."""
@@ -60,37 +62,46 @@ class Planner:
     def plan(self, request: RunRequest) -> list[Task]:
         """What a run would do now, in order, without changing anything (``--dry-run``)."""
         job_types = job_types_of(request.run_type)
-        clients = self.members(request)
         if request.client_ids:
-            return [Task(c, job_types) for c in clients]
+            return [Task(c, job_types) for c in self.members(request)]
         sweeps: dict[JobType, str] = {}
         for job_type in job_types:
             sweep = None if request.new_sweep else self.store.open_sweep(job_type, request.stream)
             sweeps[job_type] = sweep.id if sweep else "(new sweep)"
-        states = self.states(job_types, request.stream)
+        read = self._stream(request.stream, job_types)
+        clients, states = read.clients, _marks(read)
         tasks = select(clients, states, sweeps, retry_failed=request.retry_failed)
         if not tasks and not request.new_sweep:
             fresh = {t: "(new sweep)" for t in job_types}
             tasks = select(clients, states, fresh)
         return tasks
 
-    def states(self, job_types: Sequence[JobType], stream: int) -> dict[JobType, Mapping[str, Marked]]:
-        """What selection reads of each client's state, per job type (the full states go to ``known``)."""
+    def read(self, request: RunRequest, job_types: Sequence[JobType]) -> list[Client]:
+        """The stream's clients, read with their states once the run holds the stream (one read
+        where a store can: a listing of the stream on Airtable); the next ``select`` uses both."""
+        self._read = self._stream(request.stream, job_types)
+        return self._read.clients
+
+    def _stream(self, stream: int, job_types: Sequence[JobType]) -> StreamRead:
+        """The stream and its states (the full states go to ``known``)."""
         with _bulk():
-            read = {t: self.store.run_states(t, stream) for t in job_types}
-        self.known.update({t: states.full for t, states in read.items()})
-        return {t: states.marks for t, states in read.items()}
+            read = self.store.read_stream(stream, job_types)
+        self.known.update({t: states.full for t, states in read.states.items()})
+        return read
 
     def select(self, request: RunRequest, sweeps: Mapping[JobType, str], live: set[str]) -> list[Task]:
         """The run's clients still to do in these sweeps, in order (``live``: runs that hold
-        other streams, whose clients in flight are not started here)."""
-        listed, self._listed = self._listed, None
-        clients = self.members(request) if listed is None else self._members(request, listed)
-        self._listed = None
+        other streams, whose clients in flight are not started here). The stream is read again
+        unless ``read`` just did: a client that joined is taken in at the sweep's end."""
         if request.client_ids:
+            listed, self._listed = self._listed, None
+            clients = self.members(request) if listed is None else self._members(request, listed)
             order = {cid: i for i, cid in enumerate(request.client_ids)}
             return [Task(c, tuple(sweeps)) for c in sorted(clients, key=lambda c: order[c.id])]
-        states = self.states(tuple(sweeps), request.stream)
+        read, self._read = self._read, None
+        if read is None or set(read.states) != set(sweeps):
+            read = self._stream(request.stream, tuple(sweeps))
+        clients, states = read.clients, _marks(read)
         held = {cid for t in sweeps for cid, state in states[t].items() if state.quarantined_at}
         self.quarantined = [c.id for c in clients if c.id in held]
         with _bulk():  # a Task per client
@@ -108,6 +119,11 @@ class Planner:
             f"(p90 of its last {len(known.recent_seconds)}: {human_duration(typical)}) does not fit "
             f"in the {human_duration(left)} left before the job deadline"
         )
+
+
+def _marks(read: StreamRead) -> dict[JobType, Mapping[str, Marked]]:
+    """What selection reads of each client's state, per job type."""
+    return {t: states.marks for t, states in read.states.items()}
 
 
 @contextmanager

@@ -96,8 +96,8 @@ class Runner:
 
     def _run(self, request: RunRequest) -> RunReport:
         job_types = job_types_of(request.run_type)
-        members = self.members(request)  # validates --client before anything is written
-        self._unusable = () if request.client_ids else tuple(self.store.unusable(request.stream))
+        # --client is validated before anything is written; a stream is read once the run holds it
+        members = self.members(request) if request.client_ids else None
         record = self._record_for(request)
         self.observer.run_started(record)
         try:
@@ -174,7 +174,7 @@ class Runner:
         )
 
     def _sweep_and_finish(
-        self, request: RunRequest, job_types: tuple[JobType, ...], members: list[Client]
+        self, request: RunRequest, job_types: tuple[JobType, ...], members: list[Client] | None
     ) -> RunReport:
         try:
             outcome, message = self._sweep(request, job_types, members)
@@ -202,7 +202,12 @@ class Runner:
             return self._end.report(Outcome.FAILED, message)
         return self._end.report(outcome, message)
 
-    def _sweep(self, request: RunRequest, job_types: tuple[JobType, ...], members: list[Client]) -> tuple[Outcome, str]:
+    def _sweep(
+        self, request: RunRequest, job_types: tuple[JobType, ...], members: list[Client] | None
+    ) -> tuple[Outcome, str]:
+        if members is None:
+            members = self.planner.read(request, job_types)
+            self._unusable = self._end.unusable = tuple(self.store.unusable(request.stream))
         if not members:
             return Outcome.NO_CLIENTS, endings.no_clients(self.store, request.stream)
         sweeps = self._open_sweeps(request, job_types)

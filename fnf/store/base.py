@@ -136,6 +136,14 @@ class RunStates:
     full: MutableMapping[str, JobState]
 
 
+@dataclass(frozen=True)
+class StreamRead:
+    """A stream as a run takes it: its clients in sweep order and, per job type, their states."""
+
+    clients: list[Client]
+    states: Mapping[JobType, RunStates]
+
+
 class Store(ABC):
     """What fnf needs from a backend."""
 
@@ -175,6 +183,11 @@ class Store(ABC):
         """
         states = self.job_states(job_type, stream)
         return RunStates(states, states)
+
+    def read_stream(self, stream: int, job_types: Sequence[JobType]) -> StreamRead:
+        """The stream's clients and their states for ``job_types``, as a run starts from them. A
+        store that pays per request (Airtable) reads both in one listing."""
+        return StreamRead(self.list_clients(stream), {t: self.run_states(t, stream) for t in job_types})
 
     @abstractmethod
     def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> frozenset[str]:

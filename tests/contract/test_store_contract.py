@@ -333,3 +333,27 @@ def test_run_states_select_as_job_states_and_read_each_full_state_as_it_is(store
     written = st(Status.STARTED, clock, run_id="r2")
     read.full["c"] = written
     assert read.full.get("c") == written, "what the run writes is kept"
+
+
+def test_a_stream_read_with_its_states_is_the_listing_and_each_job_types_states(store: Store) -> None:
+    clock = FakeClock()
+    store.import_clients(
+        [Client("a", "A", 1, {"k": "v"}), Client("b", "B", 1), Client("c", "C", 1), Client("d", "D", 2)]
+    )
+    record = started(store, clock, types=(LEAD, HARVEST))
+    held = replace(st(Status.FAILED, clock), quarantined_at=clock.now(), recent_seconds=(1.0, 2.5))
+    writes = [
+        StateUpdate("a", LEAD, st(Status.COMPLETED, clock)),
+        StateUpdate("b", LEAD, held),
+        StateUpdate("b", HARVEST, st(Status.RUNNING, clock)),
+        StateUpdate("d", LEAD, st(Status.COMPLETED, clock)),
+    ]
+    store.save(writes, RunProgress(record.run_id, RunCounts(2)))
+    read = store.read_stream(1, (LEAD, HARVEST))
+    assert read.clients == store.list_clients(1)
+    assert set(read.states) == {LEAD, HARVEST}
+    for job_type in (LEAD, HARVEST):
+        expected = store.job_states(job_type, 1)
+        assert set(read.states[job_type].marks) == set(expected)
+        assert {cid: read.states[job_type].full.get(cid) for cid in expected} == expected
+    assert set(read.states[LEAD].marks) == {"a", "b"} and set(read.states[HARVEST].marks) == {"b"}

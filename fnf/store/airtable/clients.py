@@ -31,12 +31,13 @@ class ClientTable:
         self._unusable: dict[int | None, list[Unusable]] = {}
 
     # -- who the clients are -------------------------------------------------------------
-    def listed(self, stream: int | None) -> list[tuple[Rec, Client]]:
-        """The stream's clients in sweep order. Records with no usable stream are listed too, so
-        that they are counted and named (``unusable``) instead of silently never run."""
+    def listed(self, stream: int | None, extra_fields: Sequence[str] = ()) -> list[tuple[Rec, Client]]:
+        """The stream's clients in sweep order (with ``extra_fields`` in their records). Records
+        with no usable stream are listed too, so that they are counted and named (``unusable``)
+        instead of silently never run."""
         stream_field = self.records.f(sc.STREAM)
         formula = None if stream is None else fx.any_of([fx.eq(stream_field, stream), fx.blank(stream_field)])
-        found = every(self.table, fields=self.records.client_fields(), formula=formula)
+        found = every(self.table, fields=[*self.records.client_fields(), *extra_fields], formula=formula)
         found.sort(key=self.records.order_key)
         first: dict[str, str] = {}
         out: list[tuple[Rec, Client]] = []
@@ -57,6 +58,23 @@ class ClientTable:
         for problem in rejected:
             self.records.warnings.warn(f"unusable:{problem.record}", "%s: not processed", problem)
         return out
+
+    def read_stream(
+        self, stream: int, job_types: Sequence[JobType]
+    ) -> tuple[list[Client], dict[JobType, dict[str, JobState]]]:
+        """The stream's clients and their states for ``job_types`` from one listing (a request per
+        100 clients, where reading them apart costs two). A client's state is its listed record's."""
+        names = {t: {role: self.records.layout.job(t, role) for role in sc.ROLES} for t in job_types}
+        listed = self.listed(stream, [name for roles in names.values() for name in roles.values()])
+        states: dict[JobType, dict[str, JobState]] = {t: {} for t in job_types}
+        for record, client in listed:
+            for job_type, roles in names.items():
+                if record["fields"].get(roles["status"]) in (None, ""):
+                    continue  # never processed
+                state = self.records.state(record["id"], record["fields"], roles)
+                if state is not None:
+                    states[job_type][client.id] = state
+        return [client for _, client in listed], states
 
     def _streamless(self, record: Rec, client: Client) -> Unusable:
         field = self.records.f(sc.STREAM)

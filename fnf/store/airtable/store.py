@@ -28,7 +28,18 @@ from fnf.store.airtable.http import PacedApi
 from fnf.store.airtable.records import OnceLog, Records
 from fnf.store.airtable.setup import BaseSetup
 from fnf.store.airtable.sweeps import SweepTable
-from fnf.store.base import Acquired, Busy, ImportReport, LeaseJudge, RunFinish, RunProgress, Store, Unusable
+from fnf.store.base import (
+    Acquired,
+    Busy,
+    ImportReport,
+    LeaseJudge,
+    RunFinish,
+    RunProgress,
+    RunStates,
+    Store,
+    StreamRead,
+    Unusable,
+)
 
 
 class AirtableStore(Store):
@@ -103,6 +114,10 @@ class AirtableStore(Store):
 
     def job_states(self, job_type: JobType, stream: int | None = None) -> dict[str, JobState]:
         return self.clients.job_states(job_type, stream)
+
+    def read_stream(self, stream: int, job_types: Sequence[JobType]) -> StreamRead:
+        clients, states = self.clients.read_stream(stream, job_types)
+        return StreamRead(clients, {t: RunStates(found, found) for t, found in states.items()})
 
     def save(self, updates: Sequence[StateUpdate], progress: RunProgress) -> frozenset[str]:
         self.claims.check(progress.run_id, progress)
