@@ -100,6 +100,8 @@ class Planner:
             return [Task(c, tuple(sweeps)) for c in sorted(clients, key=lambda c: order[c.id])]
         read, self._read = self._read, None
         if read is None or set(read.states) != set(sweeps):
+            for job_type in sweeps:  # nothing is in flight: let go of the last read before the next
+                self.known.pop(job_type, None)
             read = self._stream(request.stream, tuple(sweeps))
         clients, states = read.clients, _marks(read)
         held = {cid for t in sweeps for cid, state in states[t].items() if state.quarantined_at}

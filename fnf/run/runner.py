@@ -205,10 +205,7 @@ class Runner:
     def _sweep(
         self, request: RunRequest, job_types: tuple[JobType, ...], members: list[Client] | None
     ) -> tuple[Outcome, str]:
-        if members is None:
-            members = self.planner.read(request, job_types)
-            self._unusable = self._end.unusable = tuple(self.store.unusable(request.stream))
-        if not members:
+        if not self._has_clients(request, job_types, members):
             return Outcome.NO_CLIENTS, endings.no_clients(self.store, request.stream)
         sweeps = self._open_sweeps(request, job_types)
         live = self._watch.live = self._live_runs()
@@ -244,6 +241,15 @@ class Runner:
         for job_type in job_types:
             self.store.close_sweep(sweeps[job_type], self.clock.now(), "finished")
         return Outcome.COMPLETED, f"sweep of stream {request.stream} complete"
+
+    def _has_clients(self, request: RunRequest, job_types: tuple[JobType, ...], members: list[Client] | None) -> bool:
+        """Whether the run has clients: the ones named with --client, or the stream's, read now
+        that the run holds it (the planner keeps that read for the selection; the run does not
+        keep its own copy of the stream's clients for the whole sweep)."""
+        if members is None:
+            members = self.planner.read(request, job_types)
+            self._unusable = self._end.unusable = tuple(self.store.unusable(request.stream))
+        return bool(members)
 
     def _circuit_was_open(self, request: RunRequest) -> bool:
         """The previous run of this (type, stream) stopped with the circuit open: start half-open."""

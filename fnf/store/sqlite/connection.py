@@ -132,6 +132,14 @@ class Connection:
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {str(self.path)!r}: {explain(exc, self.path)}") from exc
 
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> Iterator[sqlite3.Row]:
+        """The rows one at a time, for a reader that keeps less than the rows (a stream's 100,000
+        clients need not sit in memory twice, as rows and as what is made of them)."""
+        try:
+            yield from self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {str(self.path)!r}: {explain(exc, self.path)}") from exc
+
 
 def read_only(path: Path) -> sqlite3.Connection:
     """A connection that never writes: for status, history, health and the like, so they work on

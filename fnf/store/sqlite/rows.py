@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -143,7 +143,7 @@ class Mark(NamedTuple):
 MARK_COLUMNS = "j.client_id, j.status, j.run_id, j.sweep_id, j.quarantined_at"
 
 
-def _marks(rows: Sequence[sqlite3.Row]) -> dict[str, Mark]:
+def _marks(rows: Iterable[sqlite3.Row]) -> dict[str, Mark]:
     return {row[0]: Mark(_status(row[1]), row[2], row[3], parse_iso(row[4])) for row in rows}
 
 

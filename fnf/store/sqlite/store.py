@@ -89,9 +89,9 @@ class SQLiteStore(Store):
     # -- clients -------------------------------------------------------------------------
     def list_clients(self, stream: int | None = None) -> list[Client]:
         if stream is None:
-            rows = self._query("SELECT * FROM clients ORDER BY position, id")
+            rows = self._conn.rows("SELECT * FROM clients ORDER BY position, id")
         else:
-            rows = self._query("SELECT * FROM clients WHERE stream = ? ORDER BY position, id", (stream,))
+            rows = self._conn.rows("SELECT * FROM clients WHERE stream = ? ORDER BY position, id", (stream,))
         return [_client(row) for row in rows]
 
     def unusable(self, stream: int | None = None) -> list[Unusable]:
@@ -130,7 +130,7 @@ class SQLiteStore(Store):
 
     def run_states(self, job_type: JobType, stream: int) -> RunStates:
         """Four columns of every state for selection; each full state when the run asks for it."""
-        rows = self._query(
+        rows = self._conn.rows(
             f"""SELECT {MARK_COLUMNS} FROM client_jobs j JOIN clients c ON c.id = j.client_id
                 WHERE j.job_type = ? AND c.stream = ?""",
             (job_type.value, stream),
