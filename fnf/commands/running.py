@@ -17,7 +17,7 @@ from fnf.commands.opening import store_for
 from fnf.config import Settings
 from fnf.errors import StoppedBeforeStartError, StoreError
 from fnf.handlers import Handler, resolve_all
-from fnf.models import JobType, Status, job_types_of
+from fnf.models import JobState, JobType, Status, job_types_of
 from fnf.proc.executor import ProcessExecutor
 from fnf.proc.signals import SignalGuard
 from fnf.run.observers import Observers, RunObserver, SilentObserver
@@ -110,6 +110,13 @@ def plan(settings: Settings, request: RunRequest) -> list[Task]:
         return Planner(store).plan(request)
 
 
+def _typical(task: Task, states: Mapping[JobType, Mapping[str, JobState]]) -> float | None:
+    """A client's typical run of all the task's job types (p90 of each), or None if unmeasured."""
+    parts = [states.get(t, {}).get(task.client.id) for t in task.job_types]
+    known = [s.typical_seconds() for s in parts if s is not None and s.recent_seconds]
+    return sum(k for k in known if k is not None) if known else None
+
+
 def predict(settings: Settings, request: RunRequest) -> list[dict[str, Any]]:
     """The next run's clients in order, with start and finish predicted from their recent runs
     (p90), and whether each fits before the job deadline, with ``settings.concurrency`` clients at
@@ -118,14 +125,15 @@ def predict(settings: Settings, request: RunRequest) -> list[dict[str, Any]]:
     from fnf.models import median
 
     now = SystemClock().now()
-    tasks = plan(settings, request)
+    resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
     with store_for(settings, readonly=True) as store:
-        states = {t: store.job_states(t, request.stream) for t in job_types_of(request.run_type)}
-    typical: dict[str, float | None] = {}
-    for task in tasks:
-        parts = [states[t].get(task.client.id) for t in task.job_types]
-        known = [s.typical_seconds() for s in parts if s is not None and s.recent_seconds]
-        typical[task.client.id] = sum(k for k in known if k is not None) if known else None
+        planner = Planner(store)  # its read of the stream carries the states: no second listing
+        tasks = planner.plan(request)
+        known = planner.known
+        states = {
+            t: known[t] if t in known else store.job_states(t, request.stream) for t in job_types_of(request.run_type)
+        }
+        typical = {task.client.id: _typical(task, states) for task in tasks}
     fallback = median([v for v in typical.values() if v is not None]) or 0.0
     deadline = now + timedelta(seconds=settings.job_timeout)
     free = [now] * settings.concurrency  # when each slot is next free: a client starts on the first

@@ -4,6 +4,7 @@ A listing costs a request per 100 clients, every month, on every run."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from acceptance.conftest import make_project
@@ -40,3 +41,16 @@ def test_a_run_that_finds_its_stream_busy_reads_no_client(emulator: Emulator, tm
     gate.touch()
     holder.communicate(timeout=60)
     assert holder.returncode == 0
+
+
+def test_fnf_plan_lists_the_stream_once_and_predicts_from_its_history(emulator: Emulator, tmp_path: Path) -> None:
+    project = make_project(tmp_path, "airtable", emulator)
+    project.clients([{"id": f"c{i}", "name": f"C{i}", "stream": 1, "mode": "ok", "seconds": 0.3} for i in range(3)])
+    assert project.fnf("run", "-t", "lead_scoring", "-s", "1").returncode == 0
+    before = len(emulator.stats.log)
+    result = project.fnf("plan", "-t", "lead_scoring", "-s", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["id"] for r in rows] == ["c0", "c1", "c2"]
+    assert all(r["typical_seconds"] and not r["estimated"] for r in rows), rows
+    assert _client_listings(emulator, before) == 1
