@@ -26,6 +26,8 @@ from fnf.run.request import RunReport, RunRequest
 from fnf.run.runner import Runner
 from fnf.run.sweep import Task
 from fnf.stop import StopFlag
+from fnf.store.base import Store
+from fnf.store.ondemand import StatesOnDemand
 
 
 def run(
@@ -110,6 +112,16 @@ def plan(settings: Settings, request: RunRequest) -> list[Task]:
         return Planner(store).plan(request)
 
 
+def _every_state(store: Store, planner: Planner, job_type: JobType, stream: int) -> Mapping[str, JobState]:
+    """Every client's full state: the planner's read where it holds them all (on Airtable, its
+    listing: no second one), else one bulk read (a store that reads them one by one on demand
+    would take a query per client)."""
+    known = planner.known.get(job_type)
+    if known is None or isinstance(known, StatesOnDemand):
+        return store.job_states(job_type, stream)
+    return known
+
+
 def _typical(task: Task, states: Mapping[JobType, Mapping[str, JobState]]) -> float | None:
     """A client's typical run of all the task's job types (p90 of each), or None if unmeasured."""
     parts = [states.get(t, {}).get(task.client.id) for t in task.job_types]
@@ -127,12 +139,9 @@ def predict(settings: Settings, request: RunRequest) -> list[dict[str, Any]]:
     now = SystemClock().now()
     resolve_all(job_types_of(request.run_type), settings.handlers, settings.environ)
     with store_for(settings, readonly=True) as store:
-        planner = Planner(store)  # its read of the stream carries the states: no second listing
+        planner = Planner(store)
         tasks = planner.plan(request)
-        known = planner.known
-        states = {
-            t: known[t] if t in known else store.job_states(t, request.stream) for t in job_types_of(request.run_type)
-        }
+        states = {t: _every_state(store, planner, t, request.stream) for t in job_types_of(request.run_type)}
         typical = {task.client.id: _typical(task, states) for task in tasks}
     fallback = median([v for v in typical.values() if v is not None]) or 0.0
     deadline = now + timedelta(seconds=settings.job_timeout)
