@@ -149,7 +149,10 @@ class Flight:
                 del states[client_id]
 
     def pause(self, until: float) -> None:
-        """Nothing in flight, a retry waiting: keep the heartbeat and wait (a signal wakes it)."""
+        """Nothing in flight, a retry waiting: write the ends still pending (no claim would carry
+        them before the retry: a kill -9 meanwhile must not repeat a client that has finished),
+        keep the heartbeat and wait (a signal wakes it)."""
+        self._ledger.flush()
         now = self.clock.monotonic()
         self._beat_if_due(now)
         self.executor.wait_any([], min(until, self.next_beat) - now)

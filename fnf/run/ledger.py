@@ -46,13 +46,15 @@ class Ledger:
         self._last_beat = started
 
     def record(self, client: Client, job_type: JobType, state: JobState, *, final: bool = True) -> None:
-        """Keep an end for the next write; ``final`` False: an attempt whose retry is to come
-        (written, logged, but neither counted nor reported)."""
+        """Keep an end for the next write; ``final`` False: an attempt whose retry is to come,
+        logged as it ended but neither counted nor reported, and written ``RUNNING``: the client
+        is still the run's, and if the run dies before the retry the next one resumes it first."""
         progress = self.progress
-        progress.pending.append(StateUpdate(client.id, job_type, state))
         self._log(client, job_type, state)
         if not final:
+            progress.pending.append(StateUpdate(client.id, job_type, replace(state, status=Status.RUNNING)))
             return
+        progress.pending.append(StateUpdate(client.id, job_type, state))
         counts = progress.counts
         if state.status is Status.COMPLETED:
             counts = replace(counts, completed=counts.completed + 1)

@@ -7,6 +7,7 @@ from typing import Any
 
 from acceptance.conftest import Project
 from alert_servers import http_receiver
+from processes import wait_until
 
 RUN = ("run", "-t", "lead_scoring", "-s", "1", "--json")
 SCRIPT = """#!/bin/sh
@@ -88,6 +89,23 @@ def test_a_retry_still_waiting_at_the_job_deadline_is_resumed_first_next_run(any
     assert second.returncode == 0, second.stderr
     assert _done(project) == ["slow", "once"]
     assert project.job("once")["status"] == "COMPLETED"
+
+
+def test_a_retry_still_waiting_when_the_runner_is_killed_is_resumed_first_next_run(any_project: Project) -> None:
+    project = any_project
+    env = _commands(project, ["once", "slow"], FNF_RETRY_BACKOFF_SECONDS="600")
+    runner = project.popen(*RUN, env=env)
+    # once failed and waits for its retry; slow ran meanwhile, and its end is written while the run waits
+    wait_until(lambda: project.job("slow")["status"] == "COMPLETED", 60)
+    assert "retry 1 of" in project.job("once")["message"]
+    runner.kill()  # kill -9 while once waits
+    runner.communicate(timeout=60)
+    assert project.job("once")["status"] == "RUNNING", "still the run's: its retry was to come"
+    second = project.fnf(*RUN, env=env)
+    assert second.returncode == 0, second.stderr
+    assert _done(project) == ["slow", "once"], "once resumed; slow, done before the kill, not repeated"
+    assert project.job("once")["status"] == "COMPLETED"
+    assert (project.path / "tries.once").read_text().strip() == "2"
 
 
 def _failing(project: Project, count: int, mode: str = "fail", seconds: float = 0) -> None:
