@@ -70,6 +70,12 @@ def spawn(work: Work, handler: CommandHandler, files: WorkFiles, environ: dict[s
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise SpawnError(f"cannot run {argv[0]!r}: {reason}", 127 if exc.errno == errno.ENOENT else 126) from exc
+    except NotImplementedError as exc:  # a C library without posix_spawn's setsid
+        raise SpawnError(
+            f"cannot run {argv[0]!r}: this system's C library cannot start a process in a session of its "
+            "own with posix_spawn (fnf needs glibc 2.26 or newer, or musl 1.1.24 or newer)",
+            126,
+        ) from exc
 
 
 @cache
