@@ -33,10 +33,12 @@ def sweeps(directory: Path, env: dict[str, str], clients: int, interval: float) 
     if first.returncode != 0:
         raise SystemExit(f"fnf run failed with exit code {first.returncode}")
     command = [*FNF, "run", "-t", "lead_scoring", "-s", str(clients), "--new-sweep"]
-    return {"sweep": sampled(command, env, directory, interval), "next": sampled(command, env, directory, interval)}
+    return {name: sampled(command, env, directory, interval, clients) for name in ("sweep", "next")}
 
 
-def sampled(command: list[str], env: dict[str, str], directory: Path, interval: float) -> dict[str, float]:
+def sampled(
+    command: list[str], env: dict[str, str], directory: Path, interval: float, clients: int
+) -> dict[str, float]:
     proc = subprocess.Popen(command, env=env, cwd=directory)
     watched = psutil.Process(proc.pid)
     samples: list[tuple[float, float]] = []
@@ -61,7 +63,7 @@ def sampled(command: list[str], env: dict[str, str], directory: Path, interval: 
         "rss_mb_90pct": round(at(0.9), 1),
         "rss_mb_end": round(samples[-1][1], 1),
         "rss_mb_peak": round(max(rss for _, rss in samples), 1),
-        "growth_kb_per_client": 0.0,
+        "growth_kb_per_client": round((at(0.9) - at(0.1)) * 1024 / (0.8 * clients), 3),
     }
 
 
@@ -80,7 +82,6 @@ def main() -> int:
           f"{'peak':>7} {'KB/client':>10}  (MB)")  # fmt: skip
     for clients, runs in figures.items():
         for name, f in runs.items():
-            f["growth_kb_per_client"] = round((f["rss_mb_90pct"] - f["rss_mb_10pct"]) * 1024 / (0.8 * clients), 3)
             print(f"{clients:>8} {name:>6} {f['seconds']:>8.1f} {f['rss_mb_10pct']:>8.1f} {f['rss_mb_50pct']:>8.1f} "
                   f"{f['rss_mb_90pct']:>8.1f} {f['rss_mb_end']:>7.1f} {f['rss_mb_peak']:>7.1f} "
                   f"{f['growth_kb_per_client']:>10.3f}")  # fmt: skip

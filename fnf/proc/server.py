@@ -145,14 +145,16 @@ class Server:
         _, deadline_monotonic, grace = message["deadline"]
         if isinstance(handler, CommandHandler):
             watch = self._spawn(message, handler, deadline_monotonic + SLACK, grace)
-        else:
-            pid, result_fd = self._start_python(message, handler, raw)
-            watch = _Watch(message["n"], pid, result_fd, deadline_monotonic + SLACK, grace)
-        if watch is not None:
-            self.watches[watch.pid] = watch
-            self.pids[message["n"]] = watch.pid
-        if not isinstance(handler, CommandHandler):
-            self._fork_spare()
+            if watch is not None:
+                self._watch(watch)
+            return
+        pid, result_fd = self._start_python(message, handler, raw)
+        self._watch(_Watch(message["n"], pid, result_fd, deadline_monotonic + SLACK, grace))
+        self._fork_spare()  # after the watch: the spare must not inherit this work's result pipe
+
+    def _watch(self, watch: _Watch) -> None:
+        self.watches[watch.pid] = watch
+        self.pids[watch.number] = watch.pid
 
     def _spawn(self, message: dict[str, Any], handler: CommandHandler, term_at: float, grace: float) -> _Watch | None:
         """Spawn a command's work (``fnf.proc.command``); None if it could not start (reported)."""

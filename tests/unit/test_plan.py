@@ -14,24 +14,23 @@ LEAD = JobType.LEAD_SCORING
 
 
 class CountingStore(MemoryStore):
-    """Notes each stream read, and what the planner still held of earlier reads when it came."""
+    """Notes each stream read, and how many job types' states its planner still held when it came."""
 
-    def __init__(self, planner_of: list[Planner]) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self.reads: list[int] = []
-        self.planner_of = planner_of
+        self.planner: Planner | None = None
 
     def read_stream(self, stream: int, job_types: Sequence[JobType]) -> StreamRead:
-        self.reads.append(len(self.planner_of[0].known) if self.planner_of else -1)
+        assert self.planner is not None
+        self.reads.append(len(self.planner.known))
         return super().read_stream(stream, job_types)
 
 
 def test_the_start_reads_the_stream_once_and_the_sweeps_end_lets_go_of_that_read_first() -> None:
-    planners: list[Planner] = []
-    store = CountingStore(planners)
+    store = CountingStore()
     store.import_clients([Client("a", "A", 1), Client("b", "B", 1)])
-    planner = Planner(store)
-    planners.append(planner)
+    planner = store.planner = Planner(store)
     request = RunRequest("lead_scoring", 1)
     assert [c.id for c in planner.read(request, (LEAD,))] == ["a", "b"]
     first = planner.select(request, {LEAD: "s1"}, set())

@@ -127,10 +127,7 @@ class Connection:
             )
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        try:
-            return self._db.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite store {str(self.path)!r}: {explain(exc, self.path)}") from exc
+        return list(self.rows(sql, params))
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> Iterator[sqlite3.Row]:
         """The rows one at a time, for a reader that keeps less than the rows (a stream's 100,000
